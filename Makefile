@@ -1,0 +1,63 @@
+# gwlab: every target installs what it needs itself, idempotently (run as root on Debian 12 / Ubuntu).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+LAB ?= hybrid
+NAME ?=
+VENV := .venv
+PY := $(VENV)/bin/python
+GWLAB := $(VENV)/bin/gwlab
+APT_PACKAGES := frr nftables iproute2 iputils-ping procps graphviz python3-venv kmod
+PYTEST_ARGS ?=
+
+.PHONY: help setup apt venv up down status demo test bench lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: apt venv  ## install system packages (apt) and the Python side (.venv)
+
+apt:  ## install missing Debian packages (FRR, nftables, iproute2, ...)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  if echo "$$missing" | grep -qw frr && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then \
+	    systemctl disable --now frr >/dev/null 2>&1 || true; \
+	  fi; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+up: setup  ## bring a lab up: make up LAB=hybrid [NAME=...]
+	$(GWLAB) up $(LAB) $(if $(NAME),--name $(NAME))
+
+down: venv  ## take a lab down: make down [NAME=...] (default: every lab)
+	$(GWLAB) down $(if $(NAME),$(NAME),--all)
+
+status: venv  ## show a running lab
+	$(GWLAB) status $(NAME)
+
+demo: setup  ## the main job: validate and render the default lab (more as the runtime lands)
+	$(GWLAB) validate $(LAB)
+	$(GWLAB) render $(LAB) -o build/$(LAB)
+	@echo "configurations in build/$(LAB)"
+
+test: setup  ## run the test suite (as root: real namespaces and daemons)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup  ## benchmarks (figures in docs/benchmarks.md)
+	@echo "benchmarks arrive with the runtime (issue 5)"
+
+lint: venv  ## ruff and mypy
+	$(VENV)/bin/ruff check lab controller tests
+	$(VENV)/bin/mypy lab controller
+
+clean:  ## remove build output and the venv (labs: make down)
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

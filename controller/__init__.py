@@ -1,0 +1,1 @@
+"""gwlab controller: convergence checks, probes, failures and reports."""

@@ -1,0 +1,1 @@
+"""gwlab: the lab model, its rendering and its runtimes."""

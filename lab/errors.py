@@ -1,0 +1,42 @@
+"""Errors a user can act on: one line each, naming the file, the field path and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # dotted field path, e.g. "onprem.sites[0].asn"; "" for the whole file
+    message: str  # what is wrong and how to fix it
+
+    def line(self, source: str) -> str:
+        return f"{source}: {self.path}: {self.message}" if self.path else f"{source}: {self.message}"
+
+
+class LabError(Exception):
+    """One or more problems in a lab file (or a CLI argument naming one)."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [p.line(self.source) for p in self.problems]
+
+
+class GwlabError(Exception):
+    """A failure that is not about a lab file (runtime, environment); shown as one line."""
+
+
+def field_path(loc: Iterable[str | int]) -> str:
+    """("onprem", "sites", 0, "asn") -> "onprem.sites[0].asn"."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,115 @@
+"""Read a lab file (a path or a built-in name) into the typed model, with user-readable errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from lab.errors import LabError, Problem, field_path
+from lab.model import LabFile
+from lab.paths import builtin_topologies
+from lab.rules import check
+from lab.topology import Topology, build
+
+
+def resolve_source(lab: str) -> Path:
+    """A path to an existing file, or the name of a built-in topology."""
+    path = Path(lab)
+    if path.is_file():
+        return path
+    builtins = builtin_topologies()
+    if lab in builtins:
+        return builtins[lab]
+    if path.suffix in (".yml", ".yaml") or "/" in lab:
+        raise LabError(lab, [Problem("", "no such file (give a lab file path or a built-in name)")])
+    names = ", ".join(sorted(builtins))
+    raise LabError(lab, [Problem("", f"not a file nor a built-in topology (built-ins: {names})")])
+
+
+def read(lab: str) -> tuple[LabFile, str]:
+    """Parse and type-check a lab file; return the model and the name to use in messages."""
+    path = resolve_source(lab)
+    source = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise LabError(source, [Problem("", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabError(source, [Problem("", f"cannot read the file ({exc})")]) from None
+    return parse(data, source, default_name=path.stem), source
+
+
+def load(lab: str) -> Topology:
+    """A lab file or built-in name, parsed, checked against Azure's rules and resolved."""
+    model, source = read(lab)
+    check(model, source)
+    return build(model)
+
+
+def parse(data: Any, source: str, default_name: str) -> LabFile:
+    if not isinstance(data, dict):
+        raise LabError(source, [Problem("", "the lab file must be a mapping with vnet and onprem (see README)")])
+    try:
+        model = LabFile.model_validate(data)
+    except ValidationError as exc:
+        raise LabError(source, [_problem(e) for e in exc.errors()]) from None
+    if model.name is None:
+        model = model.model_copy(update={"name": _lab_name(default_name)})
+    return model
+
+
+def _lab_name(stem: str) -> str:
+    """A file stem made into a valid lab name (lower case, letters, digits and dashes)."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in stem.lower()).strip("-")
+    while "--" in cleaned:
+        cleaned = cleaned.replace("--", "-")
+    if not cleaned or not cleaned[0].isalpha():
+        cleaned = "lab-" + cleaned
+    return cleaned[:16].rstrip("-")
+
+
+def _problem(err: ErrorDetails) -> Problem:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+    path = field_path(loc)
+    kind = err["type"]
+    ctx = err.get("ctx", {})
+    value = err.get("input")
+    if kind == "value_error":
+        return Problem(path, str(ctx.get("error", err["msg"])))
+    if kind == "missing":
+        return Problem(path, "is required (add it)")
+    if kind == "extra_forbidden":
+        return Problem(path, "unknown field (remove it or check its spelling)")
+    if kind == "literal_error":
+        return Problem(path, f"{value!r} is not allowed (use one of {ctx.get('expected', '')})")
+    if kind == "string_pattern_mismatch":
+        return Problem(path, f"{value!r} is not a valid name (lower-case letters, digits and dashes, "
+                             "starting with a letter)")
+    if kind == "string_too_long":
+        return Problem(path, f"{value!r} is too long (use at most {ctx.get('max_length')} characters)")
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = {"greater_than_equal": "at least", "less_than_equal": "at most",
+                 "greater_than": "more than", "less_than": "less than"}[kind]
+        limit = next(iter(ctx.values()), "")
+        return Problem(path, f"{value!r} is out of range (use {bound} {limit})")
+    if kind == "too_short":
+        return Problem(path, f"needs at least {ctx.get('min_length')} item(s) (add them)")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return Problem(path, f"{value!r} is not a whole number (write a number like 65010)")
+    if kind in ("float_parsing", "float_type"):
+        return Problem(path, f"{value!r} is not a number")
+    if kind in ("bool_parsing", "bool_type"):
+        return Problem(path, f"{value!r} is not true or false")
+    if kind in ("list_type",):
+        return Problem(path, "must be a list (write it as [a, b] or one '- item' per line)")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return Problem(path, "must be a mapping of fields (key: value)")
+    if kind in ("string_type",):
+        return Problem(path, f"{value!r} must be a string")
+    return Problem(path, f"{err['msg'][0].lower()}{err['msg'][1:]}")

@@ -1,0 +1,144 @@
+"""The lab file as a typed model (pydantic v2), with the defaults a minimal file relies on.
+
+Only the *shape* of the file is checked here (types, ranges, unknown fields). Azure's rules, which
+relate several fields to each other, live in `lab.rules`; derived values (addresses, names, VXLAN
+ids) in `lab.topology`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+# Azure's documented defaults (../shared/reference/azure-behavior.md).
+AZURE_GATEWAY_ASN = 65515
+MSEE_ASN = 12076
+ER_LOCAL_PREFERENCE = 200  # Microsoft's examples use 150 or 200 for ExpressRoute-learned routes
+MAX_NODE_NAME = 12  # "t-" + node name must fit Linux's 15-character interface names
+
+NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=MAX_NODE_NAME)]
+LabName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=16)]
+
+
+def _ipv4_address(value: object) -> object:
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not an IPv4 address (write it like 10.1.0.4)") from None
+    return value
+
+
+def _ipv4_network(value: object) -> object:
+    if isinstance(value, str):
+        if "/" not in value:
+            raise ValueError(f"'{value}' has no prefix length (write it like 10.1.0.0/16)")
+        try:
+            return ipaddress.IPv4Network(value)
+        except ipaddress.NetmaskValueError:
+            raise ValueError(f"'{value}' has an invalid prefix length (use /0 to /32)") from None
+        except ValueError as exc:
+            if "host bits set" in str(exc):
+                net = ipaddress.IPv4Network(value, strict=False)
+                raise ValueError(f"'{value}' has host bits set (did you mean {net}?)") from None
+            raise ValueError(f"'{value}' is not an IPv4 prefix (write it like 10.1.0.0/16)") from None
+    return value
+
+
+IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4_address)]
+Prefix = Annotated[ipaddress.IPv4Network, BeforeValidator(_ipv4_network)]
+Asn = Annotated[int, Field(ge=1, le=4294967295)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timers(Strict):
+    """Explicit timers; any field left out keeps the profile's value."""
+
+    keepalive: Annotated[int, Field(ge=1, le=21845)] | None = None
+    hold: Annotated[int, Field(ge=3, le=65535)] | None = None
+    er_keepalive: Annotated[int, Field(ge=1, le=21845)] | None = None
+    er_hold: Annotated[int, Field(ge=3, le=65535)] | None = None
+    connect_retry: Annotated[int, Field(ge=1, le=65535)] | None = None
+    bfd_interval_ms: Annotated[int, Field(ge=10, le=60000)] | None = None
+    bfd_multiplier: Annotated[int, Field(ge=2, le=255)] | None = None
+    failover_planned_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    failover_unplanned_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+
+
+class VNet(Strict):
+    address_space: Annotated[list[Prefix], Field(min_length=1)]
+    gateway_subnet: Prefix
+    vm_subnet: Prefix | None = None  # derived: first /24 of the address space clear of GatewaySubnet
+    vm_ip: IPv4 | None = None  # derived: .4, Azure's first usable address
+
+
+class GatewayInstance(Strict):
+    name: Name | None = None  # derived: gw0, gw1
+    public_ip: IPv4 | None = None  # derived from the Azure public pool
+    zone: Annotated[int, Field(ge=1, le=3)] | None = None
+    apipa_bgp_ip: IPv4 | None = None  # 169.254.21.0-169.254.22.255; derived when a device uses APIPA
+
+
+class VpnGateway(Strict):
+    type: Literal["route-based", "policy-based"] = "route-based"
+    mode: Literal["active-active", "active-standby"] = "active-standby"  # Azure's default
+    asn: Asn = AZURE_GATEWAY_ASN
+    bgp: bool = True
+    instances: list[GatewayInstance] = Field(default_factory=list)  # derived: two
+
+
+class Device(Strict):
+    name: Name | None = None  # derived: vpn0, vpn1
+    public_ip: IPv4 | None = None  # derived from the on-prem public pool
+    bgp_ip: IPv4 | None = None  # derived from the loopback pool; an APIPA address makes on-prem initiate
+
+
+class Site(Strict):
+    name: Name
+    asn: Asn
+    prefixes: Annotated[list[Prefix], Field(min_length=1)]
+    devices: list[Device] = Field(default_factory=lambda: [Device()])
+
+
+class OnPrem(Strict):
+    sites: Annotated[list[Site], Field(min_length=1)]
+
+
+class ExpressRoute(Strict):
+    site: Name | None = None  # derived: the first site
+    msee_asn: Asn = MSEE_ASN
+    bfd: bool = True
+    weight: Annotated[int, Field(ge=0, le=32000)] = 0
+    local_preference: Annotated[int, Field(ge=0, le=4294967295)] = ER_LOCAL_PREFERENCE
+    primary_subnet: Prefix | None = None  # a /30; derived 172.16.0.0/30
+    secondary_subnet: Prefix | None = None  # a /30; derived 172.16.0.4/30
+
+
+class Pools(Strict):
+    """Address pools the lab derives from; change them only if they clash with your prefixes."""
+
+    azure_public: Prefix = ipaddress.IPv4Network("203.0.113.0/24")
+    onprem_public: Prefix = ipaddress.IPv4Network("198.51.100.0/24")
+    loopback: Prefix = ipaddress.IPv4Network("172.30.0.0/16")
+    p2p: Prefix = ipaddress.IPv4Network("172.31.0.0/16")
+
+
+class LabFile(Strict):
+    name: LabName | None = None  # derived: the file's stem
+    description: str = ""
+    profile: Literal["fast", "realistic"] = "fast"
+    timers: Timers = Field(default_factory=Timers)
+    zones: list[Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=list)
+    vnet: VNet
+    vpn_gateway: VpnGateway = Field(default_factory=VpnGateway)
+    onprem: OnPrem
+    expressroute: ExpressRoute | None = None
+    pools: Pools = Field(default_factory=Pools)
