@@ -414,7 +414,8 @@ class _Builder:
 
     def speaker(self, node: Node, routes: list[tuple[IPv4Network, IPv4Address]]) -> Speaker:
         assert node.bgp is not None
-        return Speaker(node.bgp.asn, node.bgp.router_id, SPEAKER_IP, ROUTER_LO_IP, routes)
+        # Its own BGP identifier: an iBGP peer with the router's identifier is refused (Bad BGP Identifier).
+        return Speaker(node.bgp.asn, SPEAKER_IP, SPEAKER_IP, ROUTER_LO_IP, routes)
 
     # on-prem side ----------------------------------------------------------------------------------
     def _sites(self) -> None:

@@ -1,0 +1,1 @@
+"""Runtimes that bring a resolved topology to life. `netns` (the default) needs no container engine."""

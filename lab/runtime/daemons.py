@@ -1,0 +1,103 @@
+"""FRR and ExaBGP processes of a node: started in its namespace, with their own paths under the run dir.
+
+FRR daemons each read the node's integrated frr.conf (-f) and keep their sockets in their own
+pathspace (-N), so labs and nodes never share a socket. ExaBGP runs as root (it would drop to
+`nobody`, who cannot write our logs), with its CLI pipes off and its own pid file.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import GwlabError
+from lab.runtime.nsenter import preexec
+from lab.runtime.state import FRR_RUN_ROOT
+from lab.topology import Node
+
+FRR_SBIN = Path(os.environ.get("GWLAB_FRR_SBIN", "/usr/lib/frr"))
+
+
+@dataclass(frozen=True)
+class Daemon:
+    node: str
+    name: str  # zebra, bgpd, staticd, bfdd, exabgp
+    pidfile: Path
+    logfile: Path
+
+
+def frr_daemons(node: Node) -> list[str]:
+    names = ["zebra", "bgpd", "staticd"]
+    if node.bgp is not None and any(n.bfd for n in node.bgp.neighbors):
+        names.append("bfdd")
+    return names
+
+
+def exabgp_binary() -> str:
+    beside = Path(sys.executable).parent / "exabgp"
+    found = str(beside) if beside.exists() else shutil.which("exabgp")
+    if found is None:
+        raise GwlabError("exabgp not found (run 'make setup' or pip install 'exabgp>=5.0.13')")
+    return found
+
+
+def check_frr() -> None:
+    missing = [d for d in ("zebra", "bgpd", "staticd", "bfdd") if not (FRR_SBIN / d).exists()]
+    if missing or shutil.which("vtysh") is None:
+        raise GwlabError(f"FRR not found in {FRR_SBIN} (run 'make setup' or apt-get install frr)")
+
+
+def prepare_frr_dir(ns: str) -> Path:
+    path = FRR_RUN_ROOT / ns
+    path.mkdir(parents=True, exist_ok=True)
+    frr = pwd.getpwnam("frr")
+    os.chown(path, frr.pw_uid, frr.pw_gid)
+    return path
+
+
+def start_frr(ns: str, node: Node, node_dir: Path) -> list[Daemon]:
+    """Start the node's FRR daemons (they daemonise themselves); zebra first, the others connect to it."""
+    frr = pwd.getpwnam("frr")
+    os.chown(node_dir, frr.pw_uid, frr.pw_gid)
+    conf = node_dir / "frr.conf"
+    os.chown(conf, frr.pw_uid, frr.pw_gid)
+    started = []
+    procs = []
+    for name in frr_daemons(node):
+        pidfile = FRR_RUN_ROOT / ns / f"{name}.pid"
+        log = node_dir / f"{name}.log"
+        cmd = [str(FRR_SBIN / name), "-d", "-N", ns, "-f", str(conf), "-i", str(pidfile),
+               "--log", f"file:{log}", "-u", "frr", "-g", "frr", "-P", "0"]  # -P 0: no vty TCP port
+        procs.append((name, subprocess.Popen(cmd, preexec_fn=preexec(ns), stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+        started.append(Daemon(node.name, name, pidfile, log))
+    for name, proc in procs:
+        _, err = proc.communicate(timeout=30)  # -d: returns once the daemon has forked
+        if proc.returncode != 0:
+            raise GwlabError(f"{node.name}: {name} failed to start: {err.decode(errors='replace').strip()}")
+    return started
+
+
+def start_exabgp(ns: str, node: Node, node_dir: Path) -> Daemon:
+    pidfile = node_dir / "exabgp.pid"
+    log = node_dir / "exabgp.log"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "exabgp.daemon.user": "root",
+        "exabgp.daemon.daemonize": "true",
+        "exabgp.daemon.pid": str(pidfile),
+        "exabgp.log.destination": str(log),
+        "exabgp.api.cli": "false",
+        "exabgp.api.ack": "false",
+    }
+    cmd = [exabgp_binary(), "server", str(node_dir / "exabgp.conf")]
+    proc = subprocess.run(cmd, preexec_fn=preexec(ns), env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30, check=False)
+    if proc.returncode != 0:
+        raise GwlabError(f"{node.name}: exabgp failed to start: {proc.stderr.decode(errors='replace').strip()}")
+    return Daemon(node.name, "exabgp", pidfile, log)

@@ -1,0 +1,197 @@
+"""`up` and `down`: build a lab, start its daemons, wait for convergence; undo all of it, always.
+
+`up` records what it will create before creating it (lab.runtime.state), so an error, Ctrl-C or
+SIGTERM midway leads to the same `down` that a user runs later: processes found by namespace and
+stopped by pid, namespaces removed (their veths and tunnels go with them), FRR socket dirs and the
+run directory deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+from controller.oracle import Prediction, predict
+from lab.errors import GwlabError, LabError, Problem
+from lab.load import load
+from lab.model import NAME_PATTERN
+from lab.render import render_all, write
+from lab.runtime import converge
+from lab.runtime.daemons import check_frr, exabgp_binary, prepare_frr_dir, start_exabgp, start_frr
+from lab.runtime.netns import NetnsRuntime, destroy_namespaces
+from lab.runtime.processes import pids_in, stop
+from lab.runtime.state import LabState, load_state, namespace_name
+from lab.topology import Topology
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class NotConverged(GwlabError):
+    def __init__(self, name: str, seconds: float, diffs: list[converge.Difference]) -> None:
+        self.name, self.seconds, self.diffs = name, seconds, diffs
+        super().__init__(f"lab {name} did not converge within {seconds:.1f} s ({len(diffs)} differences); "
+                         f"it is left up for inspection ('gwlab status {name}', 'gwlab down {name}')")
+
+
+@dataclass
+class UpResult:
+    topo: Topology
+    state: LabState
+    prediction: Prediction
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+
+
+def check_name(name: str) -> None:
+    if not re.match(NAME_PATTERN, name) or len(name) > 16:
+        raise LabError("--name", [Problem("", f"'{name}' is not a valid lab name (lower-case letters, digits "
+                                              "and dashes, starting with a letter, at most 16 characters)")])
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise GwlabError("network namespaces need root (run as root or with sudo)")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) during `up` unwind like Ctrl-C, so the cleanup path runs."""
+
+    owner = os.getpid()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() == owner:  # not in a child forked meanwhile (pyroute2 forks helpers)
+            raise KeyboardInterrupt
+        os._exit(128 + signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def up(source: str, name: str | None = None, timeout_s: float = 60.0, cleanup_on_failure: bool = False,
+       progress: Progress | None = None) -> UpResult:
+    topo = load(source)
+    if name is not None:
+        check_name(name)
+        topo.name = name
+    require_root()
+    check_frr()
+    exabgp_binary()
+    if load_state(topo.name) is not None:
+        raise GwlabError(f"lab {topo.name} is already up (take it down first: gwlab down {topo.name})")
+    state = LabState(topo.name, source, created=time.time(), owner_pid=os.getpid())
+    result = UpResult(topo, state, predict(topo))
+    report = progress or (lambda phase, done, total: None)
+    owner = os.getpid()
+    with sigterm_as_interrupt():
+        try:
+            _build(result, report)
+        except NotConverged:
+            if cleanup_on_failure:
+                down(topo.name)
+            raise
+        except BaseException:
+            # Only the process that built the lab undoes it: a child that pyroute2 forked inherits
+            # this frame, and its exit (SystemExit) must not tear the lab down under the parent.
+            if os.getpid() == owner:
+                down(topo.name)
+            raise
+    return result
+
+
+def _build(result: UpResult, report: Progress) -> None:
+    topo, state = result.topo, result.state
+    clock = time.monotonic()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        result.timings[phase] = now - clock
+        clock = now
+
+    state.save()
+    write(render_all(topo), state.run_dir)
+    lap("render")
+    report("namespaces", 0, len(topo.nodes))
+    NetnsRuntime(topo, state).create()
+    lap("namespaces")
+    state.phase = "starting"
+    state.save()
+    _start_daemons(topo, state, report)
+    lap("daemons")
+    state.phase = "converging"
+    state.save()
+    ok, seconds, diffs = converge.wait(topo, result.prediction, timeout_s_for(topo),
+                                       lambda done, total: report("converging", done, total))
+    lap("convergence")
+    if not ok:
+        raise NotConverged(topo.name, seconds, diffs)
+    state.phase = "up"
+    state.up_seconds = sum(result.timings.values())
+    state.save()
+
+
+def timeout_s_for(topo: Topology) -> float:
+    # Sessions come up within a few connect-retry intervals; realistic timers stay bounded by the
+    # same, since nothing fails during `up`.
+    return max(30.0, 10.0 * topo.timing.connect_retry + 5.0 * len(topo.nodes) / 10)
+
+
+def _start_daemons(topo: Topology, state: LabState, report: Progress) -> None:
+    routers = list(topo.routers())
+    speakers = [n for n in topo.nodes.values() if n.speaker is not None]
+    total = len(routers) + len(speakers)
+    done = 0
+
+    def one_router(node_name: str) -> None:
+        ns = namespace_name(topo.name, node_name)
+        prepare_frr_dir(ns)
+        start_frr(ns, topo.nodes[node_name], state.run_dir / node_name)
+
+    def one_speaker(node_name: str) -> None:
+        start_exabgp(namespace_name(topo.name, node_name), topo.nodes[node_name], state.run_dir / node_name)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(one_router, n.name) for n in routers]
+        futures += [pool.submit(one_speaker, n.name) for n in speakers]
+        for fut in futures:
+            fut.result()
+            done += 1
+            report("daemons", done, total)
+
+
+@dataclass
+class DownResult:
+    name: str
+    processes: int
+    namespaces: int
+    leftovers: list[str]
+
+
+def down(name: str) -> DownResult:
+    """Remove everything lab `name` created. Idempotent; works from the state file alone."""
+    require_root()
+    state = load_state(name)
+    if state is None:
+        raise GwlabError(f"no lab named {name} is up (gwlab list shows the labs)")
+    namespaces = list(state.namespaces)
+    pids = pids_in(namespaces)
+    survivors = stop(sorted(pids))
+    left = destroy_namespaces(namespaces)
+    for path in state.frr_dirs():
+        shutil.rmtree(path, ignore_errors=True)
+    leftovers = [f"process {p}" for p in survivors] + [f"namespace {n}" for n in left]
+    if not leftovers:
+        shutil.rmtree(state.run_dir, ignore_errors=True)
+    return DownResult(name, len(pids), len(namespaces) - len(left), leftovers)

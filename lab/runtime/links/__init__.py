@@ -1,0 +1,1 @@
+"""One module per link kind (containerlab-style): veth pairs, bridges, VXLAN tunnels."""

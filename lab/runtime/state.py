@@ -1,0 +1,57 @@
+"""What a running lab left on the host, written before it is created so that `down` can always undo it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RUN_ROOT = Path(os.environ.get("GWLAB_RUN_DIR", "/run/gwlab"))
+FRR_RUN_ROOT = Path("/var/run/frr")
+
+
+@dataclass
+class LabState:
+    name: str
+    source: str  # the LAB argument given to `up`
+    runtime: str = "netns"
+    namespaces: list[str] = field(default_factory=list)  # every namespace it may have created
+    phase: str = "creating"  # creating -> starting -> converging -> up
+    created: float = 0.0
+    up_seconds: float | None = None
+    owner_pid: int = 0  # the `gwlab up` that created it
+
+    @property
+    def run_dir(self) -> Path:
+        return RUN_ROOT / self.name
+
+    def frr_dirs(self) -> list[Path]:
+        return [FRR_RUN_ROOT / ns for ns in self.namespaces]
+
+    def save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(self.run_dir / "state.json")
+
+
+def load_state(name: str) -> LabState | None:
+    path = RUN_ROOT / name / "state.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return LabState(**data)
+
+
+def running_labs() -> list[str]:
+    if not RUN_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in RUN_ROOT.iterdir() if (p / "state.json").is_file())
+
+
+def namespace_name(lab: str, node: str) -> str:
+    # "_" cannot occur in a lab or node name, so lab "a" never claims lab "a-b"'s namespaces; it is
+    # also the namespace's FRR pathspace (-N), which refuses dots and slashes.
+    return f"{lab}_{node}"
