@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from lab.errors import LabError, Problem, field_path
@@ -30,16 +32,44 @@ def resolve_source(lab: str) -> Path:
     raise LabError(lab, [Problem("", f"not a file nor a built-in topology (built-ins: {names})")])
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # yaml has no type hints here
+    """PyYAML's safe loader, except that a key given twice is an error, not "the last one wins"."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:  # an unhashable key: PyYAML reports it below
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
 def read(lab: str) -> tuple[LabFile, str]:
     """Parse and type-check a lab file; return the model and the name to use in messages."""
     path = resolve_source(lab)
     source = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
+    except _DuplicateKey as exc:
+        twice = Problem("", f"line {exc.line}: '{exc.key}' is given twice (keep one)")
+        raise LabError(source, [twice]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise LabError(source, [Problem("", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})")]) from None
+        problem = getattr(exc, "problem", None) or exc
+        raise LabError(source, [Problem("", f"{where}not valid YAML ({problem})")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LabError(source, [Problem("", f"cannot read the file ({exc})")]) from None
     return parse(data, source, default_name=path.stem), source
@@ -54,7 +84,8 @@ def load(lab: str) -> Topology:
 
 def parse(data: Any, source: str, default_name: str) -> LabFile:
     if not isinstance(data, dict):
-        raise LabError(source, [Problem("", "the lab file must be a mapping with vnet and onprem (see README)")])
+        raise LabError(source, [Problem("", "the lab file must be a mapping with vnet and onprem "
+                                            "(see README)")])
     try:
         model = LabFile.model_validate(data)
     except ValidationError as exc:
@@ -66,12 +97,40 @@ def parse(data: Any, source: str, default_name: str) -> LabFile:
 
 def _lab_name(stem: str) -> str:
     """A file stem made into a valid lab name (lower case, letters, digits and dashes)."""
-    cleaned = "".join(c if c.isalnum() else "-" for c in stem.lower()).strip("-")
+    # ASCII only: "café" must not slip a name past the model's pattern (model_copy does not validate).
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "-" for c in stem.lower()).strip("-")
     while "--" in cleaned:
         cleaned = cleaned.replace("--", "-")
     if not cleaned or not cleaned[0].isalpha():
         cleaned = "lab-" + cleaned
     return cleaned[:16].rstrip("-")
+
+
+def _fields_at(loc: Sequence[str | int]) -> list[str]:
+    """The field names of the model found at `loc` (list indexes skipped), for spelling suggestions."""
+    model: type[BaseModel] = LabFile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        nested = _model_in(field.annotation)
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside an annotation such as `Site`, `list[Site]` or `ExpressRoute | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _problem(err: ErrorDetails) -> Problem:
@@ -85,6 +144,9 @@ def _problem(err: ErrorDetails) -> Problem:
     if kind == "missing":
         return Problem(path, "is required (add it)")
     if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _fields_at(loc[:-1]), n=1) if loc else []
+        if close:
+            return Problem(path, f"unknown field (did you mean {close[0]}?)")
         return Problem(path, "unknown field (remove it or check its spelling)")
     if kind == "literal_error":
         return Problem(path, f"{value!r} is not allowed (use one of {ctx.get('expected', '')})")
@@ -99,7 +161,8 @@ def _problem(err: ErrorDetails) -> Problem:
         limit = next(iter(ctx.values()), "")
         return Problem(path, f"{value!r} is out of range (use {bound} {limit})")
     if kind == "too_short":
-        return Problem(path, f"needs at least {ctx.get('min_length')} item(s) (add them)")
+        least = ctx.get("min_length")
+        return Problem(path, "must not be empty (add one)" if least == 1 else f"needs at least {least} items")
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return Problem(path, f"{value!r} is not a whole number (write a number like 65010)")
     if kind in ("float_parsing", "float_type"):

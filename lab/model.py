@@ -24,7 +24,9 @@ LabName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=16)]
 
 
 def _ipv4_address(value: object) -> object:
-    if isinstance(value, str | int) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an IPv4 address (write it like 10.1.0.4)")
+    if isinstance(value, str | int):
         try:
             return ipaddress.IPv4Address(value)
         except ValueError:
@@ -33,6 +35,8 @@ def _ipv4_address(value: object) -> object:
 
 
 def _ipv4_network(value: object) -> object:
+    if not isinstance(value, str | ipaddress.IPv4Network):
+        raise ValueError(f"{value!r} is not an IPv4 prefix (write it like 10.1.0.0/16)")
     if isinstance(value, str):
         if "/" not in value:
             raise ValueError(f"'{value}' has no prefix length (write it like 10.1.0.0/16)")
@@ -50,7 +54,8 @@ def _ipv4_network(value: object) -> object:
 
 IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4_address)]
 Prefix = Annotated[ipaddress.IPv4Network, BeforeValidator(_ipv4_network)]
-Asn = Annotated[int, Field(ge=1, le=4294967295)]
+# strict: YAML's `true` must not become AS 1
+Asn = Annotated[int, Field(ge=1, le=4294967295, strict=True)]
 
 
 class Strict(BaseModel):

@@ -45,6 +45,7 @@ class Interface:
     remote: IPv4Address | None = None  # vxlan: the other end's public IP
     underlay: str | None = None  # vxlan: the interface carrying it
     mtu: int | None = None
+    mac: str | None = None  # vxlan: derived, so the far end can hold a permanent neighbor entry
 
 
 @dataclass
@@ -52,6 +53,23 @@ class StaticRoute:
     prefix: IPv4Network
     via: IPv4Address | None = None
     dev: str | None = None
+    # Internet (public IP) routes are the lab's plumbing, installed by the runtime before any daemon
+    # starts: a tunnel is only usable once its underlay route exists.
+    underlay: bool = False
+
+
+@dataclass
+class StaticNeighbor:
+    """A permanent neighbor entry: the tunnel peer's BGP IP at its tunnel MAC (no ARP across tunnels)."""
+
+    address: IPv4Address
+    mac: str
+    dev: str
+
+
+def tunnel_mac(vni: int, gateway_end: bool) -> str:
+    """Locally administered MAC of a tunnel end; both instances of a gateway share the gateway end's."""
+    return f"02:67:77:{1 if gateway_end else 0:02x}:{vni >> 8 & 0xff:02x}:{vni & 0xff:02x}"
 
 
 @dataclass
@@ -112,6 +130,7 @@ class Node:
     zone: int | None = None
     interfaces: list[Interface] = field(default_factory=list)
     routes: list[StaticRoute] = field(default_factory=list)
+    neighbors: list[StaticNeighbor] = field(default_factory=list)
     bgp: Bgp | None = None
     speaker: Speaker | None = None
     standby: bool = False  # the standby instance of an active/standby gateway
@@ -313,7 +332,7 @@ class _Builder:
         for name, addr in publics.items():
             for net in nets:
                 if net != addr.network:
-                    self.nodes[name].routes.append(StaticRoute(net, via=addr.network[1]))
+                    self.nodes[name].routes.append(StaticRoute(net, via=addr.network[1], underlay=True))
 
     # Azure side ------------------------------------------------------------------------------------
     def _vnet(self) -> None:
@@ -454,10 +473,12 @@ class _Builder:
                     if g_idx == shared:
                         vni += 1
                         dev.interfaces.append(Interface(dev_if, "vxlan", vni=vni, remote=self.gw_public[shared],
-                                                        underlay="inet", mtu=VXLAN_MTU))
+                                                        underlay="inet", mtu=VXLAN_MTU,
+                                                        mac=tunnel_mac(vni, gateway_end=False)))
                         self.tunnels.append(Tunnel(name, gw.name, vni, dev_if, gw_if))
                         azure_ip = apipa[shared] if device_apipa else bgp_ips[shared]
                         dev.routes.append(StaticRoute(IPv4Network(f"{azure_ip}/32"), dev=dev_if))
+                        dev.neighbors.append(StaticNeighbor(azure_ip, tunnel_mac(vni, gateway_end=True), dev_if))
                         if self.bgp_on:
                             assert dev.bgp is not None
                             dev.bgp.neighbors.append(self.vpn_neighbor(azure_ip, lab.vpn_gateway.asn,
@@ -465,7 +486,8 @@ class _Builder:
                     else:
                         self.tunnels.append(Tunnel(name, gw.name, vni, dev_if, gw_if))
                     gw.interfaces.append(Interface(gw_if, "vxlan", vni=vni, remote=public, underlay="inet",
-                                                   mtu=VXLAN_MTU))
+                                                   mtu=VXLAN_MTU, mac=tunnel_mac(vni, gateway_end=True)))
+                    gw.neighbors.append(StaticNeighbor(bgp_ip, tunnel_mac(vni, gateway_end=False), gw_if))
                     # Azure installs the /32 to the on-prem BGP IP over the tunnel itself.
                     gw.routes.append(StaticRoute(IPv4Network(f"{bgp_ip}/32"), dev=gw_if))
                     azure_ip = apipa[shared] if device_apipa else bgp_ips[shared]

@@ -202,18 +202,20 @@ def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> 
             if iface.bridge:
                 assert f"ip link set {iface.name} master {iface.bridge}" in joined
             if iface.kind == "vxlan":
-                assert (f"ip link add {iface.name} type vxlan id {iface.vni} remote {iface.remote} "
-                        f"dstport {VXLAN_PORT} dev {iface.underlay}") in joined
+                assert (f"ip link add {iface.name} address {iface.mac} type vxlan id {iface.vni} "
+                        f"remote {iface.remote} dstport {VXLAN_PORT} dev {iface.underlay}") in joined
                 assert f"ip link set {iface.name} mtu {iface.mtu} up" in joined
         routes = [line for line in joined if line.startswith("ip route")]
-        if node.is_router:
-            assert routes == [], "a router's static routes belong in its frr.conf"
-        else:
-            assert len(routes) == len(node.routes)
-            for r in node.routes:
-                want = f"ip route replace {r.prefix}" + (f" via {r.via}" if r.via else "") + (
-                    f" dev {r.dev}" if r.dev else "")
-                assert want in routes
+        # A router's own static routes belong in its frr.conf; the internet (underlay) ones do not.
+        expected = [r for r in node.routes if r.underlay or not node.is_router]
+        assert len(routes) == len(expected)
+        for r in expected:
+            want = f"ip route replace {r.prefix}" + (f" via {r.via}" if r.via else "") + (
+                f" dev {r.dev}" if r.dev else "")
+            assert want in routes
+        neighbors = [line for line in joined if line.startswith("ip neigh")]
+        assert neighbors == [f"ip neigh replace {n.address} lladdr {n.mac} dev {n.dev} nud permanent"
+                             for n in node.neighbors]
 
 
 def test_exec_names_only_the_nodes_interfaces(topo: Topology) -> None:

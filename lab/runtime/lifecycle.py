@@ -79,7 +79,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def up(source: str, name: str | None = None, timeout_s: float = 60.0, cleanup_on_failure: bool = False,
+def up(source: str, name: str | None = None, timeout_s: float | None = None, cleanup_on_failure: bool = False,
        progress: Progress | None = None) -> UpResult:
     topo = load(source)
     if name is not None:
@@ -96,7 +96,7 @@ def up(source: str, name: str | None = None, timeout_s: float = 60.0, cleanup_on
     owner = os.getpid()
     with sigterm_as_interrupt():
         try:
-            _build(result, report)
+            _build(result, report, timeout_s or timeout_s_for(topo))
         except NotConverged:
             if cleanup_on_failure:
                 down(topo.name)
@@ -110,7 +110,7 @@ def up(source: str, name: str | None = None, timeout_s: float = 60.0, cleanup_on
     return result
 
 
-def _build(result: UpResult, report: Progress) -> None:
+def _build(result: UpResult, report: Progress, timeout_s: float) -> None:
     topo, state = result.topo, result.state
     clock = time.monotonic()
 
@@ -132,7 +132,7 @@ def _build(result: UpResult, report: Progress) -> None:
     lap("daemons")
     state.phase = "converging"
     state.save()
-    ok, seconds, diffs = converge.wait(topo, result.prediction, timeout_s_for(topo),
+    ok, seconds, diffs = converge.wait(topo, result.prediction, timeout_s,
                                        lambda done, total: report("converging", done, total))
     lap("convergence")
     if not ok:

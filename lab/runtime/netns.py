@@ -104,12 +104,15 @@ class NetnsRuntime:
                     continue
                 ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
             ns.link("set", index=idx, state="up")
-        if not node.is_router:  # routers get theirs from FRR's staticd
-            for r in node.routes:
-                if r.via is not None:
-                    ns.route("add", dst=str(r.prefix), gateway=str(r.via))
-                else:
-                    ns.route("add", dst=str(r.prefix), oif=index[r.dev])
+        for r in node.routes:
+            if node.is_router and not r.underlay:
+                continue  # FRR's staticd installs the routers' own routes
+            if r.via is not None:
+                ns.route("add", dst=str(r.prefix), gateway=str(r.via))
+            else:
+                ns.route("add", dst=str(r.prefix), oif=index[r.dev])
+        for n in node.neighbors:
+            ns.neigh("add", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
 
 
 def destroy_namespaces(names: list[str]) -> list[str]:

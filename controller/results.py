@@ -1,0 +1,96 @@
+"""What a run measured: the data that probes and failures produce and reports consume.
+
+Times are milliseconds on the shared kernel monotonic clock, relative to `RunReport.t0_ns`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Arrival:
+    """One received probe packet."""
+
+    flow: int
+    seq: int
+    sent_ms: float
+    received_ms: float
+    path: str  # transit element the data plane marked it with, e.g. "gw0/t-s1-vpn0", "msee1"; "" unknown
+
+
+@dataclass
+class FlowStats:
+    flow: int
+    direction: str  # "s1->azure" or "azure->s1"
+    src: str  # node names
+    dst: str
+    sport: int
+    dport: int
+    sent: int = 0
+    received: int = 0
+    lost: int = 0
+    reordered: int = 0
+    longest_gap_ms: float = 0.0  # longest interval between consecutive arrivals (the outage)
+    gap_start_ms: float | None = None  # when that longest gap began
+    paths: dict[str, int] = field(default_factory=dict)  # transit element -> packets, from counters
+
+
+@dataclass
+class FibChange:
+    node: str
+    t_ms: float
+    prefix: str
+    action: str  # "add", "del"
+    next_hops: list[str] = field(default_factory=list)  # "gateway@device"
+
+
+@dataclass
+class FailureResult:
+    target: str
+    mode: str
+    injected_ms: float
+    detection: str  # what detects it: "link-down", "bfd", "hold-timer", "withdraw", "failover", "max-prefix"
+    expected_detection_ms: float  # what that mechanism implies with the lab's timers
+    restored_ms: float | None = None
+    converged_ms: float | None = None  # from injection until every node matches the oracle
+    outage_ms: dict[str, float] = field(default_factory=dict)  # direction -> longest gap across its flows
+    lost: dict[str, int] = field(default_factory=dict)  # direction -> packets lost
+    path_before: dict[str, list[str]] = field(default_factory=dict)  # direction -> elements (measured)
+    path_after: dict[str, list[str]] = field(default_factory=dict)
+    expected_path_after: dict[str, list[str]] = field(default_factory=dict)  # from the oracle
+    symmetric_after: bool | None = None
+    fib_changes: list[FibChange] = field(default_factory=list)
+
+
+@dataclass
+class Expectation:
+    step: int
+    kind: str  # "converge", "paths", "symmetric", "outage", ...
+    description: str
+    passed: bool
+    detail: str = ""
+    duration_ms: float = 0.0
+
+
+@dataclass
+class RunReport:
+    lab: str
+    scenario: str
+    profile: str  # timing profile, said in every report
+    started: str  # ISO 8601 wall-clock time
+    t0_ns: int  # monotonic origin of every *_ms field
+    duration_ms: float = 0.0
+    passed: bool = True
+    failures: list[FailureResult] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    flows: list[FlowStats] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("arrivals")  # bulky; the timeline picture shows them
+        data["arrival_count"] = len(self.arrivals)
+        return data

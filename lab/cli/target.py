@@ -1,0 +1,22 @@
+"""Which running lab a command means: the one named, or the only one up."""
+
+from __future__ import annotations
+
+import click
+
+from lab.errors import GwlabError
+from lab.runtime.running import RunningLab, attach
+from lab.runtime.state import running_labs
+
+lab_option = click.option("--lab", "lab_name", help="Running lab (default: the only one up).")
+
+
+def pick(name: str | None) -> RunningLab:
+    if name is None:
+        labs = running_labs()
+        if not labs:
+            raise GwlabError("no lab is up (gwlab up LAB)")
+        if len(labs) > 1:
+            raise GwlabError(f"several labs are up ({', '.join(labs)}): say which with --lab")
+        name = labs[0]
+    return attach(name)
