@@ -221,7 +221,7 @@ class Oracle:
                 break
         fib = {n.name: self._fib(n, best[n.name]) for n in routers}
         pred = Prediction(sessions, best, fib, {})
-        pred.paths = self._traffic_paths(pred)
+        pred.paths = self.traffic_paths(pred)
         return pred
 
     def _speaker_is_client(self, node: Node) -> bool:
@@ -403,7 +403,7 @@ class Oracle:
                 return node.name
         return None
 
-    def _traffic_paths(self, pred: Prediction) -> dict[str, list[str]]:
+    def traffic_paths(self, pred: Prediction) -> dict[str, list[str]]:
         topo = self.topo
         vm = topo.nodes["vm"]
         vm_ip = vm.address_on("vnet")
