@@ -24,7 +24,9 @@ def down_command(name: str | None, all_labs: bool) -> None:
     failed = []
     for lab in names:
         result = down(lab)
-        if result.leftovers:
+        if not result.was_up:
+            console.print(f"{lab} is not up (nothing to do)")
+        elif result.leftovers:
             failed.append(f"{lab}: {', '.join(result.leftovers)}")
         else:
             console.print(f"down: {lab} ({result.processes} processes, {result.namespaces} namespaces removed)")

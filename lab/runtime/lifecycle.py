@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
+from pyroute2 import netns
+
 from controller.oracle import Prediction, predict
 from lab.errors import GwlabError, LabError, Problem
 from lab.load import load
@@ -28,7 +30,7 @@ from lab.runtime import converge
 from lab.runtime.daemons import check_frr, exabgp_binary, prepare_frr_dir, start_exabgp, start_frr
 from lab.runtime.netns import NetnsRuntime, destroy_namespaces
 from lab.runtime.processes import pids_in, stop
-from lab.runtime.state import LabState, load_state, namespace_name
+from lab.runtime.state import FRR_RUN_ROOT, RUN_ROOT, LabState, load_state, namespace_name
 from lab.topology import Topology
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -177,21 +179,24 @@ class DownResult:
     processes: int
     namespaces: int
     leftovers: list[str]
+    was_up: bool = True
 
 
 def down(name: str) -> DownResult:
-    """Remove everything lab `name` created. Idempotent; works from the state file alone."""
+    """Remove everything lab `name` created. Idempotent; works from the state file, or without it
+    from the namespaces' names (`<lab>_<node>`; "_" never occurs in a lab name)."""
     require_root()
     state = load_state(name)
-    if state is None:
-        raise GwlabError(f"no lab named {name} is up (gwlab list shows the labs)")
-    namespaces = list(state.namespaces)
+    found = [ns for ns in netns.listnetns() if ns.startswith(f"{name}_")]
+    namespaces = sorted(set(state.namespaces if state else []) | set(found))
+    if state is None and not found:
+        return DownResult(name, 0, 0, [], was_up=False)
     pids = pids_in(namespaces)
     survivors = stop(sorted(pids))
     left = destroy_namespaces(namespaces)
-    for path in state.frr_dirs():
-        shutil.rmtree(path, ignore_errors=True)
+    for ns in namespaces:
+        shutil.rmtree(FRR_RUN_ROOT / ns, ignore_errors=True)
     leftovers = [f"process {p}" for p in survivors] + [f"namespace {n}" for n in left]
     if not leftovers:
-        shutil.rmtree(state.run_dir, ignore_errors=True)
+        shutil.rmtree(RUN_ROOT / name, ignore_errors=True)
     return DownResult(name, len(pids), len(namespaces) - len(left), leftovers)

@@ -107,6 +107,8 @@ class NetnsRuntime:
         for r in node.routes:
             if node.is_router and not r.underlay:
                 continue  # FRR's staticd installs the routers' own routes
+            if node.standby and r.underlay:
+                continue  # a standby has no public IP to route from until it takes the IPs over
             if r.via is not None:
                 ns.route("add", dst=str(r.prefix), gateway=str(r.via))
             else:

@@ -1,0 +1,237 @@
+"""The namespace runtime, for real: every built-in lab comes up converged and goes down leaving nothing.
+
+Root, real namespaces, real FRR and ExaBGP. Convergence is judged by the oracle (the model), not by
+reading FRR back; nothing here sleeps to synchronise, it polls with deadlines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from pyroute2 import NetNS
+
+from controller.oracle import predict
+from lab.runtime import converge
+from lab.runtime.lifecycle import down, up
+from lab.runtime.processes import pids_in
+from lab.runtime.running import attach
+from lab.runtime.state import load_state, namespace_name
+from tests.conftest import BUILTINS, REPO, require_root
+from tests.labs import host_links, leftovers, unique
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _root() -> None:
+    require_root()
+
+
+def lab_pids(name: str) -> list[int]:
+    state = load_state(name)
+    assert state is not None
+    return sorted(pids_in(state.namespaces))
+
+
+def still_converged(name: str) -> list[converge.Difference]:
+    lab = attach(name)
+    handles = {n.name: NetNS(lab.ns(n.name)) for n in lab.topo.routers()}
+    try:
+        return converge.differences(lab.topo, predict(lab.topo), handles)
+    finally:
+        for h in handles.values():
+            h.close()
+
+
+def ping(name: str, node: str, address: str) -> bool:
+    lab = attach(name)
+    result = lab.run(node, ["ping", "-c", "1", "-W", "1", address])
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("topology", BUILTINS)
+def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str) -> None:
+    name = unique("t")
+    links = host_links()
+    try:
+        result = up(topology, name=name)
+        assert result.state.phase == "up"
+        pids = lab_pids(name)
+        # zebra, bgpd, staticd per router, bfdd where BFD runs, ExaBGP per speaker
+        routers = list(result.topo.routers())
+        speakers = [n for n in result.topo.nodes.values() if n.speaker]
+        assert len(pids) >= 3 * len(routers) + len(speakers)
+        assert still_converged(name) == []
+        vm = result.topo.nodes["vm"].address_on("vnet")
+        assert ping(name, "s1-host", str(vm))
+    finally:
+        down(name)
+    assert leftovers(name, pids) == []
+    assert host_links() == links, "the host's own namespace gained or lost links"
+
+
+def test_two_labs_run_at_once_without_interfering() -> None:
+    first, second = unique("ta"), unique("tb")
+    try:
+        up("hybrid", name=first)
+        up("active-active", name=second)
+        assert still_converged(first) == []
+        assert still_converged(second) == []
+        pids = lab_pids(first)
+        down(first)
+        assert leftovers(first, pids) == []
+        assert still_converged(second) == [], "taking one lab down disturbed the other"
+        assert ping(second, "s1-host", "10.1.0.4")
+    finally:
+        down(first)
+        down(second)
+    assert leftovers(second) == []
+
+
+def test_a_failure_midway_through_up_leaves_nothing() -> None:
+    name = unique("tf")
+
+    class Injected(RuntimeError):
+        pass
+
+    def fail_once_daemons_run(phase: str, done: int, total: int) -> None:
+        if phase == "daemons" and done >= total // 2:
+            raise Injected("injected failure while daemons start")
+
+    with pytest.raises(Injected):
+        up("hybrid", name=name, progress=fail_once_daemons_run)
+    assert leftovers(name) == []
+
+
+def wait_for_phase(name: str, phases: set[str], deadline_s: float) -> str:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        state = load_state(name)
+        if state is not None and state.phase in phases:
+            return state.phase
+        time.sleep(0.02)  # polling the state file with a deadline
+    raise AssertionError(f"lab {name} never reached {phases}")
+
+
+@pytest.mark.parametrize("phase", ["starting", "converging"])
+def test_sigint_during_up_leaves_nothing(phase: str) -> None:
+    name = unique("ti")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli.app", "up", "hybrid", "--name", name], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_phase(name, {phase}, 30)
+        pids = lab_pids(name)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err
+        assert b"Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        down(name)
+    assert leftovers(name, pids) == []
+
+
+def test_down_after_kill_9_of_every_lab_process_cleans_everything() -> None:
+    name = unique("tk")
+    try:
+        up("er-vpn", name=name)
+        pids = lab_pids(name)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        result = down(name)
+        assert result.leftovers == []
+    finally:
+        down(name)
+    assert leftovers(name, pids) == []
+
+
+def test_down_is_idempotent() -> None:
+    name = unique("tz")
+    up("active-standby", name=name)
+    assert down(name).was_up
+    again = down(name)
+    assert not again.was_up
+    assert leftovers(name) == []
+
+
+def test_down_works_without_the_state_file() -> None:
+    """A crash that lost the run directory: down still finds the lab by its namespaces' names."""
+    name = unique("ts")
+    try:
+        up("active-active", name=name)
+        pids = lab_pids(name)
+        state = load_state(name)
+        assert state is not None
+        (state.run_dir / "state.json").unlink()
+        assert down(name).was_up
+    finally:
+        down(name)
+    assert leftovers(name, pids) == []
+
+
+@pytest.fixture
+def cli_lab() -> Iterator[str]:
+    name = unique("tc")
+    yield name
+    down(name)
+
+
+def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "lab.cli.app", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_up_status_exec_down(cli_lab: str) -> None:
+    result = gwlab("up", "dual-redundancy", "--name", cli_lab)
+    assert result.returncode == 0, result.stderr
+    assert "converged in" in result.stdout
+    status = gwlab("status", cli_lab, "--json")
+    assert status.returncode == 0, status.stderr
+    import json
+
+    data = json.loads(status.stdout)
+    assert data["paths"]["s1->azure"] == ["gw0", "gw1"]
+    assert all(s["state"] == "Established" for s in data["sessions"])
+    assert all(all(n["daemons"].values()) for n in data["nodes"])
+    listed = gwlab("list", "--json")
+    assert cli_lab in [row["name"] for row in json.loads(listed.stdout)]
+    ran = gwlab("exec", "--lab", cli_lab, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    gone = gwlab("down", cli_lab)
+    assert gone.returncode == 0, gone.stderr
+    assert leftovers(cli_lab) == []
+    again = gwlab("down", cli_lab)
+    assert again.returncode == 0 and "not up" in again.stdout
+
+
+def test_cli_up_refuses_bad_input_in_one_line_and_builds_nothing(cli_lab: str) -> None:
+    for args, needle in ((["up", "no-such-lab", "--name", cli_lab], "not a file nor a built-in"),
+                         (["up", "hybrid", "--name", "Bad_Name"], "--name: 'Bad_Name' is not a valid lab name")):
+        result = gwlab(*args)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert leftovers(cli_lab) == []
+    assert not any(ns.startswith("Bad_Name") for ns in os.listdir("/run/netns"))
+
+
+def test_up_refuses_a_name_already_up(cli_lab: str) -> None:
+    up("active-active", name=cli_lab)
+    result = gwlab("up", "hybrid", "--name", cli_lab)
+    assert result.returncode == 1
+    assert "already up" in result.stderr
+    assert still_converged(cli_lab) == [], "the refused up touched the running lab"
+
+
+def test_namespace_names_carry_the_lab_name() -> None:
+    assert namespace_name("hybrid", "gw0") == "hybrid_gw0"
