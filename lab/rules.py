@@ -13,6 +13,7 @@ from lab.model import MAX_NODE_NAME, LabFile
 from lab.topology import (
     APIPA,
     APIPA_AZURE,
+    SPEAKER_NET,
     derived_public_ips,
     device_node_names,
     er_site_index,
@@ -397,6 +398,9 @@ def device_bgp_ips(lab: LabFile) -> Iterator[Problem]:
                 yield Problem(path, f"{ip} is not a unicast address (use an on-prem or APIPA address)")
             elif APIPA_AZURE[0] <= ip <= APIPA_AZURE[1] and ip in _azure_apipas(lab):
                 yield Problem(path, f"{ip} is the gateway's APIPA address (use another)")
+            elif ip in SPEAKER_NET:
+                yield Problem(path, f"{ip} is in {SPEAKER_NET}, which the lab keeps for its BGP speakers "
+                                    "(use another address)")
             elif ip in publics:
                 yield Problem(path, f"{ip} is a public IP of the lab (use an on-prem or APIPA address)")
             elif ip in lans:

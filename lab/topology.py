@@ -26,7 +26,13 @@ VXLAN_BASE_VNI = 1000
 VXLAN_MTU = 1450  # 1500 minus VXLAN/UDP/IP overhead
 MAX_PREFIXES = 4000  # Azure: on-prem -> VPN gateway and -> ExpressRoute private peering
 ER_WEIGHT, VPN_WEIGHT = 32769, 32768  # what the VNet shows for ExpressRoute vs VPN routes
-SPEAKER_IP, ROUTER_LO_IP = IPv4Address("127.0.0.2"), IPv4Address("127.0.0.1")
+# The router <-> speaker session runs between two addresses on the node's lo. Not 127/8: zebra
+# ignores those, and bgpd then never connects ("Waiting for NHT").
+SPEAKER_NET = IPv4Network("169.254.255.0/30")
+ROUTER_LO_IP, SPEAKER_IP = SPEAKER_NET[1], SPEAKER_NET[2]
+# The speaker listens on its own port and FRR connects to it (connect-retry 1 s): ExaBGP's own
+# reconnect backs off 1 s, 2 s, ... after a refused attempt, and bgpd refuses until its config is read.
+SPEAKER_PORT = 1179
 ECMP_PATHS = 16
 
 
@@ -427,12 +433,13 @@ class _Builder:
                         update_source=update_source, next_hop_self=nhs, weight=weight, rr_client=rr_client)
 
     def speaker_neighbor(self, node: Node, rr_client: bool = False) -> Neighbor:
-        # FRR stays passive: ExaBGP connects from 127.0.0.2 to bgpd on 127.0.0.1.
+        # ExaBGP listens on SPEAKER_IP:SPEAKER_PORT on lo; bgpd connects to it from ROUTER_LO_IP.
         return Neighbor(SPEAKER_IP, 0, "speaker", "speaker", self.t.keepalive, self.t.hold,
-                        update_source=ROUTER_LO_IP, passive=True, rr_client=rr_client)
+                        update_source=ROUTER_LO_IP, rr_client=rr_client)
 
     def speaker(self, node: Node, routes: list[tuple[IPv4Network, IPv4Address]]) -> Speaker:
         assert node.bgp is not None
+        node.interface("lo").addresses += [IPv4Interface(f"{ROUTER_LO_IP}/32"), IPv4Interface(f"{SPEAKER_IP}/32")]
         # Its own BGP identifier: an iBGP peer with the router's identifier is refused (Bad BGP Identifier).
         return Speaker(node.bgp.asn, SPEAKER_IP, SPEAKER_IP, ROUTER_LO_IP, routes)
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import GwlabError
-from lab.runtime.nsenter import preexec
+from lab.runtime.nsenter import call_in, preexec
 from lab.runtime.state import FRR_RUN_ROOT
-from lab.topology import Node
+from lab.topology import SPEAKER_PORT, Node
 
 FRR_SBIN = Path(os.environ.get("GWLAB_FRR_SBIN", "/usr/lib/frr"))
 
@@ -60,27 +60,53 @@ def prepare_frr_dir(ns: str) -> Path:
     return path
 
 
-def start_frr(ns: str, node: Node, node_dir: Path) -> list[Daemon]:
-    """Start the node's FRR daemons (they daemonise themselves); zebra first, the others connect to it."""
+def zebra_ready(ns: str) -> bool:
+    """zebra's socket exists: the other daemons can connect (a refused client retries only after 10 s)."""
+    return (FRR_RUN_ROOT / ns / "zserv.api").exists()
+
+
+def launch_frr(ns: str, node: Node, node_dir: Path, daemons: list[str]) -> list[tuple[Daemon, subprocess.Popen[bytes]]]:
+    """Launch some of the node's FRR daemons (-d: each returns once it has forked); confirm with `confirm`."""
     frr = pwd.getpwnam("frr")
     os.chown(node_dir, frr.pw_uid, frr.pw_gid)
     conf = node_dir / "frr.conf"
     os.chown(conf, frr.pw_uid, frr.pw_gid)
-    started = []
-    procs = []
-    for name in frr_daemons(node):
+    launched = []
+    for name in daemons:
         pidfile = FRR_RUN_ROOT / ns / f"{name}.pid"
         log = node_dir / f"{name}.log"
         cmd = [str(FRR_SBIN / name), "-d", "-N", ns, "-f", str(conf), "-i", str(pidfile),
                "--log", f"file:{log}", "-u", "frr", "-g", "frr", "-P", "0"]  # -P 0: no vty TCP port
-        procs.append((name, subprocess.Popen(cmd, preexec_fn=preexec(ns), stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
-        started.append(Daemon(node.name, name, pidfile, log))
-    for name, proc in procs:
-        _, err = proc.communicate(timeout=30)  # -d: returns once the daemon has forked
+        proc = subprocess.Popen(cmd, preexec_fn=preexec(ns), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        launched.append((Daemon(node.name, name, pidfile, log), proc))
+    return launched
+
+
+def confirm(launched: list[tuple[Daemon, subprocess.Popen[bytes]]]) -> None:
+    for daemon, proc in launched:
+        _, err = proc.communicate(timeout=30)
         if proc.returncode != 0:
-            raise GwlabError(f"{node.name}: {name} failed to start: {err.decode(errors='replace').strip()}")
-    return started
+            raise GwlabError(f"{daemon.node}: {daemon.name} failed to start: {err.decode(errors='replace').strip()}")
+
+
+def bgp_listening(ns: str) -> bool:
+    """bgpd accepts connections in the namespace (port 179 in LISTEN)."""
+
+    def read() -> bool:
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/thread-self/net/{table}", encoding="ascii") as f:
+                    rows = f.read().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                fields = row.split()
+                if fields[1].endswith(":00B3") and fields[3] == "0A":
+                    return True
+        return False
+
+    return call_in(ns, read)
 
 
 def start_exabgp(ns: str, node: Node, node_dir: Path) -> Daemon:
@@ -94,6 +120,9 @@ def start_exabgp(ns: str, node: Node, node_dir: Path) -> Daemon:
         "exabgp.log.destination": str(log),
         "exabgp.api.cli": "false",
         "exabgp.api.ack": "false",
+        # Listen only on the speaker's loopback address and port; bgpd connects to it.
+        "exabgp.tcp.bind": str(node.speaker.local_address) if node.speaker else "",
+        "exabgp.tcp.port": str(SPEAKER_PORT),
     }
     cmd = [exabgp_binary(), "server", str(node_dir / "exabgp.conf")]
     proc = subprocess.run(cmd, preexec_fn=preexec(ns), env=env, stdin=subprocess.DEVNULL,

@@ -27,7 +27,16 @@ from lab.load import load
 from lab.model import NAME_PATTERN
 from lab.render import render_all, write
 from lab.runtime import converge
-from lab.runtime.daemons import check_frr, exabgp_binary, prepare_frr_dir, start_exabgp, start_frr
+from lab.runtime.daemons import (
+    check_frr,
+    confirm,
+    exabgp_binary,
+    frr_daemons,
+    launch_frr,
+    prepare_frr_dir,
+    start_exabgp,
+    zebra_ready,
+)
 from lab.runtime.netns import NetnsRuntime, destroy_namespaces
 from lab.runtime.processes import pids_in, stop
 from lab.runtime.state import FRR_RUN_ROOT, RUN_ROOT, LabState, load_state, namespace_name
@@ -151,25 +160,38 @@ def timeout_s_for(topo: Topology) -> float:
 
 
 def _start_daemons(topo: Topology, state: LabState, report: Progress) -> None:
+    """Every FRR daemon at once, then the ExaBGP speakers (they listen; bgpd connects to them)."""
     routers = list(topo.routers())
     speakers = [n for n in topo.nodes.values() if n.speaker is not None]
     total = len(routers) + len(speakers)
-    done = 0
-
-    def one_router(node_name: str) -> None:
-        ns = namespace_name(topo.name, node_name)
+    # zebra everywhere first: bgpd, staticd and bfdd connect to its socket, and a client that finds
+    # no socket retries only 10 s later.
+    zebras = []
+    for node in routers:
+        ns = namespace_name(topo.name, node.name)
         prepare_frr_dir(ns)
-        start_frr(ns, topo.nodes[node_name], state.run_dir / node_name)
-
-    def one_speaker(node_name: str) -> None:
-        start_exabgp(namespace_name(topo.name, node_name), topo.nodes[node_name], state.run_dir / node_name)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [pool.submit(one_router, n.name) for n in routers]
-        futures += [pool.submit(one_speaker, n.name) for n in speakers]
-        for fut in futures:
+        zebras.append(launch_frr(ns, node, state.run_dir / node.name, ["zebra"]))
+    for group in zebras:
+        confirm(group)
+    waiting = [n.name for n in routers]
+    deadline = time.monotonic() + 10.0
+    while waiting:
+        waiting = [n for n in waiting if not zebra_ready(namespace_name(topo.name, n))]
+        if waiting and time.monotonic() > deadline:
+            raise GwlabError(f"zebra did not open its socket on {', '.join(waiting)} (see zebra.log)")
+        if waiting:
+            time.sleep(0.005)  # polling for zebra's socket with a deadline
+    others = [launch_frr(namespace_name(topo.name, n.name), n, state.run_dir / n.name, frr_daemons(n)[1:])
+              for n in routers]
+    for done, group in enumerate(others, start=1):
+        confirm(group)
+        report("daemons", done, total)
+    # Speakers listen and bgpd connects to them, so they may start in any order.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(start_exabgp, namespace_name(topo.name, n.name), n, state.run_dir / n.name)
+                   for n in speakers]
+        for done, fut in enumerate(futures, start=len(routers) + 1):
             fut.result()
-            done += 1
             report("daemons", done, total)
 
 
