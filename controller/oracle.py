@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from lab.topology import Neighbor, Node, PrefixListEntry, Topology, VXLAN_BASE_VNI
+from lab.topology import VXLAN_BASE_VNI, Neighbor, Node, PrefixListEntry, Topology, flood_prefixes
 
 PRIVATE_ASNS = ((64512, 65534), (4200000000, 4294967294))
 ECMP_LIMIT = 16
@@ -29,7 +29,7 @@ class Route:
     weight: int = 0
     ebgp: bool = False
     peer: str = ""  # node the route was received from ("speaker" for origination)
-    peer_router_id: IPv4Address = IPv4Address("0.0.0.0")
+    peer_router_id: IPv4Address = IPv4Address(0)  # noqa: RUF009 - immutable
     from_rr_client: bool = False
     originator: str = ""  # node that first put it into iBGP in this AS (for reflection loops)
 
@@ -72,10 +72,7 @@ def _is_private(asn: int) -> bool:
 
 def _permitted(entries: list[PrefixListEntry], prefix: IPv4Network) -> bool:
     for e in entries:
-        if e.le is None:
-            hit = prefix == e.prefix
-        else:
-            hit = prefix.subnet_of(e.prefix) and prefix.prefixlen <= e.le
+        hit = prefix == e.prefix if e.le is None else prefix.subnet_of(e.prefix) and prefix.prefixlen <= e.le
         if hit:
             return e.action == "permit"
     return False  # FRR's implicit deny
@@ -128,6 +125,8 @@ class Oracle:
     def session_up(self, node: Node, n: Neighbor) -> bool:
         if n.kind == "speaker":
             return self.alive(node.name)
+        if n.kind == "flood":
+            return self.alive(node.name) and node.site in self.f.flooded
         peer = self.topo.nodes[n.peer]
         if not self.reachable(node, peer):
             return False
@@ -178,7 +177,7 @@ class Oracle:
                 continue
             node = topo.nodes[name]
             n = next(x for x in node.bgp.neighbors if x.address == addr)  # type: ignore[union-attr]
-            if n.kind == "speaker":
+            if n.kind in ("speaker", "flood"):
                 continue
             back = self._peer_neighbor(node, n)
             if back is None or not sessions.get((n.peer, back.address), False):
@@ -193,6 +192,11 @@ class Oracle:
                     rib_in[node.name][("speaker", prefix)] = Route(prefix, (), nh, peer="speaker",
                                                                    from_rr_client=self._speaker_is_client(node),
                                                                    originator=node.name)
+            if node.role == "core" and node.site in self.f.flooded and node.speaker is not None:
+                nh = node.speaker.routes[0][1]
+                for prefix in flood_prefixes():
+                    rib_in[node.name][("flood", prefix)] = Route(prefix, (), nh, peer="flood", from_rr_client=True,
+                                                                 originator=node.name)
         for _ in range(64):  # to a fixed point; the topologies converge in a handful of rounds
             changed = False
             for node in routers:
@@ -202,7 +206,7 @@ class Oracle:
                     changed = True
             for node in routers:
                 for n in up.get(node.name, []):
-                    if n.kind == "speaker":
+                    if n.kind in ("speaker", "flood"):
                         continue
                     peer = topo.nodes[n.peer]
                     back = self._peer_neighbor(node, n)
@@ -237,10 +241,9 @@ class Oracle:
             r = paths[0]
             if r.peer == n.peer:  # never back to where it came from
                 continue
-            if ibgp_out and not r.ebgp and r.peer != "speaker":
-                # iBGP-learned: only a route reflector passes it on (client -> all, non-client -> clients).
-                if not (r.from_rr_client or n.rr_client):
-                    continue
+            # iBGP-learned: only a route reflector passes it on (client -> all, non-client -> clients).
+            if ibgp_out and not r.ebgp and r.peer != "speaker" and not (r.from_rr_client or n.rr_client):
+                continue
             if ibgp_out and r.peer == "speaker" and not (self._speaker_is_client(node) or n.rr_client):
                 continue
             if n.own_routes_only and r.as_path:

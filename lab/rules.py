@@ -13,6 +13,7 @@ from lab.model import MAX_NODE_NAME, LabFile
 from lab.topology import (
     APIPA,
     APIPA_AZURE,
+    FLOOD_NET,
     SPEAKER_NET,
     derived_public_ips,
     device_node_names,
@@ -359,6 +360,10 @@ def onprem_prefixes(lab: LabFile) -> Iterator[Problem]:
             if other is not None:
                 yield Problem(path, f"{prefix} overlaps {other} (prefixes must be disjoint)")
                 continue
+            if prefix.overlaps(FLOOD_NET):
+                yield Problem(path, f"{prefix} overlaps {FLOOD_NET}, which the lab keeps for the prefix-flood "
+                                    "failure (use another range)")
+                continue
             bad = _in_special(prefix, NOT_UNICAST)
             if bad is not None:
                 yield Problem(path, f"{prefix} {bad}, which is not unicast address space "
@@ -398,8 +403,9 @@ def device_bgp_ips(lab: LabFile) -> Iterator[Problem]:
                 yield Problem(path, f"{ip} is not a unicast address (use an on-prem or APIPA address)")
             elif APIPA_AZURE[0] <= ip <= APIPA_AZURE[1] and ip in _azure_apipas(lab):
                 yield Problem(path, f"{ip} is the gateway's APIPA address (use another)")
-            elif ip in SPEAKER_NET:
-                yield Problem(path, f"{ip} is in {SPEAKER_NET}, which the lab keeps for its BGP speakers "
+            elif ip in SPEAKER_NET or ip in FLOOD_NET:
+                net = SPEAKER_NET if ip in SPEAKER_NET else FLOOD_NET
+                yield Problem(path, f"{ip} is in {net}, which the lab keeps for its BGP speakers "
                                     "(use another address)")
             elif ip in publics:
                 yield Problem(path, f"{ip} is a public IP of the lab (use an on-prem or APIPA address)")

@@ -28,11 +28,21 @@ MAX_PREFIXES = 4000  # Azure: on-prem -> VPN gateway and -> ExpressRoute private
 ER_WEIGHT, VPN_WEIGHT = 32769, 32768  # what the VNet shows for ExpressRoute vs VPN routes
 # The router <-> speaker session runs between two addresses on the node's lo. Not 127/8: zebra
 # ignores those, and bgpd then never connects ("Waiting for NHT").
-SPEAKER_NET = IPv4Network("169.254.255.0/30")
-ROUTER_LO_IP, SPEAKER_IP = SPEAKER_NET[1], SPEAKER_NET[2]
+SPEAKER_NET = IPv4Network("169.254.255.0/29")
+ROUTER_LO_IP, SPEAKER_IP, FLOOD_IP = SPEAKER_NET[1], SPEAKER_NET[2], SPEAKER_NET[3]
 # The speaker listens on its own port and FRR connects to it (connect-retry 1 s): ExaBGP's own
 # reconnect backs off 1 s, 2 s, ... after a refused attempt, and bgpd refuses until its config is read.
 SPEAKER_PORT = 1179
+# Each site core also has an idle session to a flood speaker, started only by the prefix-flood failure:
+# it announces more prefixes than Azure's 4,000 limit, from the benchmarking range.
+FLOOD_PORT = 1180
+FLOOD_NET = IPv4Network("198.18.0.0/15")
+FLOOD_COUNT = 4001
+
+
+def flood_prefixes(count: int = FLOOD_COUNT) -> list[IPv4Network]:
+    base = int(FLOOD_NET.network_address)
+    return [IPv4Network(f"{IPv4Address(base + i)}/32") for i in range(count)]
 ECMP_PATHS = 16
 
 
@@ -83,7 +93,7 @@ class Neighbor:
     address: IPv4Address
     remote_as: int
     peer: str  # node name of the peer, or "speaker"
-    kind: Literal["vpn", "er", "ibgp", "speaker", "msee-ergw"]
+    kind: Literal["vpn", "er", "ibgp", "speaker", "flood", "msee-ergw"]
     keepalive: int
     hold: int
     update_source: IPv4Address | None = None
@@ -99,6 +109,7 @@ class Neighbor:
     prefix_list_in: str | None = None
     prefix_list_out: str | None = None
     own_routes_only: bool = False  # advertise only routes originated inside our AS (AS path ^$)
+    port: int | None = None  # the peer's BGP port, when not 179 (the lab's speakers)
 
 
 @dataclass
@@ -435,7 +446,7 @@ class _Builder:
     def speaker_neighbor(self, node: Node, rr_client: bool = False) -> Neighbor:
         # ExaBGP listens on SPEAKER_IP:SPEAKER_PORT on lo; bgpd connects to it from ROUTER_LO_IP.
         return Neighbor(SPEAKER_IP, 0, "speaker", "speaker", self.t.keepalive, self.t.hold,
-                        update_source=ROUTER_LO_IP, rr_client=rr_client)
+                        update_source=ROUTER_LO_IP, rr_client=rr_client, port=SPEAKER_PORT)
 
     def speaker(self, node: Node, routes: list[tuple[IPv4Network, IPv4Address]]) -> Speaker:
         assert node.bgp is not None
@@ -460,6 +471,9 @@ class _Builder:
             assert core.bgp is not None
             core.bgp.neighbors.append(self.speaker_neighbor(core, rr_client=True))
             core.speaker = self.speaker(core, [(p, lan[2]) for p in site.prefixes])
+            core.bgp.neighbors.append(Neighbor(FLOOD_IP, site.asn, "speaker", "flood", self.t.keepalive, self.t.hold,
+                                               update_source=ROUTER_LO_IP, rr_client=True, port=FLOOD_PORT))
+            core.interface("lo").addresses.append(IPv4Interface(f"{FLOOD_IP}/32"))
             self.cores.append(core)
             for d_idx, device in enumerate(site.devices):
                 name = self.device_names[s_idx][d_idx]

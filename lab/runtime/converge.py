@@ -36,8 +36,10 @@ def _fmt(hops: Any) -> str:
     return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
 
 
-def differences(topo: Topology, pred: Prediction, handles: dict[str, Any]) -> list[Difference]:
-    routers = [n for n in topo.routers() if n.name in handles]
+def differences(topo: Topology, pred: Prediction, handles: dict[str, Any],
+                skip: set[str] | frozenset[str] = frozenset()) -> list[Difference]:
+    """What differs from the prediction; `skip`: failed nodes (a crashed router's FIB is stale)."""
+    routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
 
     def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any]]:
         ns = namespace_name(topo.name, node_name)
@@ -62,19 +64,22 @@ def differences(topo: Topology, pred: Prediction, handles: dict[str, Any]) -> li
 
 
 def wait(topo: Topology, pred: Prediction, timeout_s: float,
-         progress: Callable[[int, int], None] | None = None) -> tuple[bool, float, list[Difference]]:
-    """Poll until no difference is left or the deadline passes; returns (converged, seconds, differences)."""
-    handles = {n.name: NetNS(namespace_name(topo.name, n.name)) for n in topo.routers()}
+         progress: Callable[[int, int], None] | None = None,
+         skip: set[str] | frozenset[str] = frozenset(),
+         stop: Callable[[], bool] | None = None) -> tuple[bool, float, list[Difference]]:
+    """Poll until no difference is left, the deadline passes or `stop()` says so; returns
+    (converged, seconds, differences)."""
+    handles = {n.name: NetNS(namespace_name(topo.name, n.name)) for n in topo.routers() if n.name not in skip}
     total = len(pred.sessions) + sum(len(f) for f in pred.fib.values())
     start = time.monotonic()
     try:
         while True:
-            diffs = differences(topo, pred, handles)
+            diffs = differences(topo, pred, handles, skip)
             if progress is not None:
                 progress(total - min(len(diffs), total), total)
             if not diffs:
                 return True, time.monotonic() - start, []
-            if time.monotonic() - start > timeout_s:
+            if time.monotonic() - start > timeout_s or (stop is not None and stop()):
                 return False, time.monotonic() - start, diffs
             time.sleep(POLL_S)  # the poll interval of a deadline-bounded wait
     finally:

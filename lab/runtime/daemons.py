@@ -109,9 +109,24 @@ def bgp_listening(ns: str) -> bool:
     return call_in(ns, read)
 
 
-def start_exabgp(ns: str, node: Node, node_dir: Path) -> Daemon:
-    pidfile = node_dir / "exabgp.pid"
-    log = node_dir / "exabgp.log"
+def start_exabgp(ns: str, node: Node, node_dir: Path, name: str = "exabgp",
+                 listen: tuple[str, int] | None = None) -> Daemon:
+    """Start an ExaBGP speaker and wait until it has daemonised."""
+    launched = launch_exabgp(ns, node, node_dir, name, listen)
+    confirm([launched])
+    return launched[0]
+
+
+def launch_exabgp(ns: str, node: Node, node_dir: Path, name: str = "exabgp",
+                  listen: tuple[str, int] | None = None) -> tuple[Daemon, subprocess.Popen[bytes]]:
+    """Launch an ExaBGP speaker from <node_dir>/<name>.conf, listening on `listen` (default: the node's
+    speaker address and port); it daemonises itself, `confirm` waits for that.
+
+    Call from one thread only: a fork with preexec_fn while other threads fork can deadlock."""
+    pidfile = node_dir / f"{name}.pid"
+    log = node_dir / f"{name}.log"
+    address, port = listen or (str(node.speaker.local_address) if node.speaker else "", SPEAKER_PORT)
+    pidfile.unlink(missing_ok=True)  # a crashed speaker's stale pid file would stop the new one
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "exabgp.daemon.user": "root",
@@ -121,12 +136,10 @@ def start_exabgp(ns: str, node: Node, node_dir: Path) -> Daemon:
         "exabgp.api.cli": "false",
         "exabgp.api.ack": "false",
         # Listen only on the speaker's loopback address and port; bgpd connects to it.
-        "exabgp.tcp.bind": str(node.speaker.local_address) if node.speaker else "",
-        "exabgp.tcp.port": str(SPEAKER_PORT),
+        "exabgp.tcp.bind": address,
+        "exabgp.tcp.port": str(port),
     }
-    cmd = [exabgp_binary(), "server", str(node_dir / "exabgp.conf")]
-    proc = subprocess.run(cmd, preexec_fn=preexec(ns), env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30, check=False)
-    if proc.returncode != 0:
-        raise GwlabError(f"{node.name}: exabgp failed to start: {proc.stderr.decode(errors='replace').strip()}")
-    return Daemon(node.name, "exabgp", pidfile, log)
+    cmd = [exabgp_binary(), "server", str(node_dir / f"{name}.conf")]
+    proc = subprocess.Popen(cmd, preexec_fn=preexec(ns), env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return Daemon(node.name, name, pidfile, log), proc

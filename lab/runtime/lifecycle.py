@@ -12,9 +12,9 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -32,9 +32,9 @@ from lab.runtime.daemons import (
     confirm,
     exabgp_binary,
     frr_daemons,
+    launch_exabgp,
     launch_frr,
     prepare_frr_dir,
-    start_exabgp,
     zebra_ready,
 )
 from lab.runtime.netns import NetnsRuntime, destroy_namespaces
@@ -71,18 +71,29 @@ def require_root() -> None:
         raise GwlabError("network namespaces need root (run as root or with sudo)")
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) during `up` unwind like Ctrl-C, so the cleanup path runs."""
+INTERRUPTED = threading.Event()
 
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt at a safe point if Ctrl-C, SIGTERM or SIGHUP arrived."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupts_at_safe_points() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP during `up` only set a flag, checked between steps and in every
+    polling loop: an exception raised inside pyroute2's event loop is swallowed there and leaves its
+    helper process wedged, and one inside a fork with preexec_fn can deadlock."""
     owner = os.getpid()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if os.getpid() == owner:  # not in a child forked meanwhile (pyroute2 forks helpers)
-            raise KeyboardInterrupt
-        os._exit(128 + signum)
+        if os.getpid() != owner:  # a child forked meanwhile (pyroute2 forks helpers)
+            os._exit(128 + signum)
+        INTERRUPTED.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    INTERRUPTED.clear()
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -105,7 +116,7 @@ def up(source: str, name: str | None = None, timeout_s: float | None = None, cle
     result = UpResult(topo, state, predict(topo))
     report = progress or (lambda phase, done, total: None)
     owner = os.getpid()
-    with sigterm_as_interrupt():
+    with interrupts_at_safe_points():
         try:
             _build(result, report, timeout_s or timeout_s_for(topo))
         except NotConverged:
@@ -134,17 +145,22 @@ def _build(result: UpResult, report: Progress, timeout_s: float) -> None:
     state.save()
     write(render_all(topo), state.run_dir)
     lap("render")
+    check_interrupted()
     report("namespaces", 0, len(topo.nodes))
     NetnsRuntime(topo, state).create()
     lap("namespaces")
+    check_interrupted()
     state.phase = "starting"
     state.save()
-    _start_daemons(topo, state, report)
+    start_daemons(topo, state, report)
     lap("daemons")
+    check_interrupted()
     state.phase = "converging"
     state.save()
     ok, seconds, diffs = converge.wait(topo, result.prediction, timeout_s,
-                                       lambda done, total: report("converging", done, total))
+                                       lambda done, total: report("converging", done, total),
+                                       stop=INTERRUPTED.is_set)
+    check_interrupted()
     lap("convergence")
     if not ok:
         raise NotConverged(topo.name, seconds, diffs)
@@ -159,10 +175,11 @@ def timeout_s_for(topo: Topology) -> float:
     return max(30.0, 10.0 * topo.timing.connect_retry + 5.0 * len(topo.nodes) / 10)
 
 
-def _start_daemons(topo: Topology, state: LabState, report: Progress) -> None:
-    """Every FRR daemon at once, then the ExaBGP speakers (they listen; bgpd connects to them)."""
-    routers = list(topo.routers())
-    speakers = [n for n in topo.nodes.values() if n.speaker is not None]
+def start_daemons(topo: Topology, state: LabState, report: Progress, only: set[str] | None = None) -> None:
+    """Every FRR daemon at once, then the ExaBGP speakers (they listen; bgpd connects to them).
+    `only`: just these nodes (a restored node)."""
+    routers = [n for n in topo.routers() if only is None or n.name in only]
+    speakers = [n for n in topo.nodes.values() if n.speaker is not None and (only is None or n.name in only)]
     total = len(routers) + len(speakers)
     # zebra everywhere first: bgpd, staticd and bfdd connect to its socket, and a client that finds
     # no socket retries only 10 s later.
@@ -180,19 +197,21 @@ def _start_daemons(topo: Topology, state: LabState, report: Progress) -> None:
         if waiting and time.monotonic() > deadline:
             raise GwlabError(f"zebra did not open its socket on {', '.join(waiting)} (see zebra.log)")
         if waiting:
+            check_interrupted()
             time.sleep(0.005)  # polling for zebra's socket with a deadline
     others = [launch_frr(namespace_name(topo.name, n.name), n, state.run_dir / n.name, frr_daemons(n)[1:])
               for n in routers]
     for done, group in enumerate(others, start=1):
         confirm(group)
         report("daemons", done, total)
-    # Speakers listen and bgpd connects to them, so they may start in any order.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(start_exabgp, namespace_name(topo.name, n.name), n, state.run_dir / n.name)
-                   for n in speakers]
-        for done, fut in enumerate(futures, start=len(routers) + 1):
-            fut.result()
-            report("daemons", done, total)
+    check_interrupted()
+    # Speakers listen and bgpd connects to them, so they may start in any order. Launched from this
+    # thread only (forks with preexec_fn from several threads can deadlock), then confirmed together.
+    speakers_launched = [launch_exabgp(namespace_name(topo.name, n.name), n, state.run_dir / n.name)
+                         for n in speakers]
+    for done, launched in enumerate(speakers_launched, start=len(routers) + 1):
+        confirm([launched])
+        report("daemons", done, total)
 
 
 @dataclass

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyroute2 import NetNS, netns
 
+from lab.errors import GwlabError
 from lab.runtime.links import bridge, veth, vxlan
 from lab.runtime.nsenter import write_sysctls
 from lab.runtime.state import LabState, namespace_name
-from lab.topology import Node, Topology
+from lab.topology import Node, StaticRoute, Topology
 
 ROUTER_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -45,11 +47,9 @@ class NetnsRuntime:
     def create(self) -> None:
         """Namespaces, sysctls, links, addresses and host routes; FRR adds the routers' routes later."""
         existing = set(netns.listnetns())
-        for node in self.topo.nodes:
-            if self.ns(node) in existing:
-                from lab.errors import GwlabError
-
-                raise GwlabError(f"namespace {self.ns(node)} already exists (run 'gwlab down {self.topo.name}')")
+        for name in self.topo.nodes:
+            if self.ns(name) in existing:
+                raise GwlabError(f"namespace {self.ns(name)} already exists (gwlab down {self.topo.name})")
         self.state.namespaces = [self.ns(n) for n in self.topo.nodes]
         self.state.save()  # before anything exists, so that an interrupted up can be undone
         for node in self.topo.nodes.values():
@@ -75,6 +75,9 @@ class NetnsRuntime:
         values = dict(COMMON_SYSCTLS)
         if node.is_router or node.role == "internet":
             values.update(ROUTER_SYSCTLS)
+            # A seed of its own per router (stable per node name): with one shared seed every hop hashes
+            # a flow the same way, and a flow that went to vpn0 always goes on to gw0 (ECMP polarisation).
+            values["net.ipv4.fib_multipath_hash_seed"] = str(zlib.crc32(node.name.encode()) or 1)
         write_sysctls(self.ns(node.name), values)
 
     def _links(self) -> None:
@@ -92,29 +95,59 @@ class NetnsRuntime:
                     vxlan.create(ns, iface, ns.link_lookup(ifname=iface.underlay)[0])
 
     def _configure(self, node: Node) -> None:
-        ns = self.handles[node.name]
-        index = {link.get_attr("IFLA_IFNAME"): link["index"] for link in ns.get_links()}
-        for iface in node.interfaces:
-            idx = index[iface.name]
-            if iface.bridge is not None:
-                ns.link("set", index=idx, master=index[iface.bridge])
-            held = iface.addresses + (iface.shared_addresses if not node.standby else [])
-            for addr in held:
-                if iface.kind == "loopback" and addr.ip.is_loopback:
-                    continue
-                ns.addr("add", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
-            ns.link("set", index=idx, state="up")
-        for r in node.routes:
-            if node.is_router and not r.underlay:
-                continue  # FRR's staticd installs the routers' own routes
-            if node.standby and r.underlay:
-                continue  # a standby has no public IP to route from until it takes the IPs over
-            if r.via is not None:
-                ns.route("add", dst=str(r.prefix), gateway=str(r.via))
-            else:
-                ns.route("add", dst=str(r.prefix), oif=index[r.dev])
-        for n in node.neighbors:
-            ns.neigh("add", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
+        configure_node(self.handles[node.name], node, holds_shared=not node.standby)
+
+
+def interface_index(ns: Any) -> dict[str, int]:
+    return {link.get_attr("IFLA_IFNAME"): link["index"] for link in ns.get_links()}
+
+
+def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+    """Bridge ports, addresses, link state, runtime-installed routes and permanent neighbors of a node,
+    or of its interfaces in `only` (a re-created link). `holds_shared`: an active/standby instance
+    holding the public and BGP IPs."""
+    index = interface_index(ns)
+    for iface in node.interfaces:
+        if only is not None and iface.name not in only:
+            continue
+        idx = index[iface.name]
+        if iface.bridge is not None:
+            ns.link("set", index=idx, master=index[iface.bridge])
+        held = iface.addresses + (iface.shared_addresses if holds_shared else [])
+        for addr in held:
+            if iface.kind == "loopback" and addr.ip.is_loopback:
+                continue
+            ns.addr("replace", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+        ns.link("set", index=idx, state="up")
+    install_routes(ns, node, holds_shared, only)
+    for n in node.neighbors:
+        if only is None or n.dev in only:
+            ns.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
+
+
+def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+    """Routes the runtime owns: a host's, and every node's internet (underlay) routes."""
+    index = interface_index(ns)
+    for r in node.routes:
+        if node.is_router and not r.underlay:
+            continue  # FRR's staticd installs the routers' own routes
+        if r.underlay and not holds_shared and any(i.shared_addresses for i in node.interfaces):
+            continue  # a standby has no public IP to route from until it takes the IPs over
+        dev = r.dev or _device_towards(node, r)
+        if only is not None and dev not in only:
+            continue
+        if r.via is not None:
+            ns.route("replace", dst=str(r.prefix), gateway=str(r.via))
+        elif r.dev is not None:
+            ns.route("replace", dst=str(r.prefix), oif=index[r.dev])
+
+
+def _device_towards(node: Node, route: StaticRoute) -> str | None:
+    for iface in node.interfaces:
+        for a in iface.addresses + iface.shared_addresses:
+            if route.via is not None and route.via in a.network and a.network.prefixlen < 32:
+                return iface.name
+    return None
 
 
 def destroy_namespaces(names: list[str]) -> list[str]:

@@ -59,8 +59,10 @@ def alive(pid: int) -> bool:
 
 
 def stop(pids: list[int], grace_s: float = 2.0) -> list[int]:
-    """SIGTERM, wait up to grace_s, then SIGKILL; returns the pids still alive afterwards."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+    """SIGTERM, wait up to grace_s, then SIGKILL (grace_s 0: SIGKILL only, a crash that says no
+    goodbye); returns the pids still alive afterwards."""
+    steps = ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)) if grace_s > 0 else ((signal.SIGKILL, 2.0),)
+    for sig, wait in steps:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)

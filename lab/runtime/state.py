@@ -21,6 +21,7 @@ class LabState:
     created: float = 0.0
     up_seconds: float | None = None
     owner_pid: int = 0  # the `gwlab up` that created it
+    standby_active: bool = False  # active/standby: the standby instance holds the shared IPs now
 
     @property
     def run_dir(self) -> Path:

@@ -1,0 +1,201 @@
+"""Data-plane path attribution: which transit element (and which of its interfaces) carried a probe.
+
+Not inferred from routes: every `gateway` and `msee` node gets an nftables table of its own
+(`inet gwlab_probe`) whose forward-hook chain, for UDP probes (destination port in the probe range):
+
+* rewrites the IP DSCP to a code unique per (element, interface): on a gateway the VXLAN tunnel the
+  packet came in on (on-prem -> Azure, `iifname t-<device>`) or goes out on (Azure -> on-prem,
+  `oifname t-<device>`); on an MSEE the link to the customer edge, in or out. The receiver reads the
+  TOS byte (IP_RECVTOS) and `Codebook.label` turns it back into "gw0/t-s1-vpn0" or "msee0". The DSCP
+  sits in the inner IP header, which VXLAN carries untouched (encapsulation copies nothing out of it
+  by default and decapsulation only merges ECN bits), and ECN bits are left as they are.
+* counts packets per destination port (= per flow) in named counters, read with `nft -j list counters`.
+
+The chain hooks forward at priority 300, after the usual filter chains (priority 0): a packet that
+a failure injection drops in forward with nftables is neither counted nor marked. A packet that
+crosses two marking elements keeps the last mark; the counters see both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from lab.errors import GwlabError
+from lab.runtime.running import RunningLab
+from lab.topology import Topology
+
+TABLE = "gwlab_probe"
+FAMILY = "inet"
+CHAIN = "probe"
+PRIORITY = 300
+TRANSIT_ROLES = ("gateway", "msee")
+MAX_CODE = 63  # six DSCP bits; 0 means "not marked"
+
+
+@dataclass(frozen=True)
+class Mark:
+    element: str  # node name
+    interface: str  # the interface that identifies the path through it
+    code: int  # DSCP value, 1..63
+    label: str  # "gw0/t-s1-vpn0", or "msee0" for an MSEE with a single customer link
+
+
+@dataclass
+class Codebook:
+    ports: tuple[int, int]  # probe destination ports, inclusive
+    marks: list[Mark] = field(default_factory=list)
+
+    @property
+    def elements(self) -> list[str]:
+        return sorted({m.element for m in self.marks})
+
+    def by_code(self) -> dict[int, Mark]:
+        return {m.code: m for m in self.marks}
+
+    def label(self, tos: int) -> str:
+        """The path label of a received TOS byte; "" if unmarked or not a code of this book."""
+        mark = self.by_code().get(tos >> 2)
+        return mark.label if mark is not None else ""
+
+    def tos(self, label: str) -> int:
+        for m in self.marks:
+            if m.label == label:
+                return m.code << 2
+        raise KeyError(label)
+
+    def marks_of(self, element: str) -> list[Mark]:
+        return [m for m in self.marks if m.element == element]
+
+    def ruleset(self, element: str) -> str:
+        """The nft script for one element: (re)creates the table atomically."""
+        return ruleset(element, self.marks_of(element), self.ports)
+
+
+def element_label(label: str) -> str:
+    """"gw0/t-s1-vpn0" -> "gw0"."""
+    return label.split("/", 1)[0]
+
+
+def transit_interfaces(topo: Topology, element: str) -> list[str]:
+    """The interfaces of a transit element that identify a path: gateway tunnels, MSEE customer links."""
+    node = topo.nodes[element]
+    if node.role == "gateway":
+        return sorted(i.name for i in node.interfaces if i.kind == "vxlan")
+    if node.role == "msee":
+        return sorted(i.name for i in node.interfaces if i.kind == "veth" and i.peer_node is not None
+                      and topo.nodes[i.peer_node].role == "ce")
+    return []
+
+
+def build_codebook(topo: Topology, ports: tuple[int, int]) -> Codebook:
+    """Codes 1, 2, ... in a stable order: elements by name, their interfaces by name."""
+    lo, hi = ports
+    if not 0 < lo <= hi < 65536:
+        raise ValueError(f"bad probe port range {ports}")
+    book = Codebook(ports)
+    code = 0
+    for name in sorted(n.name for n in topo.nodes.values() if n.role in TRANSIT_ROLES):
+        ifaces = transit_interfaces(topo, name)
+        single = topo.nodes[name].role == "msee" and len(ifaces) == 1
+        for ifname in ifaces:
+            code += 1
+            if code > MAX_CODE:
+                raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: "
+                                 "DSCP cannot tell them apart")
+            book.marks.append(Mark(name, ifname, code, name if single else f"{name}/{ifname}"))
+    return book
+
+
+def counter_name(port: int) -> str:
+    return f"p{port}"
+
+
+def ruleset(element: str, marks: Iterable[Mark], ports: tuple[int, int]) -> str:
+    lo, hi = ports
+    span = f"{lo}-{hi}" if hi > lo else str(lo)
+    lines = [f"table {FAMILY} {TABLE} {{}}", f"delete table {FAMILY} {TABLE}", f"table {FAMILY} {TABLE} {{"]
+    lines += [f"  counter {counter_name(p)} {{ }}" for p in range(lo, hi + 1)]
+    lines += [f"  chain {CHAIN} {{", f"    type filter hook forward priority {PRIORITY}; policy accept;"]
+    for m in marks:
+        assert m.element == element
+        # in on the interface (towards Azure) or out on it (towards on-prem): the same code; the
+        # flow's direction tells which one it was.
+        lines.append(f'    meta l4proto udp udp dport {span} iifname "{m.interface}" ip dscp set {m.code}')
+        lines.append(f'    meta l4proto udp udp dport {span} oifname "{m.interface}" ip dscp set {m.code}')
+    mapping = ", ".join(f'{p} : "{counter_name(p)}"' for p in range(lo, hi + 1))
+    lines.append(f"    meta l4proto udp udp dport {span} counter name udp dport map {{ {mapping} }}")
+    lines += ["  }", "}", ""]
+    return "\n".join(lines)
+
+
+def install(lab: RunningLab, ports: tuple[int, int]) -> Codebook:
+    """Install marking and counting on every transit element; counters start at zero."""
+    book = build_codebook(lab.topo, ports)
+
+    def one(element: str) -> str | None:
+        res = lab.run(element, ["nft", "-f", "-"], input=book.ruleset(element), timeout=10)
+        return None if res.returncode == 0 else f"{element}: {res.stderr.strip()}"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        errors = [e for e in pool.map(one, book.elements) if e]
+    if errors:
+        remove(lab)
+        raise GwlabError("cannot install probe attribution rules: " + "; ".join(errors))
+    return book
+
+
+def parse_counters(text: str) -> dict[int, int]:
+    """`nft -j list counters table ...` output -> {port: packets}."""
+    out: dict[int, int] = {}
+    for item in json.loads(text).get("nftables", []):
+        counter = item.get("counter")
+        if counter and counter.get("table") == TABLE and str(counter.get("name", "")).startswith("p"):
+            try:
+                out[int(counter["name"][1:])] = int(counter.get("packets", 0))
+            except ValueError:
+                continue
+    return out
+
+
+def read_counters(lab: RunningLab, codebook: Codebook) -> dict[int, dict[str, int]]:
+    """{probe port: {element: packets}} with every element whose counter is non-zero.
+
+    An element whose table cannot be read (namespace gone) is left out rather than failing the read.
+    """
+
+    def one(element: str) -> tuple[str, dict[int, int]]:
+        try:
+            res = lab.run(element, ["nft", "-j", "list", "counters", "table", FAMILY, TABLE], timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return element, {}
+        if res.returncode != 0:
+            return element, {}
+        return element, parse_counters(res.stdout)
+
+    lo, hi = codebook.ports
+    result: dict[int, dict[str, int]] = {p: {} for p in range(lo, hi + 1)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for element, counts in pool.map(one, codebook.elements):
+            for port, packets in counts.items():
+                if packets and port in result:
+                    result[port][element] = packets
+    return result
+
+
+def remove(lab: RunningLab) -> None:
+    """Delete the table from every transit element (absent tables are fine)."""
+    elements = [n.name for n in lab.topo.nodes.values() if n.role in TRANSIT_ROLES]
+
+    script = f"table {FAMILY} {TABLE} {{}}\ndelete table {FAMILY} {TABLE}\n"
+
+    def one(element: str) -> None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            lab.run(element, ["nft", "-f", "-"], input=script, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, elements))

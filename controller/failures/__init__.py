@@ -1,0 +1,82 @@
+"""Failures that can be injected into a running lab, and restored. One module per kind.
+
+Targets (see `targets`): a gateway instance (`gw0`), an on-prem VPN device (`s1-vpn0`), an MSEE
+(`msee0`), a tunnel (`s1-vpn0~gw0`), a device's internet uplink (`s1-vpn0~inet`), an ExpressRoute
+link (`s1-ce0~msee0`), the whole circuit (`circuit`), an availability zone (`zone1`), a prefix
+flood from a site (`flood:s1`).
+"""
+
+from __future__ import annotations
+
+from controller.failures.base import Active, Detection, Failure, load_active, save_active
+from controller.failures.device import DeviceFailure
+from controller.failures.flood import PrefixFlood
+from controller.failures.instance import InstanceFailure
+from controller.failures.link import ErLinkFailure, TunnelFailure, UplinkFailure
+from controller.failures.msee import MseeFailure
+from controller.failures.zone import ZoneFailure
+from controller.oracle import Failures
+from lab.errors import LabError, Problem
+from lab.runtime.running import RunningLab
+
+KINDS: dict[str, type[Failure]] = {cls.kind: cls for cls in (
+    InstanceFailure, DeviceFailure, MseeFailure, TunnelFailure, UplinkFailure, ErLinkFailure, ZoneFailure,
+    PrefixFlood)}
+
+
+def targets(lab: RunningLab) -> dict[str, type[Failure]]:
+    topo = lab.topo
+    out: dict[str, type[Failure]] = {}
+    for node in topo.nodes.values():
+        if node.role == "gateway":
+            out[node.name] = InstanceFailure
+        elif node.role == "vpn":
+            out[node.name] = DeviceFailure
+            out[f"{node.name}~inet"] = UplinkFailure
+        elif node.role == "msee":
+            out[node.name] = MseeFailure
+        elif node.role == "core":
+            out[f"flood:{node.site}"] = PrefixFlood
+    for t in topo.tunnels:
+        if topo.lab.vpn_gateway.mode == "active-active" or not topo.nodes[t.gateway].standby:
+            out[f"{t.device}~{t.gateway}"] = TunnelFailure
+    for ce in topo.by_role("ce"):
+        for iface in ce.interfaces:
+            if iface.peer_node and topo.nodes[iface.peer_node].role == "msee":
+                out[f"{ce.name}~{iface.peer_node}"] = ErLinkFailure
+    if topo.by_role("ce"):
+        out["circuit"] = ErLinkFailure
+    for zone in sorted({n.zone for n in topo.by_role("gateway") if n.zone is not None}):
+        out[f"zone{zone}"] = ZoneFailure
+    return out
+
+
+def resolve(lab: RunningLab, target: str, mode: str | None = None) -> Failure:
+    """The failure for `target` in `mode` (default: the kind's first mode), or a one-line LabError."""
+    known = targets(lab)
+    cls = known.get(target)
+    if cls is None:
+        names = ", ".join(sorted(known))
+        raise LabError("target", [Problem("", f"'{target}' is not a failure target of lab {lab.name} "
+                                              f"(targets: {names})")])
+    chosen = mode or cls.modes[0]
+    if chosen not in cls.modes:
+        raise LabError("--mode", [Problem("", f"'{chosen}' is not a mode of {target} "
+                                              f"(use one of: {', '.join(cls.modes)})")])
+    return cls(lab, target, chosen)
+
+
+def from_record(lab: RunningLab, record: Active) -> Failure:
+    return KINDS[record.kind](lab, record.target, record.mode, record.data)
+
+
+def current_failures(lab: RunningLab) -> Failures:
+    """The oracle's view of what is failed now: the active failures, and who holds the shared IPs."""
+    into = Failures(standby_active=lab.state.standby_active)
+    for record in load_active(lab):
+        from_record(lab, record).elements(into)
+    return into
+
+
+__all__ = ["Active", "Detection", "Failure", "current_failures", "from_record", "load_active", "resolve",
+           "save_active", "targets"]

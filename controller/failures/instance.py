@@ -1,0 +1,103 @@
+"""A VPN gateway instance lost: crashed (unplanned) or taken out for planned maintenance (graceful).
+
+crash: its processes and its public interface are gone at once; on-prem only notices when the BGP
+hold timer expires (no BFD on VPN). graceful: BGP is shut down first (NOTIFICATION: peers withdraw
+at once), then the instance goes. Active/standby: the platform moves the public and BGP IPs to the
+other instance after the profile's failover delay (planned or unplanned); the restored instance
+comes back as the standby.
+"""
+
+from __future__ import annotations
+
+import time
+
+from controller.failures.base import Detection, Failure
+from controller.oracle import Failures
+from lab.runtime import nodeops
+from lab.runtime.frr import bgp_peers
+
+
+class InstanceFailure(Failure):
+    kind = "instance"
+    modes = ("crash", "graceful")
+
+    @property
+    def active_standby(self) -> bool:
+        return self.lab.topo.lab.vpn_gateway.mode == "active-standby"
+
+    def _other(self) -> str:
+        return next(g.name for g in self.lab.topo.by_role("gateway") if g.name != self.target)
+
+    def holds_shared(self, standby_active: bool) -> bool:
+        node = self.lab.node(self.target)
+        return node.standby == standby_active
+
+    def elements(self, into: Failures) -> None:
+        into.nodes.add(self.target)  # who holds the shared IPs is the lab's state (standby_active)
+
+    def detection(self) -> Detection:
+        t = self.timing
+        if self.active_standby:
+            delay = t.failover_planned_s if self.mode == "graceful" else t.failover_unplanned_s
+            return Detection("failover", delay * 1000)
+        if self.mode == "graceful":
+            return Detection("withdraw", 0.0)
+        return Detection("hold-timer", t.hold * 1000.0)
+
+    def inject(self) -> None:
+        node = self.lab.node(self.target)
+        if self.mode == "graceful":
+            self._shutdown_bgp()
+        # The public interface goes with the VM, first, so that nothing (no FIN, no RST) leaves it.
+        nodeops.delete_link(self.lab, node.name, "inet")
+        nodeops.stop_node(self.lab, node.name)
+
+    def _shutdown_bgp(self) -> None:
+        node = self.lab.node(self.target)
+        assert node.bgp is not None
+        lines = [f"router bgp {node.bgp.asn}"]
+        lines += [f"neighbor {n.address} shutdown" for n in node.bgp.neighbors if n.kind != "speaker"]
+        nodeops.vtysh_config(self.lab, node, lines)
+        # Wait until the NOTIFICATIONs are out: every session of this instance has left Established.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            peers = bgp_peers(self.lab.ns(node.name))
+            if not any(p.get("state") == "Established" for a, p in peers.items()
+                       if not a.startswith("169.254.255.")):
+                return
+            time.sleep(0.02)  # polling session state with a deadline
+
+    def follow_up(self) -> tuple[float, str] | None:
+        if not self.active_standby or not self._holds_ips_now():
+            return None
+        t = self.timing
+        delay = t.failover_planned_s if self.mode == "graceful" else t.failover_unplanned_s
+        return delay, f"platform moves the gateway's IPs to {self._other()}"
+
+    def _holds_ips_now(self) -> bool:
+        return self.holds_shared(self.lab.state.standby_active)
+
+    def run_follow_up(self) -> None:
+        other = self.lab.node(self._other())
+        nodeops.take_over_shared_ips(self.lab, other, None)
+        self.data["taken_over"] = True
+        self.lab.state.standby_active = not self.lab.state.standby_active
+        self.lab.state.save()
+
+    def restore(self) -> None:
+        node = self.lab.node(self.target)
+        holds = node.standby == self.lab.state.standby_active
+        link = nodeops.find_link(self.lab, node.name, "inet")
+        nodeops.recreate_link(self.lab, link, {node.name: holds})
+        if holds:
+            nodeops.reinstall_routes(self.lab, node.name, holds_shared=True)
+        else:
+            self._drop_shared_addresses()
+        nodeops.start_node(self.lab, node.name)
+
+    def _drop_shared_addresses(self) -> None:
+        """Back as the standby: the IPs stay with the instance that took them over."""
+        node = self.lab.node(self.target)
+        for iface in node.interfaces:
+            for addr in iface.shared_addresses:
+                self.lab.run(node.name, ["ip", "addr", "del", str(addr), "dev", iface.name])

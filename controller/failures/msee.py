@@ -1,0 +1,45 @@
+"""One Microsoft edge router (MSEE) lost: crashed (links go down: seen at once) or a silent
+black-hole (links stay up, packets vanish: the customer edge notices through BFD, or the hold timer
+without BFD; the ExpressRoute gateway through its hold timer)."""
+
+from __future__ import annotations
+
+from controller.failures.base import Detection, Failure
+from controller.failures.link import blackhole_rules
+from controller.oracle import Failures
+from lab.runtime import nodeops
+
+TABLE = "gwlab_fail"
+
+
+class MseeFailure(Failure):
+    kind = "msee"
+    modes = ("crash", "blackhole")
+
+    def elements(self, into: Failures) -> None:
+        into.nodes.add(self.target)
+
+    def detection(self) -> Detection:
+        t = self.timing
+        if self.mode == "crash":
+            return Detection("link-down", 0.0)
+        er = self.lab.topo.lab.expressroute
+        if er is not None and er.bfd:
+            return Detection("bfd", float(t.bfd_detect_ms))
+        return Detection("hold-timer", t.er_hold * 1000.0)
+
+    def inject(self) -> None:
+        node = self.lab.node(self.target)
+        if self.mode == "crash":
+            nodeops.set_links(self.lab, node.name, up=False)
+            nodeops.stop_node(self.lab, node.name)
+        else:
+            devices = [i.name for i in node.interfaces if i.kind == "veth"]
+            nodeops.nft(self.lab, node.name, blackhole_rules(devices))
+
+    def restore(self) -> None:
+        if self.mode == "crash":
+            nodeops.set_links(self.lab, self.target, up=True)
+            nodeops.start_node(self.lab, self.target)
+        else:
+            nodeops.nft_delete_table(self.lab, self.target, "netdev", TABLE)
