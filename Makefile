@@ -44,10 +44,15 @@ down: venv  ## take a lab down: make down [NAME=...] (default: every lab)
 status: venv  ## show a running lab
 	$(GWLAB) status $(NAME)
 
-demo: setup  ## the main job: validate and render the default lab (more as the runtime lands)
-	$(GWLAB) validate $(LAB)
-	$(GWLAB) render $(LAB) -o build/$(LAB)
-	@echo "configurations in build/$(LAB)"
+SCENARIO ?= er-failover
+REPORTS ?= reports
+
+demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, report, take it down
+	@$(GWLAB) down demo >/dev/null 2>&1 || true
+	$(GWLAB) up $(LAB) --name demo
+	$(GWLAB) status demo
+	@rc=0; $(GWLAB) run $(SCENARIO) --attach demo --report $(REPORTS)/$(SCENARIO) || rc=$$?; \
+	  $(GWLAB) down demo; exit $$rc
 
 test: setup  ## run the test suite (as root: real namespaces and daemons)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -59,5 +64,5 @@ lint: venv  ## ruff and mypy
 	$(VENV)/bin/ruff check lab controller tests
 	$(VENV)/bin/mypy lab controller
 
-clean:  ## remove build output and the venv (labs: make down)
-	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean:  ## remove build output, reports and the venv (labs: make down)
+	rm -rf build $(REPORTS) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

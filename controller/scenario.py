@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import LabError, Problem
 from lab.load import _problem
-from lab.paths import PACKAGE_DIR
 
 
 class Strict(BaseModel):
@@ -93,8 +92,11 @@ class Scenario(Strict):
     base_dir: Path = Path(".")
 
 
+SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
+
+
 def builtin_scenarios() -> dict[str, Path]:
-    return {p.stem: p for p in sorted((PACKAGE_DIR.parent / "controller" / "scenarios").glob("*.yaml"))}
+    return {p.stem: p for p in sorted(SCENARIOS_DIR.glob("*.yaml"))}
 
 
 def resolve_scenario(name: str) -> Path:

@@ -13,6 +13,8 @@ from lab.paths import builtin_topologies
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTINS = sorted(builtin_topologies())
+pytest_plugins = ["pytester"]
+
 IN_CI = os.environ.get("CI") == "true"
 
 
