@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import LabError, Problem
-from lab.load import _problem
+from lab.load import _problem, resolve_named
 
 
 class Strict(BaseModel):
@@ -100,13 +100,7 @@ def builtin_scenarios() -> dict[str, Path]:
 
 
 def resolve_scenario(name: str) -> Path:
-    path = Path(name)
-    if path.is_file():
-        return path
-    found = builtin_scenarios()
-    if name in found:
-        return found[name]
-    raise LabError(name, [Problem("", f"not a file nor a built-in scenario (built-ins: {', '.join(found)})")])
+    return resolve_named(name, builtin_scenarios(), "scenario")
 
 
 def load_scenario(name: str) -> Scenario:

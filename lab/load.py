@@ -18,18 +18,21 @@ from lab.rules import check
 from lab.topology import Topology, build
 
 
-def resolve_source(lab: str) -> Path:
-    """A path to an existing file, or the name of a built-in topology."""
-    path = Path(lab)
+def resolve_named(name: str, builtins: dict[str, Path], what: str) -> Path:
+    """A path to an existing file, or the name of a built-in (topology, scenario)."""
+    path = Path(name)
     if path.is_file():
         return path
-    builtins = builtin_topologies()
-    if lab in builtins:
-        return builtins[lab]
-    if path.suffix in (".yml", ".yaml") or "/" in lab:
-        raise LabError(lab, [Problem("", "no such file (give a lab file path or a built-in name)")])
+    if name in builtins:
+        return builtins[name]
+    if path.suffix in (".yml", ".yaml") or "/" in name:
+        raise LabError(name, [Problem("", f"no such file (give a {what} file path or a built-in name)")])
     names = ", ".join(sorted(builtins))
-    raise LabError(lab, [Problem("", f"not a file nor a built-in topology (built-ins: {names})")])
+    raise LabError(name, [Problem("", f"not a file nor a built-in {what} (built-ins: {names})")])
+
+
+def resolve_source(lab: str) -> Path:
+    return resolve_named(lab, builtin_topologies(), "topology")
 
 
 class _DuplicateKey(Exception):

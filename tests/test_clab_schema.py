@@ -20,27 +20,12 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
 import yaml
 
-from lab.load import load
 from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.topology import VXLAN_PORT, Topology
 
 SCHEMA = Path(__file__).parent / "data" / "clab.schema.json"
 BUILTINS = sorted(builtin_topologies())
-
-# Beyond the built-ins: two sites (one with ExpressRoute), active/standby, an APIPA device, and a
-# description that YAML, DOT and Mermaid must all survive.
-MULTI_SITE = {
-    "description": 'Two sites, "quoted" text: #1\nand a second line',
-    "vnet": {"address_space": ["10.2.0.0/16"], "gateway_subnet": "10.2.255.0/27"},
-    "vpn_gateway": {"mode": "active-standby"},
-    "onprem": {"sites": [
-        {"name": "hq", "asn": 65020, "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
-         "devices": [{"name": "edge", "bgp_ip": "169.254.21.2"}]},
-        {"name": "br-1", "asn": 65030, "prefixes": ["192.168.30.0/24"]},
-    ]},
-    "expressroute": {"site": "br-1"},
-}
 
 
 @cache
@@ -49,14 +34,6 @@ def validator() -> jsonschema.Draft7Validator:
     # regexp accepts and Python's re does not; it only applies to fields gwlab never writes.
     return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
 
-
-@pytest.fixture(params=[*BUILTINS, "multi-site"])
-def topo(request: pytest.FixtureRequest, tmp_path: Path) -> Topology:
-    if request.param == "multi-site":
-        path = tmp_path / "multi.yaml"
-        path.write_text(yaml.safe_dump(MULTI_SITE), encoding="utf-8")
-        return load(str(path))
-    return load(request.param)
 
 
 def clab_text(topo: Topology) -> str:

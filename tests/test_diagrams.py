@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from lab.load import load
 from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.topology import Node, Topology
@@ -28,28 +26,6 @@ from tests.conftest import require_tool
 BUILTINS = sorted(builtin_topologies())
 AZURE_ROLES = {"vnet", "vm", "gateway", "ergw", "msee"}
 
-# Beyond the built-ins: two sites (one with ExpressRoute, a hyphenated name), active/standby, an APIPA
-# device, and a description with quotes, '#' and a newline.
-MULTI_SITE = {
-    "description": 'Two sites, "quoted" text: #1\nand a second line',
-    "vnet": {"address_space": ["10.2.0.0/16"], "gateway_subnet": "10.2.255.0/27"},
-    "vpn_gateway": {"mode": "active-standby"},
-    "onprem": {"sites": [
-        {"name": "hq", "asn": 65020, "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
-         "devices": [{"name": "edge", "bgp_ip": "169.254.21.2"}]},
-        {"name": "br-1", "asn": 65030, "prefixes": ["192.168.30.0/24"]},
-    ]},
-    "expressroute": {"site": "br-1"},
-}
-
-
-@pytest.fixture(params=[*BUILTINS, "multi-site"])
-def topo(request: pytest.FixtureRequest, tmp_path: Path) -> Topology:
-    if request.param == "multi-site":
-        path = tmp_path / "multi.yaml"
-        path.write_text(yaml.safe_dump(MULTI_SITE), encoding="utf-8")
-        return load(str(path))
-    return load(request.param)
 
 
 def group_of(node: Node) -> str:
