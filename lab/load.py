@@ -41,7 +41,7 @@ class _DuplicateKey(Exception):
         self.key, self.line = key, line
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # yaml has no type hints here
+class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, except that a key given twice is an error, not "the last one wins"."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
