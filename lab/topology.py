@@ -72,6 +72,9 @@ class StaticRoute:
     # Internet (public IP) routes are the lab's plumbing, installed by the runtime before any daemon
     # starts: a tunnel is only usable once its underlay route exists.
     underlay: bool = False
+    # via + dev: the gateway is the far end of a tunnel, reached on-link (a tunnel is point-to-point,
+    # but VXLAN is Ethernet: a plain device route would ARP for every destination, and nobody answers).
+    onlink: bool = False
 
 
 @dataclass
@@ -483,8 +486,9 @@ class _Builder:
                 self.veth(dev, self.internet, a_ifname="inet", b_ifname=name, b_bridge="inet")
                 dev.interface("inet").addresses.append(
                     IPv4Interface(f"{public}/{public_network(lab, public).prefixlen}"))
-                self._site_uplink(core, dev)
+                edge_ip = self._site_uplink(core, dev)
                 device_apipa = bgp_ip in APIPA
+                tunnel_peers: list[tuple[str, IPv4Address]] = []  # (device's tunnel, gateway's BGP IP)
                 # One tunnel per (device, instance public IP): 2 for active/active, 1 for active/standby;
                 # every instance gets the gateway end so that a standby can take the IPs over.
                 for g_idx, gw in enumerate(self.gateways):
@@ -498,6 +502,7 @@ class _Builder:
                                                         mac=tunnel_mac(vni, gateway_end=False)))
                         self.tunnels.append(Tunnel(name, gw.name, vni, dev_if, gw_if))
                         azure_ip = apipa[shared] if device_apipa else bgp_ips[shared]
+                        tunnel_peers.append((dev_if, azure_ip))
                         dev.routes.append(StaticRoute(IPv4Network(f"{azure_ip}/32"), dev=dev_if))
                         dev.neighbors.append(StaticNeighbor(azure_ip, tunnel_mac(vni, gateway_end=True), dev_if))
                         if self.bgp_on:
@@ -519,10 +524,17 @@ class _Builder:
                         gw.bgp.neighbors.append(n)
                     else:
                         for p in site.prefixes:
-                            gw.routes.append(StaticRoute(p, dev=gw_if))
+                            gw.routes.append(StaticRoute(p, via=bgp_ip, dev=gw_if, onlink=True))
                 if not self.bgp_on:
+                    # Static routing (policy-based, or route-based without BGP): the device sends the
+                    # VNet into its tunnels, the site core sends it to the device.
                     for p in lab.vnet.address_space:
-                        dev.routes.append(StaticRoute(p, dev=f"t-{self.gateways[0].name}"))
+                        dev.routes += [StaticRoute(p, via=ip, dev=t, onlink=True) for t, ip in tunnel_peers]
+                        core.routes.append(StaticRoute(p, via=edge_ip))
+            if not self.bgp_on:
+                # Azure programs the local network gateway's prefixes into the VNet, towards the gateway.
+                for p in site.prefixes:
+                    self.vnet_router.routes += [StaticRoute(p, via=ip) for ip in dict.fromkeys(bgp_ips)]
 
     def vpn_neighbor(self, address: IPv4Address, remote_as: int, peer: str, source: IPv4Address,
                      onprem: bool) -> Neighbor:
@@ -535,13 +547,15 @@ class _Builder:
             n.prefix_list_in, n.prefix_list_out = "AZURE-IN", "AZURE-OUT"
         return n
 
-    def _site_uplink(self, core: Node, edge: Node) -> None:
-        """An on-prem edge router (VPN device or CE) and the site core: iBGP, core reflects."""
+    def _site_uplink(self, core: Node, edge: Node) -> IPv4Address:
+        """An on-prem edge router (VPN device or CE) and the site core: iBGP, core reflects.
+        Returns the edge's address on the link."""
         edge_ip, core_ip = self.p2p(edge, core)
         assert edge.bgp is not None and core.bgp is not None
         edge.bgp.neighbors.append(self.ibgp(core_ip, core.name, update_source=edge_ip, nhs=True))
         # next-hop-self force: reflected routes must point at the core, the only next hop an edge reaches.
         core.bgp.neighbors.append(self.ibgp(edge_ip, edge.name, update_source=core_ip, nhs=True, rr_client=True))
+        return edge_ip
 
     # ExpressRoute ----------------------------------------------------------------------------------
     def _expressroute(self) -> None:

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from pyroute2 import NetNS
 
 from controller.oracle import predict
@@ -238,3 +240,24 @@ def test_up_refuses_a_name_already_up(cli_lab: str) -> None:
 
 def test_namespace_names_carry_the_lab_name() -> None:
     assert namespace_name("hybrid", "gw0") == "hybrid_gw0"
+
+
+@pytest.mark.parametrize("gateway", [{"type": "policy-based", "mode": "active-standby", "bgp": False},
+                                     {"mode": "active-active", "bgp": False}])
+def test_static_routing_labs_carry_traffic(gateway: dict[str, object], tmp_path: Path) -> None:
+    """Policy-based (and route-based without BGP): static routes over the tunnel, both ways."""
+    path = tmp_path / "static.yaml"
+    path.write_text(yaml.safe_dump({
+        "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
+        "vpn_gateway": gateway,
+        "onprem": {"sites": [{"name": "s1", "asn": 65010, "prefixes": ["192.168.10.0/24"]}]},
+    }), encoding="utf-8")
+    name = unique("tp")
+    try:
+        result = up(str(path), name=name)
+        assert result.prediction.paths["s1->azure"]
+        assert ping(name, "s1-host", "10.1.0.4")
+        assert ping(name, "vm", "192.168.10.2")
+    finally:
+        down(name)
+    assert leftovers(name) == []
