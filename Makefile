@@ -57,8 +57,9 @@ demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, repor
 test: setup  ## run the test suite (as root: real namespaces and daemons)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup  ## benchmarks (figures in docs/benchmarks.md)
-	@echo "benchmarks arrive with the runtime (issue 5)"
+bench: setup  ## benchmarks: docs/benchmarks.md, bench/results.json (BENCH_ARGS=--quick for a short run)
+	test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy  # profiles the largest lab
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: venv  ## ruff and mypy
 	$(VENV)/bin/ruff check lab controller tests

@@ -18,9 +18,9 @@ def app() -> None:
 
 def _register() -> None:
     # One module per command (Kathara-style); each adds itself to the group.
-    from lab.cli import render, topologies, validate
+    from lab.cli import generate, render, topologies, validate
 
-    for module in (validate, render, topologies):
+    for module in (validate, render, topologies, generate):
         module.register(app)
     try:
         from lab.cli import runtime_commands

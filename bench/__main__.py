@@ -1,0 +1,233 @@
+"""`python -m bench`: bring labs up and down, measure, and write docs/benchmarks.md and bench/results.json.
+
+Every case runs --runs times and the median is reported. Runs go round-robin (each round brings
+every case up once, munet right after gwlab's run of the same lab) so that load from anything else
+on the machine spreads over all cases instead of skewing one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import netns
+
+from bench import machine, munet_runs, profile, report
+from bench.gwlab_runs import Case, builtin_case, generated_case, run_once, shape
+from controller.oracle import predict
+from lab.errors import GwlabError, LabError
+from lab.paths import builtin_topologies
+
+REPO = Path(__file__).resolve().parents[1]
+FULL_SIZES = (1, 5, 20, 50)
+QUICK_SIZES = (1, 5)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("site counts must be at least 1")
+    return values
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else "")
+    ap.add_argument("--runs", type=int, default=None, help="runs per case, median reported (default 3; 1 with --quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"only the default lab and {', '.join(map(str, QUICK_SIZES))} sites, no profile")
+    ap.add_argument("--sizes", type=_ints, default=None,
+                    help=f"generated labs, comma-separated site counts (default {','.join(map(str, FULL_SIZES))})")
+    ap.add_argument("--builtins", default=None, help="comma-separated built-in labs, or 'all' (default)")
+    ap.add_argument("--munet-lab", default="hybrid", help="lab brought up by munet too (default hybrid)")
+    ap.add_argument("--no-munet", action="store_true", help="skip the munet comparison")
+    ap.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the largest lab")
+    ap.add_argument("--prefix", default="bn", help="prefix of the labs' names (default bn)")
+    ap.add_argument("--workdir", type=Path, default=REPO / "build" / "bench")
+    ap.add_argument("--munet-venv", type=Path, default=REPO / "build" / "munet-venv")
+    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
+    ap.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks-scale.png")
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: rewrite the doc and figure from the --json results")
+    args = ap.parse_args(argv)
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    if args.sizes is None:
+        args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
+    known = sorted(builtin_topologies())
+    if args.builtins is None:
+        args.builtins = [args.munet_lab] if args.quick else known
+    else:
+        args.builtins = known if args.builtins == "all" else [b for b in args.builtins.split(",") if b]
+    unknown = [b for b in [*args.builtins, args.munet_lab] if b not in known]
+    if unknown:
+        ap.error(f"not built-in labs: {', '.join(unknown)} (known: {', '.join(known)})")
+    if args.munet_lab not in args.builtins:
+        args.builtins.append(args.munet_lab)  # the ratio needs gwlab's figure for the same lab
+    if args.quick:
+        args.no_profile = True
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if r.get("ok")]
+    phases = sorted({k for r in ok for k, v in r["phases"].items() if v is not None})
+    out: dict[str, Any] = {
+        "runs": len(runs), "ok_runs": len(ok),
+        "up_s": median([r["up_s"] for r in ok]),
+        "up_min_s": min((r["up_s"] for r in ok), default=None),
+        "up_max_s": max((r["up_s"] for r in ok), default=None),
+        "down_s": median([r["down_s"] for r in ok if "down_s" in r]),
+        "phases": {k: median([r["phases"][k] for r in ok if r["phases"].get(k) is not None]) for k in phases},
+        "pss_mib": median([r["memory"]["pss_mib"] for r in ok]),
+        "rss_mib": median([r["memory"]["rss_mib"] for r in ok]),
+        "routing_pss_mib": median([r["routing_memory"]["pss_mib"] for r in ok]),
+        "processes": median([r["memory"]["processes"] for r in ok]),
+    }
+    if ok:
+        middle = sorted(ok, key=lambda r: r["up_s"])[len(ok) // 2]  # the median run, for its details
+        out["by_command"] = middle["memory"]["by_command"]
+        if "cpu" in middle:
+            out["cpu"] = {**middle["cpu"], "up_s": middle["up_s"]}
+    errors = [r["error"] for r in runs if r.get("error")]
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+def other_labs(prefix: str) -> int:
+    """Namespaces of labs that are not ours: the machine is shared, their load is in the figures."""
+    return sum(1 for ns in netns.listnetns() if not ns.startswith(prefix))
+
+
+def write_outputs(data: dict[str, Any], args: argparse.Namespace) -> None:
+    png = report.plot(data, args.png)
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(report.markdown(data, png, args.doc.parent), encoding="utf-8")
+    log(f"wrote {args.doc}" + (f", {png}" if png else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report_only:
+        saved: dict[str, Any] = json.loads(args.json.read_text(encoding="utf-8"))
+        for case in saved["gwlab"]:  # summaries again from the runs, as this version computes them
+            case["summary"] = summarize(case["runs"])
+        if saved["munet"].get("runs"):
+            saved["munet"]["summary"] = summarize(saved["munet"]["runs"])
+        write_outputs(saved, args)
+        return 0
+    if os.geteuid() != 0:
+        print("python -m bench: needs root (network namespaces)", file=sys.stderr)
+        return 2
+    begun = time.monotonic()
+    meta = machine.describe()
+    meta["other_namespaces_at_start"] = other_labs(args.prefix)
+    log(f"{meta['cores']} cores, {meta['memory_gib']} GiB, kernel {meta['kernel']}, FRR {meta['frr']}, "
+        f"ExaBGP {meta['exabgp']}; {args.runs} run(s) per case")
+    cases: list[Case] = [builtin_case(args.prefix, b) for b in args.builtins]
+    cases += [generated_case(args.prefix, n, args.workdir / "labs") for n in args.sizes]
+    shapes = {c.label: shape(c.topology()) for c in cases}
+
+    munet: munet_runs.Munet | None = None
+    munet_info: dict[str, Any] = {"lab": args.munet_lab, "enabled": not args.no_munet}
+    munet_topo = munet_pred = munet_config = None
+    if not args.no_munet:
+        log(f"munet: preparing {args.munet_venv}")
+        t0 = time.monotonic()
+        try:
+            munet = munet_runs.ensure(args.munet_venv)
+            munet_info.update(version=munet.version, setup_s=time.monotonic() - t0)
+            munet_topo = builtin_case(args.prefix, args.munet_lab).topology()
+            munet_topo.name = f"{args.prefix}-munet"
+            munet_pred = predict(munet_topo)
+            munet_config = munet_runs.prepare(munet_topo, args.workdir / "munet" / args.munet_lab)
+            munet_info["config"] = str(munet_config.relative_to(REPO) if munet_config.is_relative_to(REPO)
+                                       else munet_config)
+        except (munet_runs.MunetUnavailable, OSError) as exc:
+            munet_info["unavailable"] = str(exc)
+            log(f"munet unavailable: {exc}")
+            munet = None
+
+    results: dict[str, list[dict[str, Any]]] = {c.label: [] for c in cases}
+    munet_results: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for rnd in range(1, args.runs + 1):
+        for case in cases:
+            run = run_once(case)
+            run["round"] = rnd
+            results[case.label].append(run)
+            state = f"up {run['up_s']:.2f} s" if run.get("ok") else f"FAILED ({run.get('error')})"
+            log(f"round {rnd}/{args.runs} gwlab {case.label}: {state}, down {run.get('down_s', 0):.2f} s")
+            if case.label == args.munet_lab and munet is not None:
+                assert munet_topo is not None and munet_pred is not None and munet_config is not None
+                attempts = []
+                for attempt in range(1, 4):  # munet's node creation can race (see the report); retry
+                    got = munet_runs.run_once(munet, munet_topo, munet_pred, munet_config,
+                                              args.workdir / "munet-run" / f"{args.munet_lab}-{rnd}-{attempt}")
+                    attempts.append(got)
+                    if got.get("ok") or "before converging" not in str(got.get("error", "")):
+                        break
+                final = dict(attempts[-1])
+                final["round"] = rnd
+                final["failed_attempts"] = [a.get("error") for a in attempts[:-1]]
+                munet_results.append(final)
+                state = f"up {final['up_s']:.2f} s" if final.get("ok") else f"FAILED ({final.get('error')})"
+                log(f"round {rnd}/{args.runs} munet {args.munet_lab}: {state} "
+                    f"({len(attempts)} attempt(s)), down {final.get('down_s', 0):.2f} s")
+    meta["bench_seconds"] = time.monotonic() - started
+    meta["other_namespaces_at_end"] = other_labs(args.prefix)
+    meta["load_at_end"] = [round(v, 2) for v in os.getloadavg()[:2]]
+
+    prof: dict[str, Any] | None = None
+    if not args.no_profile and args.sizes:
+        largest = max((c for c in cases if c.kind == "generated"), key=lambda c: c.sites)
+        log(f"profiling one up of {largest.label} with py-spy")
+        prof = profile.profile(largest.source, largest.lab_name, args.workdir / "profile")
+        prof["lab"] = largest.label
+
+    meta["total_seconds"] = time.monotonic() - begun
+    data: dict[str, Any] = {
+        "machine": meta,
+        "options": {"runs": args.runs, "quick": args.quick, "sizes": args.sizes, "builtins": args.builtins,
+                    "prefix": args.prefix},
+        "memory_metric": "PSS (sum over the lab's processes, /proc/<pid>/smaps_rollup); RSS alongside",
+        "gwlab": [{"lab": c.label, "kind": c.kind, "sites": c.sites, "shape": shapes[c.label],
+                   "summary": summarize(results[c.label]), "runs": results[c.label]} for c in cases],
+        "munet": {**munet_info, "summary": summarize(munet_results) if munet_results else None,
+                  "runs": munet_results},
+        "profile": prof,
+        "failover_overhead_pending": not (REPO / "controller" / "scenario.py").exists(),
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
+    log(f"wrote {args.json}")
+    write_outputs(data, args)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (GwlabError, LabError) as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        sys.exit(1)
