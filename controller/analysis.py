@@ -43,28 +43,60 @@ def received_in_window(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], 
     return out
 
 
-def outage(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
-           end_ms: float) -> tuple[dict[str, float], dict[str, int]]:
-    """Per direction: the longest gap between consecutive arrivals of any one of its flows that overlaps
-    [start, end), and the packets lost (sequence numbers missing) between the arrivals around it."""
+def flow_gaps(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
+              end_ms: float) -> dict[int, tuple[float, int]]:
+    """Per flow: the longest gap between consecutive arrivals that overlaps [start, end), and the
+    packets lost around the window: sequence numbers missing between the last arrival sent before
+    `start` and the first one sent at or after `end` (a flow cut off until after `end` counts every
+    packet it lost, as its gap does)."""
     dirs = direction_of(flows)
     by_flow: dict[int, list[Arrival]] = defaultdict(list)
     for a in arrivals:
         if a.flow in dirs:
             by_flow[a.flow].append(a)
-    gap: dict[str, float] = {d: 0.0 for d in dirs.values()}
-    lost: dict[str, int] = {d: 0 for d in dirs.values()}
+    out: dict[int, tuple[float, int]] = {f: (0.0, 0) for f in dirs}
     for flow, items in by_flow.items():
         items.sort(key=lambda a: a.received_ms)
-        d = dirs[flow]
-        seqs_in = sorted(a.seq for a in items if start_ms <= a.sent_ms < end_ms)
-        if seqs_in:
-            lost[d] += (seqs_in[-1] - seqs_in[0] + 1) - len(set(seqs_in))
+        gap = 0.0
         for prev, nxt in pairwise(items):
             if nxt.received_ms < start_ms or prev.received_ms >= end_ms:
                 continue
-            gap[d] = max(gap[d], nxt.received_ms - prev.received_ms)
+            gap = max(gap, nxt.received_ms - prev.received_ms)
+        before = [a.seq for a in items if a.sent_ms < start_ms]
+        inside = {a.seq for a in items if start_ms <= a.sent_ms < end_ms}
+        after = [a.seq for a in items if a.sent_ms >= end_ms]
+        lo = max(before) if before else (min(inside) - 1 if inside else None)
+        hi = min(after) if after else (max(inside) + 1 if inside else None)
+        lost = 0
+        if lo is not None and hi is not None and hi > lo + 1:
+            lost = (hi - lo - 1) - len({s for s in inside if lo < s < hi})
+        out[flow] = (gap, max(0, lost))
+    return out
+
+
+def outage(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
+           end_ms: float) -> tuple[dict[str, float], dict[str, int]]:
+    """Per direction: the longest gap of any one of its flows that overlaps [start, end), and the
+    packets its flows lost around the window (see flow_gaps)."""
+    dirs = direction_of(flows)
+    gap: dict[str, float] = {d: 0.0 for d in dirs.values()}
+    lost: dict[str, int] = {d: 0 for d in dirs.values()}
+    for flow, (g, n) in flow_gaps(flows, arrivals, start_ms, end_ms).items():
+        d = dirs[flow]
+        gap[d] = max(gap[d], g)
+        lost[d] += n
     return gap, lost
+
+
+def flow_paths(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
+               end_ms: float) -> dict[int, list[str]]:
+    """Per flow: the transit elements that carried its packets received in [start, end)."""
+    dirs = direction_of(flows)
+    out: dict[int, set[str]] = {f: set() for f in dirs}
+    for a in arrivals:
+        if start_ms <= a.received_ms < end_ms and a.flow in dirs:
+            out[a.flow].add(element(a.path) if a.path else "unknown")
+    return {f: sorted(e) for f, e in out.items()}
 
 
 def kind(element_name: str) -> str:

@@ -122,12 +122,23 @@ class Oracle:
             return not self.f.link_down(other.name, "vnet")
         return not self.f.link_down(a.name, b.name)
 
+    def peer_node(self, n: Neighbor) -> Node:
+        """The node at the other end of a session now: the named peer, or, for an address that moved
+        (active/standby takeover), the instance that holds it."""
+        named = self.topo.nodes[n.peer]
+        if n.kind in ("speaker", "flood") or self.holds(named, n.address):
+            return named
+        for node in self.topo.nodes.values():
+            if node.role == named.role and node.name != named.name and self.holds(node, n.address):
+                return node
+        return named
+
     def session_up(self, node: Node, n: Neighbor) -> bool:
         if n.kind == "speaker":
             return self.alive(node.name)
         if n.kind == "flood":
             return self.alive(node.name) and node.site in self.f.flooded
-        peer = self.topo.nodes[n.peer]
+        peer = self.peer_node(n)
         if not self.reachable(node, peer):
             return False
         # Both ends must hold the addresses the session uses (a standby instance holds none).
@@ -144,11 +155,15 @@ class Oracle:
         return None
 
     def _peer_neighbor(self, node: Node, n: Neighbor) -> Neighbor | None:
-        """The other end's Neighbor entry for this session."""
-        peer = self.topo.nodes[n.peer]
+        """The other end's Neighbor entry for this session (found by name, or by the address this
+        node holds: the instance that took over an active/standby gateway's IPs)."""
+        peer = self.peer_node(n)
         assert peer.bgp is not None
         for m in peer.bgp.neighbors:
             if m.peer == node.name and m.kind == n.kind:
+                return m
+        for m in peer.bgp.neighbors:
+            if m.kind == n.kind and self.holds(node, m.address):
                 return m
         return None
 
@@ -180,7 +195,7 @@ class Oracle:
             if n.kind in ("speaker", "flood"):
                 continue
             back = self._peer_neighbor(node, n)
-            if back is None or not sessions.get((n.peer, back.address), False):
+            if back is None or not sessions.get((self.peer_node(n).name, back.address), False):
                 sessions[(name, addr)] = False
                 up[name].remove(n)
 
@@ -208,7 +223,7 @@ class Oracle:
                 for n in up.get(node.name, []):
                     if n.kind in ("speaker", "flood"):
                         continue
-                    peer = topo.nodes[n.peer]
+                    peer = self.peer_node(n)
                     back = self._peer_neighbor(node, n)
                     if back is None or peer.name not in rib_in:
                         continue
@@ -239,7 +254,7 @@ class Oracle:
         out: list[Route] = []
         for prefix, paths in best.items():
             r = paths[0]
-            if r.peer == n.peer:  # never back to where it came from
+            if r.peer == self.peer_node(n).name:  # never back to where it came from
                 continue
             # iBGP-learned: only a route reflector passes it on (client -> all, non-client -> clients).
             if ibgp_out and not r.ebgp and r.peer != "speaker" and not (r.from_rr_client or n.rr_client):

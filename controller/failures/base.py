@@ -7,8 +7,12 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from pyroute2 import NetNS
+
 from controller.oracle import Failures
 from lab.profiles import Timing
+from lab.runtime import nodeops
+from lab.runtime.netns import configure_node, interface_index
 from lab.runtime.running import RunningLab
 
 STATE_FILE = "failures.json"
@@ -81,3 +85,44 @@ def save_active(lab: RunningLab, active: list[Active]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([asdict(a) for a in active], indent=2), encoding="utf-8")
     tmp.replace(path)
+
+
+def holds_shared(lab: RunningLab, node: str) -> bool:
+    """Does the node hold its shared addresses now (always, for a node without any)."""
+    target = lab.node(node)
+    if not any(i.shared_addresses for i in target.interfaces):
+        return True
+    return target.standby == lab.state.standby_active
+
+
+def reconfigure(lab: RunningLab, node: str, names: list[str]) -> None:
+    """Interfaces back as `up` configured them: addresses, link up, the runtime's routes and the
+    permanent neighbours of the tunnels (an interface going down takes its routes and neighbours,
+    permanent ones included, with it)."""
+    with NetNS(lab.ns(node)) as ns:
+        present = set(interface_index(ns))
+        configure_node(ns, lab.node(node), holds_shared(lab, node), only={n for n in names if n in present})
+
+
+def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = None) -> None:
+    """A cable pulled (or plugged back): the node's veths (all, or `names`) and their far ends,
+    administratively. Only the node's end down would leave the far end to notice by losing carrier,
+    which the kernel reports through its link-watch queue, batched to once a second for the whole
+    machine: the far router would keep forwarding into the dead link for up to a second, an artefact
+    of the lab, not a behaviour of the failure. Down: the node's end first (nothing more leaves it)."""
+    target = lab.node(node)
+    mine = [i.name for i in target.interfaces if i.kind == "veth" and (names is None or i.name in names)]
+    far: list[tuple[str, str]] = []
+    for link in lab.topo.links:
+        if link.a == node and link.a_ifname in mine:
+            far.append((link.b, link.b_ifname))
+        elif link.b == node and link.b_ifname in mine:
+            far.append((link.a, link.a_ifname))
+    if not up:
+        nodeops.set_links(lab, node, up=False, names=mine)
+        for other, ifname in far:
+            nodeops.set_links(lab, other, up=False, names=[ifname])
+        return
+    for other, ifname in far:
+        reconfigure(lab, other, [ifname])
+    reconfigure(lab, node, mine)

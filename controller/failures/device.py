@@ -2,11 +2,12 @@
 
 The site core sees its link drop at once; the gateways see nothing on the tunnels (VXLAN has no
 carrier) until the BGP hold timer expires, as with a real device behind IPsec without DPD.
+Both ends of its links go down (see base.set_veths: no link-watch delay at the core).
 """
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure
+from controller.failures.base import Detection, Failure, set_veths
 from controller.oracle import Failures
 from lab.runtime import nodeops
 
@@ -22,10 +23,9 @@ class DeviceFailure(Failure):
         return Detection("hold-timer", self.timing.hold * 1000.0)
 
     def inject(self) -> None:
-        nodeops.set_links(self.lab, self.target, up=False)  # dark first: a dead box sends nothing
+        set_veths(self.lab, self.target, up=False)  # dark first: a dead box sends nothing
         nodeops.stop_node(self.lab, self.target)
 
     def restore(self) -> None:
-        nodeops.set_links(self.lab, self.target, up=True)
-        nodeops.reinstall_routes(self.lab, self.target)
+        set_veths(self.lab, self.target, up=True)
         nodeops.start_node(self.lab, self.target)

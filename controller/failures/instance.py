@@ -1,17 +1,17 @@
 """A VPN gateway instance lost: crashed (unplanned) or taken out for planned maintenance (graceful).
 
-crash: its processes and its public interface are gone at once; on-prem only notices when the BGP
-hold timer expires (no BFD on VPN). graceful: BGP is shut down first (NOTIFICATION: peers withdraw
-at once), then the instance goes. Active/standby: the platform moves the public and BGP IPs to the
-other instance after the profile's failover delay (planned or unplanned); the restored instance
-comes back as the standby.
+crash: its public interface goes dark and its processes die at once; on-prem only notices when the
+BGP hold timer expires (no BFD on VPN), while the VNet side sees the instance's sessions close.
+graceful: BGP is shut down first (NOTIFICATION: peers withdraw at once), then the instance goes.
+Active/standby: the platform moves the public and BGP IPs to the other instance after the profile's
+failover delay (planned or unplanned); the restored instance comes back as the standby.
 """
 
 from __future__ import annotations
 
 import time
 
-from controller.failures.base import Detection, Failure
+from controller.failures.base import Detection, Failure, reconfigure
 from controller.oracle import Failures
 from lab.runtime import nodeops
 from lab.runtime.frr import bgp_peers
@@ -48,9 +48,20 @@ class InstanceFailure(Failure):
         node = self.lab.node(self.target)
         if self.mode == "graceful":
             self._shutdown_bgp()
-        # The public interface goes with the VM, first, so that nothing (no FIN, no RST) leaves it.
-        nodeops.delete_link(self.lab, node.name, "inet")
+        # The public interface goes dark with the VM, first, so that nothing (no FIN, no RST) reaches
+        # on-prem. It is set down, not deleted: deleting it would take a port off the internet switch,
+        # whose bridge MAC may then change, and every other node's cached ARP entry for the switch goes
+        # stale (the surviving instance's tunnels break for ~20 s).
+        nodeops.set_links(self.lab, node.name, up=False, names=["inet"])
         nodeops.stop_node(self.lab, node.name)
+        # The rest of the VM goes too: the platform (the VNet side) has seen its sessions close; a dead
+        # VM answers no ARP either (an active/standby's shared BGP IP will move to the other instance),
+        # and its tunnels go, with the routes the killed zebra left through them (a restored standby
+        # would otherwise keep them).
+        nodeops.set_links(self.lab, node.name, up=False, names=self._interfaces())
+
+    def _interfaces(self) -> list[str]:
+        return [i.name for i in self.lab.node(self.target).interfaces if i.kind in ("veth", "vxlan")]
 
     def _shutdown_bgp(self) -> None:
         node = self.lab.node(self.target)
@@ -87,12 +98,9 @@ class InstanceFailure(Failure):
     def restore(self) -> None:
         node = self.lab.node(self.target)
         holds = node.standby == self.lab.state.standby_active
-        link = nodeops.find_link(self.lab, node.name, "inet")
-        nodeops.recreate_link(self.lab, link, {node.name: holds})
-        if holds:
-            nodeops.reinstall_routes(self.lab, node.name, holds_shared=True)
-        else:
-            self._drop_shared_addresses()
+        if not holds:
+            self._drop_shared_addresses()  # before its links come up: no duplicate IP, not even briefly
+        reconfigure(self.lab, node.name, self._interfaces())  # links up, addresses, routes, neighbours
         nodeops.start_node(self.lab, node.name)
 
     def _drop_shared_addresses(self) -> None:

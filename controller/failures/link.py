@@ -11,7 +11,7 @@ Modes:
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure
+from controller.failures.base import Detection, Failure, reconfigure, set_veths
 from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime import nodeops
@@ -69,9 +69,8 @@ class TunnelFailure(Failure):
     def restore(self) -> None:
         device, gateway, dev_if, gw_if = self.ends()
         if self.mode == "down":
-            nodeops.set_links(self.lab, device.name, up=True, names=[dev_if])
-            nodeops.set_links(self.lab, gateway.name, up=True, names=[gw_if])
-            nodeops.reinstall_routes(self.lab, device.name)
+            reconfigure(self.lab, device.name, [dev_if])  # up, with its routes and permanent neighbours
+            reconfigure(self.lab, gateway.name, [gw_if])
             return
         nodeops.nft_delete_table(self.lab, device.name, "inet", TABLE)
 
@@ -95,8 +94,7 @@ class UplinkFailure(Failure):
         nodeops.set_links(self.lab, self.device(), up=False, names=["inet"])
 
     def restore(self) -> None:
-        nodeops.set_links(self.lab, self.device(), up=True, names=["inet"])
-        nodeops.reinstall_routes(self.lab, self.device())
+        reconfigure(self.lab, self.device(), ["inet"])
 
 
 class ErLinkFailure(Failure):
@@ -130,7 +128,7 @@ class ErLinkFailure(Failure):
     def inject(self) -> None:
         for ce, msee in self.pairs():
             if self.mode == "down":
-                nodeops.set_links(self.lab, ce, up=False, names=[msee])
+                set_veths(self.lab, ce, up=False, names=[msee])  # both ends: no link-watch delay
             elif self.mode == "blackhole":
                 nodeops.nft(self.lab, ce, blackhole_rules([msee]))
             else:
@@ -139,7 +137,7 @@ class ErLinkFailure(Failure):
     def restore(self) -> None:
         for ce, msee in self.pairs():
             if self.mode == "down":
-                nodeops.set_links(self.lab, ce, up=True, names=[msee])
+                set_veths(self.lab, ce, up=True, names=[msee])
             elif self.mode == "blackhole":
                 nodeops.nft_delete_table(self.lab, ce, "netdev", TABLE)
             else:

@@ -4,7 +4,7 @@ without BFD; the ExpressRoute gateway through its hold timer)."""
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure
+from controller.failures.base import Detection, Failure, set_veths
 from controller.failures.link import blackhole_rules
 from controller.oracle import Failures
 from lab.runtime import nodeops
@@ -31,7 +31,7 @@ class MseeFailure(Failure):
     def inject(self) -> None:
         node = self.lab.node(self.target)
         if self.mode == "crash":
-            nodeops.set_links(self.lab, node.name, up=False)
+            set_veths(self.lab, node.name, up=False)  # both ends: the peers see it at once
             nodeops.stop_node(self.lab, node.name)
         else:
             devices = [i.name for i in node.interfaces if i.kind == "veth"]
@@ -39,7 +39,7 @@ class MseeFailure(Failure):
 
     def restore(self) -> None:
         if self.mode == "crash":
-            nodeops.set_links(self.lab, self.target, up=True)
+            set_veths(self.lab, self.target, up=True)
             nodeops.start_node(self.lab, self.target)
         else:
             nodeops.nft_delete_table(self.lab, self.target, "netdev", TABLE)
