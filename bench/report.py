@@ -466,15 +466,9 @@ FINDINGS = [
 
 
 def _failover(data: dict[str, Any]) -> list[str]:
-    if not data.get("failover_overhead_pending"):
-        return []
-    return [
-        "## Failover overhead",
-        "",
-        "TODO(controller owner): time from a failure (instance, tunnel, MSEE) to traffic back on the "
-        "surviving path, and the probes' own cost, once `controller/scenario.py` exists.",
-        "",
-    ]
+    from bench import failover
+
+    return failover.markdown(data.get("failover") or [], "fast")
 
 
 def markdown(data: dict[str, Any], png: Path | None, docdir: Path) -> str:

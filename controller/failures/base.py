@@ -126,3 +126,12 @@ def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = No
     for other, ifname in far:
         reconfigure(lab, other, [ifname])
     reconfigure(lab, node, mine)
+
+
+def silent_er_detection(lab: RunningLab) -> Detection:
+    """A silent ExpressRoute failure (links up, packets lost): BFD where enabled, else the hold timer."""
+    t = lab.topo.timing
+    er = lab.topo.lab.expressroute
+    if er is not None and er.bfd:
+        return Detection("bfd", float(t.bfd_detect_ms))
+    return Detection("hold-timer", t.er_hold * 1000.0)

@@ -11,7 +11,7 @@ Modes:
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure, reconfigure, set_veths
+from controller.failures.base import Detection, Failure, reconfigure, set_veths, silent_er_detection
 from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime import nodeops
@@ -115,15 +115,11 @@ class ErLinkFailure(Failure):
             into.links.add(f"{ce}~{msee}")
 
     def detection(self) -> Detection:
-        t = self.timing
         if self.mode == "down":
             return Detection("link-down", 0.0)
         if self.mode == "shutdown":
             return Detection("withdraw", 0.0)
-        er = self.lab.topo.lab.expressroute
-        if er is not None and er.bfd:
-            return Detection("bfd", float(t.bfd_detect_ms))
-        return Detection("hold-timer", t.er_hold * 1000.0)
+        return silent_er_detection(self.lab)
 
     def inject(self) -> None:
         for ce, msee in self.pairs():

@@ -4,7 +4,7 @@ without BFD; the ExpressRoute gateway through its hold timer)."""
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure, set_veths
+from controller.failures.base import Detection, Failure, set_veths, silent_er_detection
 from controller.failures.link import blackhole_rules
 from controller.oracle import Failures
 from lab.runtime import nodeops
@@ -20,13 +20,9 @@ class MseeFailure(Failure):
         into.nodes.add(self.target)
 
     def detection(self) -> Detection:
-        t = self.timing
         if self.mode == "crash":
             return Detection("link-down", 0.0)
-        er = self.lab.topo.lab.expressroute
-        if er is not None and er.bfd:
-            return Detection("bfd", float(t.bfd_detect_ms))
-        return Detection("hold-timer", t.er_hold * 1000.0)
+        return silent_er_detection(self.lab)
 
     def inject(self) -> None:
         node = self.lab.node(self.target)
