@@ -28,4 +28,21 @@ def leftovers(name: str, pids: list[int] | None = None) -> list[str]:
         left.append(f"run dir {RUN_ROOT / name}")
     left += [f"frr dir {p}" for p in Path(FRR_RUN_ROOT).glob(f"{name}_*")]
     left += [f"process {p}" for p in pids or [] if alive(p)]
+    left += [f"process {p} ({cmd})" for p, cmd in processes_mentioning(f"/run/gwlab/{name}/") if p not in (pids or [])]
     return left
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes whose command line names `text` (a daemon that escaped its namespace's sweep)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and alive(int(entry)):
+            found.append((int(entry), cmd.split(" ")[0]))
+    return found

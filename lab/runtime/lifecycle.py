@@ -8,10 +8,12 @@ run directory deleted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,7 +42,7 @@ from lab.runtime.daemons import (
 from lab.runtime.netns import NetnsRuntime, destroy_namespaces
 from lab.runtime.processes import pids_in, stop
 from lab.runtime.state import FRR_RUN_ROOT, RUN_ROOT, LabState, load_state, namespace_name
-from lab.topology import Topology
+from lab.topology import Node, Topology
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -183,11 +185,26 @@ def start_daemons(topo: Topology, state: LabState, report: Progress, only: set[s
     total = len(routers) + len(speakers)
     # zebra everywhere first: bgpd, staticd and bfdd connect to its socket, and a client that finds
     # no socket retries only 10 s later.
+    launched: list[subprocess.Popen[bytes]] = []
+    try:
+        _start(topo, state, report, routers, speakers, total, launched)
+    except BaseException:
+        # A daemon launched but not yet daemonised would fork after `down` has swept the namespaces and
+        # escape it: let every launcher finish first, so that everything it started is findable.
+        for proc in launched:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                proc.wait(timeout=5)
+        raise
+
+
+def _start(topo: Topology, state: LabState, report: Progress, routers: list[Node], speakers: list[Node],
+           total: int, launched: list[subprocess.Popen[bytes]]) -> None:
     zebras = []
     for node in routers:
         ns = namespace_name(topo.name, node.name)
         prepare_frr_dir(ns)
         zebras.append(launch_frr(ns, node, state.run_dir / node.name, ["zebra"]))
+        launched += [proc for _, proc in zebras[-1]]
     for group in zebras:
         confirm(group)
     waiting = [n.name for n in routers]
@@ -201,6 +218,7 @@ def start_daemons(topo: Topology, state: LabState, report: Progress, only: set[s
             time.sleep(0.005)  # polling for zebra's socket with a deadline
     others = [launch_frr(namespace_name(topo.name, n.name), n, state.run_dir / n.name, frr_daemons(n)[1:])
               for n in routers]
+    launched += [proc for group in others for _, proc in group]
     for done, group in enumerate(others, start=1):
         confirm(group)
         report("daemons", done, total)
@@ -209,8 +227,9 @@ def start_daemons(topo: Topology, state: LabState, report: Progress, only: set[s
     # thread only (forks with preexec_fn from several threads can deadlock), then confirmed together.
     speakers_launched = [launch_exabgp(namespace_name(topo.name, n.name), n, state.run_dir / n.name)
                          for n in speakers]
-    for done, launched in enumerate(speakers_launched, start=len(routers) + 1):
-        confirm([launched])
+    launched += [proc for _, proc in speakers_launched]
+    for done, speaker in enumerate(speakers_launched, start=len(routers) + 1):
+        confirm([speaker])
         report("daemons", done, total)
 
 
@@ -234,6 +253,12 @@ def down(name: str) -> DownResult:
         return DownResult(name, 0, 0, [], was_up=False)
     pids = pids_in(namespaces)
     survivors = stop(sorted(pids))
+    for _ in range(3):  # a process that forked while we swept (a daemon daemonising) shows up now
+        late = pids_in(namespaces)
+        if not late:
+            break
+        pids.update(late)
+        survivors += stop(sorted(late))
     left = destroy_namespaces(namespaces)
     for ns in namespaces:
         shutil.rmtree(FRR_RUN_ROOT / ns, ignore_errors=True)
