@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from controller.failures import current_failures, load_active, resolve, save_active
+from controller.failures import current_failures, from_record, inject, load_active, resolve, restore
 from controller.oracle import predict
 from controller.probes import ProbeSession
 from controller.results import Arrival, FlowStats, RunReport
@@ -104,23 +104,14 @@ def gwlab_fail() -> Iterator[Callable[..., FailOutcome]]:
         failure = resolve(lab, target, mode)
         detection = failure.detection()
         start = time.monotonic()
-        failure.inject()
-        save_active(lab, [*load_active(lab), failure.record()])
         injected.append((lab, target))
-        follow = failure.follow_up()
-        if follow is not None:
-            time.sleep(follow[0])  # the platform's failover delay, modelled
-            failure.run_follow_up()
-            save_active(lab, [*load_active(lab)[:-1], failure.record()])
+        inject(lab, failure)
         ok, _ = converge_now(lab, timeout_s or detection.expected_ms / 1000 + 15)
         return FailOutcome(target, failure.mode, detection.mechanism, detection.expected_ms, ok,
                            (time.monotonic() - start) * 1000, predict(lab.topo, current_failures(lab)).paths)
 
     yield fail
-    from controller.failures import from_record
-
     for lab, target in reversed(injected):
         for record in load_active(lab):
             if record.target == target:
-                from_record(lab, record).restore()
-                save_active(lab, [r for r in load_active(lab) if r.target != target])
+                restore(lab, from_record(lab, record))

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from controller import analysis
-from controller.failures import Failure, current_failures, load_active, resolve, save_active
+from controller.failures import Failure, current_failures, inject, resolve, restore
 from controller.fibmon import FibMonitor
 from controller.oracle import Failures, Prediction, predict
 from controller.probes import ProbeSession
@@ -186,18 +186,8 @@ class Runner:
         self.report.failures.append(result)
         window = _Window(result)
         self.windows.append(window)
-        failure.inject()
-        records = [*load_active(self.lab), failure.record()]
-        save_active(self.lab, records)
-        follow = failure.follow_up()
-        if follow is not None:
-            delay_s, what = follow
-            self.report.notes.append(f"step {step}: after {delay_s:g} s the {what}")
-            deadline = time.monotonic() + delay_s
-            while time.monotonic() < deadline:  # the platform's failover delay (modelled time)
-                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            failure.run_follow_up()
-            save_active(self.lab, [*load_active(self.lab)[:-1], failure.record()])
+        inject(self.lab, failure,
+               lambda delay_s, what: self.report.notes.append(f"step {step}: after {delay_s:g} s the {what}"))
         self.active[args.target] = (failure, window)
         within = args.within_ms / 1000 if args.within_ms else detection.expected_ms / 1000 + 15
         ok, _, diffs = self._wait_converged(within)
@@ -218,11 +208,10 @@ class Runner:
         if args.target not in self.active:
             raise GwlabError(f"step {step}: {args.target} is not failed in this scenario (nothing to restore)")
         failure, window = self.active.pop(args.target)
-        failure.restore()
+        restore(self.lab, failure)
         restored = self.now_ms()
         window.failure.restored_ms = restored
         window.end_ms = restored
-        save_active(self.lab, [r for r in load_active(self.lab) if r.target != args.target])
         ok, seconds, diffs = self._wait_converged(args.within_ms / 1000)
         self._expectation(step, "restore", f"{args.target} restored: lab converges back", ok,
                           "" if ok else self._diff_text(diffs), seconds * 1000)

@@ -8,6 +8,9 @@ flood from a site (`flood:s1`).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from controller.failures.base import Active, Detection, Failure, load_active, save_active
 from controller.failures.device import DeviceFailure
 from controller.failures.flood import PrefixFlood
@@ -70,6 +73,28 @@ def from_record(lab: RunningLab, record: Active) -> Failure:
     return KINDS[record.kind](lab, record.target, record.mode, record.data)
 
 
+def inject(lab: RunningLab, failure: Failure, announce: Callable[[float, str], None] | None = None) -> None:
+    """Inject, record it (for `restore` and the oracle), and carry out what the platform does after its
+    delay (active/standby takeover); `announce(delay_s, what)` is told before that wait."""
+    failure.inject()
+    save_active(lab, [*load_active(lab), failure.record()])
+    follow = failure.follow_up()
+    if follow is None:
+        return
+    delay, what = follow
+    if announce is not None:
+        announce(delay, what)
+    time.sleep(delay)  # the platform's failover delay: modelled time passing, not synchronisation
+    failure.run_follow_up()
+    save_active(lab, [failure.record() if r.target == failure.target else r for r in load_active(lab)])
+
+
+def restore(lab: RunningLab, failure: Failure) -> None:
+    """Undo a failure and forget its record."""
+    failure.restore()
+    save_active(lab, [r for r in load_active(lab) if r.target != failure.target])
+
+
 def current_failures(lab: RunningLab) -> Failures:
     """The oracle's view of what is failed now: the active failures, and who holds the shared IPs."""
     into = Failures(standby_active=lab.state.standby_active)
@@ -78,5 +103,5 @@ def current_failures(lab: RunningLab) -> Failures:
     return into
 
 
-__all__ = ["Active", "Detection", "Failure", "current_failures", "from_record", "load_active", "resolve",
-           "save_active", "targets"]
+__all__ = ["Active", "Detection", "Failure", "current_failures", "from_record", "inject", "load_active", "resolve",
+           "restore", "save_active", "targets"]

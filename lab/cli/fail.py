@@ -21,7 +21,7 @@ from lab.errors import GwlabError
 def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: bool, as_json: bool) -> None:
     """Fail TARGET: gw0, s1-vpn0, msee0, s1-vpn0~gw0 (tunnel), s1-vpn0~inet (uplink), s1-ce0~msee0,
     circuit, zone1, flood:s1. Waits until the lab matches the oracle and says how long that took."""
-    from controller.failures import load_active, resolve, save_active
+    from controller.failures import current_failures, inject, load_active, resolve
     from controller.oracle import predict
     from controller.runner import converge_now
 
@@ -31,23 +31,13 @@ def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: b
         raise GwlabError(f"{target} is already failed (gwlab restore {target})")
     detection = failure.detection()
     start = time.monotonic()
-    failure.inject()
-    save_active(lab, [*load_active(lab), failure.record()])
-    follow = failure.follow_up()
-    if follow is not None:
-        delay, what = follow
-        console.print(f"waiting {delay:g} s: then the {what}")
-        time.sleep(delay)  # the platform's failover delay, modelled
-        failure.run_follow_up()
-        save_active(lab, [*load_active(lab)[:-1], failure.record()])
+    inject(lab, failure, lambda delay, what: console.print(f"waiting {delay:g} s: then the {what}"))
     result: dict[str, object] = {"target": target, "mode": failure.mode, "detection": detection.mechanism,
                                  "expected_detection_ms": detection.expected_ms}
     if not no_wait:
         ok, _ = converge_now(lab, detection.expected_ms / 1000 + 15)
         result["converged"] = ok
         result["converged_ms"] = round((time.monotonic() - start) * 1000, 1) if ok else None
-    from controller.failures import current_failures
-
     result["paths"] = predict(lab.topo, current_failures(lab)).paths
     if as_json:
         emit_json(result)
@@ -67,7 +57,7 @@ def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: b
 @click.option("--all", "restore_all", is_flag=True, help="Restore every failure in effect.")
 def restore_command(lab_name: str | None, target: str | None, restore_all: bool) -> None:
     """Undo the failure of TARGET (or --all) and wait for the lab to converge back."""
-    from controller.failures import from_record, load_active, save_active
+    from controller.failures import from_record, load_active, restore
     from controller.runner import converge_now
 
     if restore_all == (target is not None):
@@ -79,9 +69,7 @@ def restore_command(lab_name: str | None, target: str | None, restore_all: bool)
         failed = ", ".join(r.target for r in active) or "none"
         raise GwlabError(f"{target} is not failed (failed now: {failed})")
     for record in reversed(chosen):
-        from_record(lab, record).restore()
-        active = [r for r in active if r.target != record.target]
-        save_active(lab, active)
+        restore(lab, from_record(lab, record))
         console.print(f"[green]restored[/]: {record.target}")
     ok, seconds = converge_now(lab, 30)
     console.print(f"  {'converged' if ok else '[red]not converged[/]'} after {seconds * 1000:.0f} ms")
