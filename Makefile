@@ -10,7 +10,7 @@ GWLAB := $(VENV)/bin/gwlab
 APT_PACKAGES := frr nftables iproute2 iputils-ping procps graphviz python3-venv kmod
 PYTEST_ARGS ?=
 
-.PHONY: help setup apt venv up down status demo test bench lint clean
+.PHONY: help setup apt venv up down status demo test bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,16 +54,23 @@ demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, repor
 	@rc=0; $(GWLAB) run $(SCENARIO) --attach demo --report $(REPORTS)/$(SCENARIO) || rc=$$?; \
 	  $(GWLAB) down demo; exit $$rc
 
-test: setup  ## run the test suite (as root: real namespaces and daemons)
+test: setup lint  ## lint, then the test suite (as root: real namespaces and daemons)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks: docs/benchmarks.md, bench/results.json (BENCH_ARGS=--quick for a short run)
 	test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy  # profiles the largest lab
 	$(PY) -m bench $(BENCH_ARGS)
 
-lint: venv  ## ruff and mypy
-	$(VENV)/bin/ruff check lab controller tests
+LINT_PATHS := lab controller tests bench
+
+lint: venv  ## ruff (lint and format check) and mypy strict
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy lab controller
+
+format: venv  ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format $(LINT_PATHS)
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
 clean:  ## remove build output, reports and the venv (labs: make down)
 	rm -rf build $(REPORTS) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

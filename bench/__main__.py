@@ -42,10 +42,17 @@ def _ints(text: str) -> list[int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else "")
     ap.add_argument("--runs", type=int, default=None, help="runs per case, median reported (default 3; 1 with --quick)")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"only the default lab and {', '.join(map(str, QUICK_SIZES))} sites, no profile")
-    ap.add_argument("--sizes", type=_ints, default=None,
-                    help=f"generated labs, comma-separated site counts (default {','.join(map(str, FULL_SIZES))})")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"only the default lab and {', '.join(map(str, QUICK_SIZES))} sites, no profile",
+    )
+    ap.add_argument(
+        "--sizes",
+        type=_ints,
+        default=None,
+        help=f"generated labs, comma-separated site counts (default {','.join(map(str, FULL_SIZES))})",
+    )
     ap.add_argument("--builtins", default=None, help="comma-separated built-in labs, or 'all' (default)")
     ap.add_argument("--munet-lab", default="hybrid", help="lab brought up by munet too (default hybrid)")
     ap.add_argument("--no-munet", action="store_true", help="skip the munet comparison")
@@ -56,12 +63,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
     ap.add_argument("--png", type=Path, default=REPO / "docs" / "benchmarks-scale.png")
-    ap.add_argument("--failover-runs", type=int, default=None,
-                    help="rounds of every built-in scenario for the failover overhead (default 2; 1 with --quick)")
-    ap.add_argument("--failover-only", action="store_true",
-                    help="measure only the failover overhead; the other figures come from the --json results")
-    ap.add_argument("--report-only", action="store_true",
-                    help="measure nothing: rewrite the doc and figure from the --json results")
+    ap.add_argument(
+        "--failover-runs",
+        type=int,
+        default=None,
+        help="rounds of every built-in scenario for the failover overhead (default 2; 1 with --quick)",
+    )
+    ap.add_argument(
+        "--failover-only",
+        action="store_true",
+        help="measure only the failover overhead; the other figures come from the --json results",
+    )
+    ap.add_argument(
+        "--report-only", action="store_true", help="measure nothing: rewrite the doc and figure from the --json results"
+    )
     args = ap.parse_args(argv)
     if args.runs is None:
         args.runs = 1 if args.quick else 3
@@ -96,7 +111,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if r.get("ok")]
     phases = sorted({k for r in ok for k, v in r["phases"].items() if v is not None})
     out: dict[str, Any] = {
-        "runs": len(runs), "ok_runs": len(ok),
+        "runs": len(runs),
+        "ok_runs": len(ok),
         "up_s": median([r["up_s"] for r in ok]),
         "up_min_s": min((r["up_s"] for r in ok), default=None),
         "up_max_s": max((r["up_s"] for r in ok), default=None),
@@ -154,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     begun = time.monotonic()
     meta = machine.describe()
     meta["other_namespaces_at_start"] = other_labs(args.prefix)
-    log(f"{meta['cores']} cores, {meta['memory_gib']} GiB, kernel {meta['kernel']}, FRR {meta['frr']}, "
-        f"ExaBGP {meta['exabgp']}; {args.runs} run(s) per case")
+    log(
+        f"{meta['cores']} cores, {meta['memory_gib']} GiB, kernel {meta['kernel']}, FRR {meta['frr']}, "
+        f"ExaBGP {meta['exabgp']}; {args.runs} run(s) per case"
+    )
     cases: list[Case] = [builtin_case(args.prefix, b) for b in args.builtins]
     cases += [generated_case(args.prefix, n, args.workdir / "labs") for n in args.sizes]
     shapes = {c.label: shape(c.topology()) for c in cases}
@@ -173,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             munet_topo.name = f"{args.prefix}-munet"
             munet_pred = predict(munet_topo)
             munet_config = munet_runs.prepare(munet_topo, args.workdir / "munet" / args.munet_lab)
-            munet_info["config"] = str(munet_config.relative_to(REPO) if munet_config.is_relative_to(REPO)
-                                       else munet_config)
+            munet_info["config"] = str(
+                munet_config.relative_to(REPO) if munet_config.is_relative_to(REPO) else munet_config
+            )
         except (munet_runs.MunetUnavailable, OSError) as exc:
             munet_info["unavailable"] = str(exc)
             log(f"munet unavailable: {exc}")
@@ -194,8 +213,13 @@ def main(argv: list[str] | None = None) -> int:
                 assert munet_topo is not None and munet_pred is not None and munet_config is not None
                 attempts = []
                 for attempt in range(1, 4):  # munet's node creation can race (see the report); retry
-                    got = munet_runs.run_once(munet, munet_topo, munet_pred, munet_config,
-                                              args.workdir / "munet-run" / f"{args.munet_lab}-{rnd}-{attempt}")
+                    got = munet_runs.run_once(
+                        munet,
+                        munet_topo,
+                        munet_pred,
+                        munet_config,
+                        args.workdir / "munet-run" / f"{args.munet_lab}-{rnd}-{attempt}",
+                    )
                     attempts.append(got)
                     if got.get("ok") or "before converging" not in str(got.get("error", "")):
                         break
@@ -204,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                 final["failed_attempts"] = [a.get("error") for a in attempts[:-1]]
                 munet_results.append(final)
                 state = f"up {final['up_s']:.2f} s" if final.get("ok") else f"FAILED ({final.get('error')})"
-                log(f"round {rnd}/{args.runs} munet {args.munet_lab}: {state} "
-                    f"({len(attempts)} attempt(s)), down {final.get('down_s', 0):.2f} s")
+                log(
+                    f"round {rnd}/{args.runs} munet {args.munet_lab}: {state} "
+                    f"({len(attempts)} attempt(s)), down {final.get('down_s', 0):.2f} s"
+                )
     meta["bench_seconds"] = time.monotonic() - started
     meta["other_namespaces_at_end"] = other_labs(args.prefix)
     meta["load_at_end"] = [round(v, 2) for v in os.getloadavg()[:2]]
@@ -221,13 +247,26 @@ def main(argv: list[str] | None = None) -> int:
     meta["total_seconds"] = time.monotonic() - begun
     data: dict[str, Any] = {
         "machine": meta,
-        "options": {"runs": args.runs, "quick": args.quick, "sizes": args.sizes, "builtins": args.builtins,
-                    "prefix": args.prefix},
+        "options": {
+            "runs": args.runs,
+            "quick": args.quick,
+            "sizes": args.sizes,
+            "builtins": args.builtins,
+            "prefix": args.prefix,
+        },
         "memory_metric": "PSS (sum over the lab's processes, /proc/<pid>/smaps_rollup); RSS alongside",
-        "gwlab": [{"lab": c.label, "kind": c.kind, "sites": c.sites, "shape": shapes[c.label],
-                   "summary": summarize(results[c.label]), "runs": results[c.label]} for c in cases],
-        "munet": {**munet_info, "summary": summarize(munet_results) if munet_results else None,
-                  "runs": munet_results},
+        "gwlab": [
+            {
+                "lab": c.label,
+                "kind": c.kind,
+                "sites": c.sites,
+                "shape": shapes[c.label],
+                "summary": summarize(results[c.label]),
+                "runs": results[c.label],
+            }
+            for c in cases
+        ],
+        "munet": {**munet_info, "summary": summarize(munet_results) if munet_results else None, "runs": munet_results},
         "profile": prof,
         "failover": failover_samples,
     }

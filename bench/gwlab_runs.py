@@ -91,7 +91,8 @@ def run_once(case: Case) -> dict[str, Any]:
         out["ok"] = True
     except NotConverged as exc:
         out["error"] = f"not converged after {exc.seconds:.1f} s: " + "; ".join(
-            f"{d.node} {d.what} {d.item}: {d.actual} (want {d.expected})" for d in exc.diffs[:5])
+            f"{d.node} {d.what} {d.item}: {d.actual} (want {d.expected})" for d in exc.diffs[:5]
+        )
     except Exception as exc:  # a failed run is a result too; the others go on
         out["error"] = f"{type(exc).__name__}: {exc}"
         out["traceback"] = traceback.format_exc(limit=5)

@@ -43,10 +43,19 @@ class Memory:
         return out
 
     def as_dict(self) -> dict[str, object]:
-        return {"processes": self.processes, "rss_mib": round(self.rss_mib, 1), "pss_mib": round(self.pss_mib, 1),
-                "by_command": {c: {"count": r["count"], "rss_mib": round(r["rss_kib"] / KIB_PER_MIB, 1),
-                                   "pss_mib": round(r["pss_kib"] / KIB_PER_MIB, 1)}
-                               for c, r in sorted(self.by_command.items())}}
+        return {
+            "processes": self.processes,
+            "rss_mib": round(self.rss_mib, 1),
+            "pss_mib": round(self.pss_mib, 1),
+            "by_command": {
+                c: {
+                    "count": r["count"],
+                    "rss_mib": round(r["rss_kib"] / KIB_PER_MIB, 1),
+                    "pss_mib": round(r["pss_kib"] / KIB_PER_MIB, 1),
+                }
+                for c, r in sorted(self.by_command.items())
+            },
+        }
 
 
 def _rollup(pid: int) -> tuple[int, int] | None:

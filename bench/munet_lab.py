@@ -68,8 +68,10 @@ def setup_commands(node: Node) -> list[str]:
             assert iface.vni is not None and iface.remote is not None and iface.underlay is not None
             mac = f" address {iface.mac}" if iface.mac else ""
             mtu = f" mtu {iface.mtu}" if iface.mtu else ""
-            lines.append(f"link add {iface.name}{mac}{mtu} type vxlan id {iface.vni} remote {iface.remote} "
-                         f"dstport {VXLAN_PORT} dev {iface.underlay} learning")
+            lines.append(
+                f"link add {iface.name}{mac}{mtu} type vxlan id {iface.vni} remote {iface.remote} "
+                f"dstport {VXLAN_PORT} dev {iface.underlay} learning"
+            )
     for iface in node.interfaces:
         if iface.bridge is not None:
             lines.append(f"link set {iface.name} master {iface.bridge}")
@@ -111,8 +113,7 @@ def daemons_file(node: Node) -> str:
     wanted = frr_daemons(node)
     lines = [f"{d}={'yes' if d in wanted else 'no'}" for d in ("zebra", "bgpd", "staticd", "bfdd")]
     lines += ["vtysh_enable=yes", "watchfrr_enable=yes"]
-    lines += [f'{d}_options="-d -F traditional -f /etc/frr/frr.conf --log=file:/var/log/frr/{d}.log"'
-              for d in wanted]
+    lines += [f'{d}_options="-d -F traditional -f /etc/frr/frr.conf --log=file:/var/log/frr/{d}.log"' for d in wanted]
     return "\n".join(lines) + "\n"
 
 
@@ -150,8 +151,10 @@ def write(topo: Topology, outdir: Path, exabgp: str | None) -> Path:
     connections: dict[str, list[dict[str, Any]]] = {name: [] for name in topo.nodes}
     for link in topo.links:
         a, b = topo.nodes[link.a], topo.nodes[link.b]
-        for node, ifname, peer, peer_ifname in ((a, link.a_ifname, b, link.b_ifname),
-                                               (b, link.b_ifname, a, link.a_ifname)):
+        for node, ifname, peer, peer_ifname in (
+            (a, link.a_ifname, b, link.b_ifname),
+            (b, link.b_ifname, a, link.a_ifname),
+        ):
             conn: dict[str, Any] = {"to": peer.name, "name": ifname, "remote-name": peer_ifname}
             address = _munet_address(node, node.interface(ifname))
             if address is not None:
@@ -162,8 +165,11 @@ def write(topo: Topology, outdir: Path, exabgp: str | None) -> Path:
         node_dir = outdir / node.name
         node_dir.mkdir(parents=True, exist_ok=True)
         (node_dir / "setup.ip").write_text("\n".join(setup_commands(node)) + "\n", encoding="utf-8")
-        entry: dict[str, Any] = {"name": node.name, "connections": connections[node.name],
-                                 "cmd": node_command(node, node_dir, exabgp)}
+        entry: dict[str, Any] = {
+            "name": node.name,
+            "connections": connections[node.name],
+            "cmd": node_command(node, node_dir, exabgp),
+        }
         if node.is_router:
             entry["kind"] = "frr"
             etc = node_dir / "etc.frr"

@@ -61,12 +61,18 @@ def ensure(venv: Path) -> Munet:
     binary = venv / "bin" / "munet"
     if not binary.exists():
         if not (venv / "bin" / "python").exists():
-            made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True,
-                                  check=False, timeout=300)
+            made = subprocess.run(
+                [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False, timeout=300
+            )
             if made.returncode != 0:
                 raise MunetUnavailable(f"cannot create {venv}: {made.stderr.strip()[-300:]}")
-        pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", MUNET_SPEC],
-                             capture_output=True, text=True, check=False, timeout=600)
+        pip = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", MUNET_SPEC],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
         if pip.returncode != 0 or not binary.exists():
             raise MunetUnavailable(f"pip install {MUNET_SPEC} failed: {pip.stderr.strip()[-300:]}")
     got = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False, timeout=60)
@@ -94,9 +100,20 @@ def _node_pids(root: int, rundir: Path, names: list[str]) -> dict[str, int]:
 def _peers(pid: int) -> dict[str, dict[str, Any]]:
     """`show bgp ipv4 unicast summary json` inside the node (its own /var/run/frr), like frr.bgp_peers."""
     try:
-        proc = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", "vtysh",
-                               "-c", "show bgp ipv4 unicast summary json"], capture_output=True, text=True,
-                              timeout=3.0, check=False)
+        proc = subprocess.run(
+            [
+                "nsenter",
+                f"--net=/proc/{pid}/ns/net",
+                f"--mount=/proc/{pid}/ns/mnt",
+                "vtysh",
+                "-c",
+                "show bgp ipv4 unicast summary json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3.0,
+            check=False,
+        )
         data = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else {}
     except (subprocess.TimeoutExpired, ValueError, OSError):
         return {}
@@ -148,8 +165,9 @@ def _munet_process(unshare_pid: int) -> int | None:
     return min(kids) if kids else None
 
 
-def run_once(munet: Munet, topo: Topology, pred: Prediction, config: Path, rundir: Path,
-             timeout_s: float = 120.0) -> dict[str, Any]:
+def run_once(
+    munet: Munet, topo: Topology, pred: Prediction, config: Path, rundir: Path, timeout_s: float = 120.0
+) -> dict[str, Any]:
     rundir, config = rundir.resolve(), config.resolve()
     routers = [n.name for n in topo.routers()]
     speakers = sum(1 for n in topo.nodes.values() if n.speaker is not None)
@@ -157,12 +175,28 @@ def run_once(munet: Munet, topo: Topology, pred: Prediction, config: Path, rundi
     log = rundir.parent / f"{rundir.name}.log"
     stray = {p.name for p in Path("/tmp").glob("mu-*-proc")}
     out: dict[str, Any] = {"ok": False}
-    cmd = [munet.unshare, "--pid", "--fork", "--mount-proc", str(munet.binary), "--no-cli", "-c", str(config),
-           "-d", str(rundir)]
+    cmd = [
+        munet.unshare,
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        str(munet.binary),
+        "--no-cli",
+        "-c",
+        str(config),
+        "-d",
+        str(rundir),
+    ]
     wall0, start = time.time(), time.monotonic()
     with open(log, "wb") as logf:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_default_sigint)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_sigint,
+        )
     handles: dict[str, Any] = {}
     try:
         pids: dict[str, int] = {}
@@ -171,8 +205,9 @@ def run_once(munet: Munet, topo: Topology, pred: Prediction, config: Path, rundi
         deadline = start + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"munet exited with {proc.returncode} before converging: {_last_error(log)} "
-                                   f"(see {log})")
+                raise RuntimeError(
+                    f"munet exited with {proc.returncode} before converging: {_last_error(log)} (see {log})"
+                )
             if time.monotonic() > deadline:
                 found = f"{len(pids)}/{len(topo.nodes)} nodes found, daemons {'up' if daemons_at else 'not up'}"
                 left = "; ".join(f"{d.node} {d.what} {d.item}: {d.actual} (want {d.expected})" for d in diffs[:5])
@@ -196,9 +231,11 @@ def run_once(munet: Munet, topo: Topology, pred: Prediction, config: Path, rundi
         out["load1"] = os.getloadavg()[0]
         topo_up = _log_times(log).get("topology_up")
         namespaces_s = (topo_up - wall0) if topo_up is not None else None
-        out["phases"] = {"namespaces": namespaces_s,
-                         "daemons": (daemons_at - start) - (namespaces_s or 0.0),
-                         "convergence": out["up_s"] - (daemons_at - start)}
+        out["phases"] = {
+            "namespaces": namespaces_s,
+            "daemons": (daemons_at - start) - (namespaces_s or 0.0),
+            "convergence": out["up_s"] - (daemons_at - start),
+        }
         tree = descendants(proc.pid)
         mem = sample(tree)
         out["memory"] = mem.as_dict()

@@ -69,8 +69,23 @@ def profile(source: str, name: str, outdir: Path) -> dict[str, Any]:
         return {"error": "py-spy not found (pip install py-spy)"}
     outdir.mkdir(parents=True, exist_ok=True)
     raw = outdir / f"{name}.collapsed.txt"
-    cmd = [spy, "record", "--idle", "--rate", str(RATE), "--format", "raw", "-o", str(raw), "--",
-           sys.executable, "-m", "bench.profile_up", source, name]
+    cmd = [
+        spy,
+        "record",
+        "--idle",
+        "--rate",
+        str(RATE),
+        "--format",
+        "raw",
+        "-o",
+        str(raw),
+        "--",
+        sys.executable,
+        "-m",
+        "bench.profile_up",
+        source,
+        name,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0 or not raw.exists():
         return {"error": f"py-spy failed: {(proc.stderr or proc.stdout).strip()[-300:]}"}

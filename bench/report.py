@@ -60,8 +60,13 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
     labels = [str(s) for s in sites]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     bottom = [0.0] * len(gen)
-    colors = {"prepare": "#bbbbbb", "render": "#888888", "namespaces": "#4c72b0", "daemons": "#dd8452",
-              "convergence": "#55a868"}
+    colors = {
+        "prepare": "#bbbbbb",
+        "render": "#888888",
+        "namespaces": "#4c72b0",
+        "daemons": "#dd8452",
+        "convergence": "#55a868",
+    }
     for phase in PHASES:
         values = [g["summary"]["phases"].get(phase) or 0.0 for g in gen]
         left.bar(labels, values, bottom=bottom, label=phase, color=colors[phase])
@@ -88,7 +93,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
 
 
 def _spread(s: dict[str, Any]) -> str:
-    """ (min-max) of the runs, when there was more than one."""
+    """(min-max) of the runs, when there was more than one."""
     lo, hi = s.get("up_min_s"), s.get("up_max_s")
     return f" ({lo:.2f}-{hi:.2f})" if lo is not None and hi is not None and s.get("ok_runs", 0) > 1 else ""
 
@@ -97,17 +102,21 @@ def _row(label: str, shape: dict[str, int], s: dict[str, Any]) -> str:
     p = s.get("phases", {})
     dom = dominant(s)
     ok = f"{s['ok_runs']}/{s['runs']}"
-    return (f"| {label} | {shape['nodes']} | {shape['routers']} | {shape['speakers']} | {shape['bgp_neighbors']} "
-            f"| **{_f(s['up_s'])}**{_spread(s)} | {_f(p.get('prepare'))} | {_f(p.get('render'))} "
-            f"| {_f(p.get('namespaces'))} "
-            f"| {_f(p.get('daemons'))} | {_f(p.get('convergence'))} | {_f(s['down_s'])} | {_mib(s['pss_mib'])} "
-            f"| {_mib(s['rss_mib'])} | {_f(s['processes'], 0)} | {dom[0] if dom else '-'} | {ok} |")
+    return (
+        f"| {label} | {shape['nodes']} | {shape['routers']} | {shape['speakers']} | {shape['bgp_neighbors']} "
+        f"| **{_f(s['up_s'])}**{_spread(s)} | {_f(p.get('prepare'))} | {_f(p.get('render'))} "
+        f"| {_f(p.get('namespaces'))} "
+        f"| {_f(p.get('daemons'))} | {_f(p.get('convergence'))} | {_f(s['down_s'])} | {_mib(s['pss_mib'])} "
+        f"| {_mib(s['rss_mib'])} | {_f(s['processes'], 0)} | {dom[0] if dom else '-'} | {ok} |"
+    )
 
 
-HEADER = ("| lab | nodes | routers | speakers | BGP neighbors | up (s), median (min-max) | prepare | render "
-          "| namespaces | daemons | convergence | down (s) | PSS (MiB) | RSS (MiB) | processes | dominant phase "
-          "| ok runs |\n"
-          "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|")
+HEADER = (
+    "| lab | nodes | routers | speakers | BGP neighbors | up (s), median (min-max) | prepare | render "
+    "| namespaces | daemons | convergence | down (s) | PSS (MiB) | RSS (MiB) | processes | dominant phase "
+    "| ok runs |\n"
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|"
+)
 
 
 def _loads(data: dict[str, Any]) -> str:
@@ -191,41 +200,57 @@ def _scale(data: dict[str, Any], png: Path | None, docdir: Path) -> list[str]:
         marginal = ", ".join(
             f"{a['sites']}→{b['sites']}: "
             f"{(b['summary']['up_s'] - a['summary']['up_s']) / (b['sites'] - a['sites']):.2f}"
-            for a, b in steps)
+            for a, b in steps
+        )
         first, last = steps[0], steps[-1]
         rate = [(b["summary"]["up_s"] - a["summary"]["up_s"]) / (b["sites"] - a["sites"]) for a, b in (first, last)]
-        shape = ("it grows faster than the lab: the two cores are shared by more daemons and each convergence "
-                 "poll costs more (see below)" if rate[1] > 1.2 * rate[0] else "roughly linear")
-        out.append(f"Each added site costs (seconds of `up` per site, between sizes) {marginal}: {shape}. Each "
-                   "site adds three nodes (core, host, VPN device), two FRR routers, one ExaBGP speaker and two "
-                   "tunnels.")
+        shape = (
+            "it grows faster than the lab: the two cores are shared by more daemons and each convergence "
+            "poll costs more (see below)"
+            if rate[1] > 1.2 * rate[0]
+            else "roughly linear"
+        )
+        out.append(
+            f"Each added site costs (seconds of `up` per site, between sizes) {marginal}: {shape}. Each "
+            "site adds three nodes (core, host, VPN device), two FRR routers, one ExaBGP speaker and two "
+            "tunnels."
+        )
     if fit_m:
-        out.append(f"Memory grows linearly: **PSS ≈ {fit_m[0]:,.0f} MiB + {fit_m[1]:.0f} MiB per site**"
-                   + (f"; down ≈ {fit_d[0]:.1f} s + {fit_d[1]:.3f} s per site." if fit_d else "."))
+        out.append(
+            f"Memory grows linearly: **PSS ≈ {fit_m[0]:,.0f} MiB + {fit_m[1]:.0f} MiB per site**"
+            + (f"; down ≈ {fit_d[0]:.1f} s + {fit_d[1]:.3f} s per site." if fit_d else ".")
+        )
     if steps or fit_m:
         out.append("")
     if ok:
         big = max(ok, key=lambda g: g["sites"])
         dom = dominant(big["summary"])
-        shares = ", ".join(f"{k} {v / big['summary']['up_s']:.0%}" for k, v in big["summary"]["phases"].items()
-                           if v is not None and k in PHASES)
+        shares = ", ".join(
+            f"{k} {v / big['summary']['up_s']:.0%}"
+            for k, v in big["summary"]["phases"].items()
+            if v is not None and k in PHASES
+        )
         if dom:
             out.append(f"At {big['sites']} sites the **{dom[0]}** phase dominates ({shares}).")
         cpu = big["summary"].get("cpu")
         if cpu:
             avail = data["machine"]["cores"] * cpu.get("up_s", big["summary"]["up_s"])
             busy = min(cpu["machine_busy_s"], avail)  # jiffies and the monotonic clock differ slightly
-            lab = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu["lab_processes_s"].items(),
-                                                                   key=lambda kv: -kv[1]))
-            verdict = "`up` is bound by CPU" if busy / avail >= 0.85 else \
-                "CPU is the main limit, the rest is waiting (BGP's 1 s connect retry, daemons' start-up)"
-            out.append(f"During that `up` the machine was busy for {busy:.1f} of the {avail:.1f} CPU-seconds "
-                       f"its {data['machine']['cores']} cores offered ({busy / avail:.0%}): {verdict}. "
-                       f"Of it: the gwlab process {cpu['gwlab_process_s']:.1f} s, the children it "
-                       f"waited for (vtysh, ExaBGP until it daemonizes, FRR until it forks) "
-                       f"{cpu['gwlab_children_s']:.1f} s, the lab's daemons {lab} s; the rest is the kernel "
-                       f"and whatever else ran on the machine (the median run, up in "
-                       f"{cpu.get('up_s', big['summary']['up_s']):.1f} s).")
+            lab = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu["lab_processes_s"].items(), key=lambda kv: -kv[1]))
+            verdict = (
+                "`up` is bound by CPU"
+                if busy / avail >= 0.85
+                else "CPU is the main limit, the rest is waiting (BGP's 1 s connect retry, daemons' start-up)"
+            )
+            out.append(
+                f"During that `up` the machine was busy for {busy:.1f} of the {avail:.1f} CPU-seconds "
+                f"its {data['machine']['cores']} cores offered ({busy / avail:.0%}): {verdict}. "
+                f"Of it: the gwlab process {cpu['gwlab_process_s']:.1f} s, the children it "
+                f"waited for (vtysh, ExaBGP until it daemonizes, FRR until it forks) "
+                f"{cpu['gwlab_children_s']:.1f} s, the lab's daemons {lab} s; the rest is the kernel "
+                f"and whatever else ran on the machine (the median run, up in "
+                f"{cpu.get('up_s', big['summary']['up_s']):.1f} s)."
+            )
         out.append("")
     if png is not None:
         out += [f"![gwlab cost against size]({os.path.relpath(png, docdir)})", ""]
@@ -262,7 +287,7 @@ def _munet(data: dict[str, Any]) -> list[str]:
         "`lab.runtime.converge.differences` finds nothing left against the same prediction, polled every "
         "100 ms as gwlab does; vtysh runs inside each munet node's network and mount namespaces (through "
         "`nsenter`, one exec more per router and poll than gwlab's `vtysh -N`). munet has "
-        "no convergence wait of its own (it logs \"Topology up\" once namespaces and links exist).",
+        'no convergence wait of its own (it logs "Topology up" once namespaces and links exist).',
         "- **down**: Ctrl-C (SIGINT) to munet, until munet and every node process have exited.",
         "",
     ]
@@ -283,11 +308,13 @@ def _munet(data: dict[str, Any]) -> list[str]:
         "",
     ]
     if s["up_s"] and m["up_s"]:
-        out.append(f"**Ratio gwlab / munet: {s['up_s'] / m['up_s']:.2f}** (time to converged); "
-                   f"down {(s['down_s'] or 0) / (m['down_s'] or 1):.1f} times munet's.")
+        out.append(
+            f"**Ratio gwlab / munet: {s['up_s'] / m['up_s']:.2f}** (time to converged); "
+            f"down {(s['down_s'] or 0) / (m['down_s'] or 1):.1f} times munet's."
+        )
         out.append("")
     out += [
-        "munet's phases come from its log (\"Topology up\": namespaces and links done) and from the "
+        'munet\'s phases come from its log ("Topology up": namespaces and links done) and from the '
         "process tree (every bgpd and ExaBGP running). Its process count and memory include what munet "
         "keeps running for the lab's lifetime (its own Python process, one `mutini` init and one shell per "
         "node, watchfrr per router); gwlab leaves only the daemons. munet's down is quick because the "
@@ -309,12 +336,16 @@ def _munet(data: dict[str, Any]) -> list[str]:
     failed += [r["error"] for r in mu["runs"] if r.get("error")]
     if failed:
         race = sum(1 for e in failed if "pgrep" in e)
-        out.append(f"- munet failed {len(failed)} time(s) in this run and was retried (at most 3 attempts per "
-                   "run; only successful attempts are timed).")
+        out.append(
+            f"- munet failed {len(failed)} time(s) in this run and was retried (at most 3 attempts per "
+            "run; only successful attempts are timed)."
+        )
         if race:
-            out.append(f"  {race} of them: munet 0.17's node creation runs `pgrep -o -P <nsenter pid>` right "
-                       "after spawning a node's `nsenter`; on a busy machine the child does not exist yet, "
-                       "pgrep exits 1, munet raises `CalledProcessError` and tears the topology down.")
+            out.append(
+                f"  {race} of them: munet 0.17's node creation runs `pgrep -o -P <nsenter pid>` right "
+                "after spawning a node's `nsenter`; on a busy machine the child does not exist yet, "
+                "pgrep exits 1, munet raises `CalledProcessError` and tears the topology down."
+            )
         others = sorted({e.split(" (see ")[0][:200] for e in failed if "pgrep" not in e})
         if others:
             out.append("  Other errors: " + "; ".join(others) + ".")
@@ -331,20 +362,35 @@ def _targets(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     default = gw.get(lab, {}).get("summary", {})
     up = default.get("up_s")
     cores = data["machine"]["cores"]
-    rows.append((f"default lab (`{lab}`) converged in ≤ {TARGET_DEFAULT_S:.0f} s on two cores",
-                 f"{_f(up)} s on {cores} cores", None if up is None else up <= TARGET_DEFAULT_S))
+    rows.append(
+        (
+            f"default lab (`{lab}`) converged in ≤ {TARGET_DEFAULT_S:.0f} s on two cores",
+            f"{_f(up)} s on {cores} cores",
+            None if up is None else up <= TARGET_DEFAULT_S,
+        )
+    )
     m_up = (mu.get("summary") or {}).get("up_s")
     if up is not None and m_up:
-        rows.append(("default lab in at most a third of munet's time",
-                     f"{up / m_up:.3f} of munet's ({_f(up)} s vs {_f(m_up)} s)", up / m_up <= TARGET_RATIO))
+        rows.append(
+            (
+                "default lab in at most a third of munet's time",
+                f"{up / m_up:.3f} of munet's ({_f(up)} s vs {_f(m_up)} s)",
+                up / m_up <= TARGET_RATIO,
+            )
+        )
     else:
         rows.append(("default lab in at most a third of munet's time", "munet not measured", None))
     fifty = next((g for g in data["gwlab"] if g["kind"] == "generated" and g["sites"] == 50), None)
     if fifty is not None and fifty["summary"]["up_s"] is not None:
         s = fifty["summary"]
         rows.append(("50 sites converged in < 60 s", f"{_f(s['up_s'])} s", s["up_s"] < TARGET_50_S))
-        rows.append(("50 sites in < 4 GiB", f"PSS {_gib(s['pss_mib'])} GiB (RSS {_gib(s['rss_mib'])} GiB)",
-                     s["pss_mib"] / 1024 < TARGET_50_GIB))
+        rows.append(
+            (
+                "50 sites in < 4 GiB",
+                f"PSS {_gib(s['pss_mib'])} GiB (RSS {_gib(s['rss_mib'])} GiB)",
+                s["pss_mib"] / 1024 < TARGET_50_GIB,
+            )
+        )
     else:
         rows.append(("50 sites converged in < 60 s and < 4 GiB", "not measured in this run", None))
     out = ["## Targets (reported, not asserted)", "", "| target | measured | met |", "|---|---|---|"]
@@ -359,15 +405,19 @@ def _targets(data: dict[str, Any]) -> tuple[list[str], list[str]]:
         busy = min(cpu["machine_busy_s"], avail)
         lab_s = sum(cpu["lab_processes_s"].values())
         own = cpu["gwlab_process_s"] + cpu["gwlab_children_s"] + lab_s
-        out.append(f"CPU during the default lab's median run: the machine was busy {busy / avail:.0%} of "
-                   f"{avail:.1f} CPU-seconds. gwlab's process used {cpu['gwlab_process_s']:.1f} s, the children "
-                   f"it waited for {cpu['gwlab_children_s']:.1f} s (mostly vtysh, finding 1 below), the lab's "
-                   f"FRR and ExaBGP daemons {lab_s:.1f} s; the other {max(busy - own, 0):.1f} s went to the "
-                   "kernel and to whatever else ran on the machine.")
+        out.append(
+            f"CPU during the default lab's median run: the machine was busy {busy / avail:.0%} of "
+            f"{avail:.1f} CPU-seconds. gwlab's process used {cpu['gwlab_process_s']:.1f} s, the children "
+            f"it waited for {cpu['gwlab_children_s']:.1f} s (mostly vtysh, finding 1 below), the lab's "
+            f"FRR and ExaBGP daemons {lab_s:.1f} s; the other {max(busy - own, 0):.1f} s went to the "
+            "kernel and to whatever else ran on the machine."
+        )
         out.append("")
     if fifty is not None and fifty["summary"]["rss_mib"] and fifty["summary"]["rss_mib"] / 1024 >= TARGET_50_GIB:
-        out.append("RSS at 50 sites is over 4 GiB, PSS under: the difference is shared pages (libfrr, "
-                   "Python and ExaBGP's modules) counted once per process by RSS.")
+        out.append(
+            "RSS at 50 sites is over 4 GiB, PSS under: the difference is shared pages (libfrr, "
+            "Python and ExaBGP's modules) counted once per process by RSS."
+        )
         out.append("")
     return out, missed
 
@@ -376,11 +426,11 @@ def _profile(data: dict[str, Any], missed: list[str]) -> list[str]:
     prof = data.get("profile")
     out = ["## Where the time goes", ""]
     if missed:
-        out.append("Targets missed in this run: " + "; ".join(missed) + ". The profile and findings below "
-                   "say why.")
+        out.append("Targets missed in this run: " + "; ".join(missed) + ". The profile and findings below say why.")
     else:
-        out.append("Every target was met in this run; the profile and findings below say where the "
-                   "remaining time goes.")
+        out.append(
+            "Every target was met in this run; the profile and findings below say where the remaining time goes."
+        )
     out.append("")
     if prof and not prof.get("error"):
         t = prof.get("timings", {})

@@ -22,8 +22,9 @@ def direction_of(flows: Sequence[FlowStats]) -> dict[int, str]:
     return {f.flow: f.direction for f in flows}
 
 
-def paths_in_window(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
-                    end_ms: float) -> dict[str, list[str]]:
+def paths_in_window(
+    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
+) -> dict[str, list[str]]:
     """Direction -> sorted transit elements that carried packets received in [start, end)."""
     dirs = direction_of(flows)
     out: dict[str, set[str]] = {d: set() for d in dirs.values()}
@@ -33,8 +34,9 @@ def paths_in_window(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], sta
     return {d: sorted(e) for d, e in out.items()}
 
 
-def received_in_window(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
-                       end_ms: float) -> dict[str, int]:
+def received_in_window(
+    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
+) -> dict[str, int]:
     dirs = direction_of(flows)
     out: dict[str, int] = {d: 0 for d in dirs.values()}
     for a in arrivals:
@@ -43,8 +45,9 @@ def received_in_window(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], 
     return out
 
 
-def flow_gaps(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
-              end_ms: float) -> dict[int, tuple[float, int]]:
+def flow_gaps(
+    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
+) -> dict[int, tuple[float, int]]:
     """Per flow: the longest gap between consecutive arrivals that overlaps [start, end), and the
     packets lost around the window: sequence numbers missing between the last arrival sent before
     `start` and the first one sent at or after `end` (a flow cut off until after `end` counts every
@@ -74,8 +77,9 @@ def flow_gaps(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms:
     return out
 
 
-def outage(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
-           end_ms: float) -> tuple[dict[str, float], dict[str, int]]:
+def outage(
+    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
+) -> tuple[dict[str, float], dict[str, int]]:
     """Per direction: the longest gap of any one of its flows that overlaps [start, end), and the
     packets its flows lost around the window (see flow_gaps)."""
     dirs = direction_of(flows)
@@ -88,8 +92,9 @@ def outage(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: fl
     return gap, lost
 
 
-def flow_paths(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float,
-               end_ms: float) -> dict[int, list[str]]:
+def flow_paths(
+    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
+) -> dict[int, list[str]]:
     """Per flow: the transit elements that carried its packets received in [start, end)."""
     dirs = direction_of(flows)
     out: dict[int, set[str]] = {f: set() for f in dirs}

@@ -77,7 +77,7 @@ class Codebook:
 
 
 def element_label(label: str) -> str:
-    """"gw0/t-s1-vpn0" -> "gw0"."""
+    """ "gw0/t-s1-vpn0" -> "gw0"."""
     return label.split("/", 1)[0]
 
 
@@ -87,8 +87,11 @@ def transit_interfaces(topo: Topology, element: str) -> list[str]:
     if node.role == "gateway":
         return sorted(i.name for i in node.interfaces if i.kind == "vxlan")
     if node.role == "msee":
-        return sorted(i.name for i in node.interfaces if i.kind == "veth" and i.peer_node is not None
-                      and topo.nodes[i.peer_node].role == "ce")
+        return sorted(
+            i.name
+            for i in node.interfaces
+            if i.kind == "veth" and i.peer_node is not None and topo.nodes[i.peer_node].role == "ce"
+        )
     return []
 
 
@@ -105,8 +108,7 @@ def build_codebook(topo: Topology, ports: tuple[int, int]) -> Codebook:
         for ifname in ifaces:
             code += 1
             if code > MAX_CODE:
-                raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: "
-                                 "DSCP cannot tell them apart")
+                raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: DSCP cannot tell them apart")
             book.marks.append(Mark(name, ifname, code, name if single else f"{name}/{ifname}"))
     return book
 

@@ -56,8 +56,16 @@ def sessions(lab: RunningLab) -> list[dict[str, Any]]:
         peers = bgp_peers(lab.ns(node.name))
         for n in node.bgp.neighbors:
             p = peers.get(str(n.address), {})
-            rows.append({"node": node.name, "neighbor": str(n.address), "peer": n.peer, "kind": n.kind,
-                         "state": p.get("state", "absent"), "prefixes": p.get("pfxRcd", 0)})
+            rows.append(
+                {
+                    "node": node.name,
+                    "neighbor": str(n.address),
+                    "peer": n.peer,
+                    "kind": n.kind,
+                    "state": p.get("state", "absent"),
+                    "prefixes": p.get("pfxRcd", 0),
+                }
+            )
     return rows
 
 

@@ -92,8 +92,9 @@ class Oracle:
     def _holds_shared(self, node: Node) -> bool:
         return node.standby == self.f.standby_active
 
-    def _held(self, node: Node, own: Iterable[ipaddress.IPv4Interface],
-              shared: Iterable[ipaddress.IPv4Interface]) -> list[ipaddress.IPv4Interface]:
+    def _held(
+        self, node: Node, own: Iterable[ipaddress.IPv4Interface], shared: Iterable[ipaddress.IPv4Interface]
+    ) -> list[ipaddress.IPv4Interface]:
         return list(own) + (list(shared) if self._holds_shared(node) else [])
 
     @staticmethod
@@ -115,8 +116,12 @@ class Oracle:
         if roles == {"gateway", "vpn"}:
             gw, dev = (a, b) if a.role == "gateway" else (b, a)
             tunnel = f"{dev.name}~{gw.name}"
-            return (tunnel not in self.f.tunnels and not self.f.link_down(gw.name, "inet")
-                    and not self.f.link_down(dev.name, "inet") and self.alive("inet"))
+            return (
+                tunnel not in self.f.tunnels
+                and not self.f.link_down(gw.name, "inet")
+                and not self.f.link_down(dev.name, "inet")
+                and self.alive("inet")
+            )
         if "vnet" in roles:  # across the GatewaySubnet bridge held by the vnet router
             other = a if b.role == "vnet" else b
             return not self.f.link_down(other.name, "vnet")
@@ -204,14 +209,20 @@ class Oracle:
         for node in routers:
             if node.speaker is not None and node.name in up and any(x.kind == "speaker" for x in up[node.name]):
                 for prefix, nh in node.speaker.routes:
-                    rib_in[node.name][("speaker", prefix)] = Route(prefix, (), nh, peer="speaker",
-                                                                   from_rr_client=self._speaker_is_client(node),
-                                                                   originator=node.name)
+                    rib_in[node.name][("speaker", prefix)] = Route(
+                        prefix,
+                        (),
+                        nh,
+                        peer="speaker",
+                        from_rr_client=self._speaker_is_client(node),
+                        originator=node.name,
+                    )
             if node.role == "core" and node.site in self.f.flooded and node.speaker is not None:
                 nh = node.speaker.routes[0][1]
                 for prefix in flood_prefixes():
-                    rib_in[node.name][("flood", prefix)] = Route(prefix, (), nh, peer="flood", from_rr_client=True,
-                                                                 originator=node.name)
+                    rib_in[node.name][("flood", prefix)] = Route(
+                        prefix, (), nh, peer="flood", from_rr_client=True, originator=node.name
+                    )
         for _ in range(64):  # to a fixed point; the topologies converge in a handful of rounds
             changed = False
             for node in routers:
@@ -228,8 +239,11 @@ class Oracle:
                     if back is None or peer.name not in rib_in:
                         continue
                     adverts = self._advertise(node, n, best[node.name])
-                    received = {(node.name, r.prefix): r for r in
-                                (self._receive(peer, back, node, a) for a in adverts) if r is not None}
+                    received = {
+                        (node.name, r.prefix): r
+                        for r in (self._receive(peer, back, node, a) for a in adverts)
+                        if r is not None
+                    }
                     current = {k: v for k, v in rib_in[peer.name].items() if k[0] == node.name}
                     if current != received:
                         for k in current:
@@ -290,8 +304,18 @@ class Oracle:
         if n.prefix_list_in and not _permitted(node.bgp.prefix_lists[n.prefix_list_in], r.prefix):
             return None
         lp = n.local_preference if n.local_preference is not None else (100 if ebgp else r.local_pref)
-        return Route(r.prefix, r.as_path, r.next_hop, lp, n.weight or 0, ebgp, sender.name,
-                     sender.bgp.router_id, n.rr_client, r.originator if not ebgp else "")
+        return Route(
+            r.prefix,
+            r.as_path,
+            r.next_hop,
+            lp,
+            n.weight or 0,
+            ebgp,
+            sender.name,
+            sender.bgp.router_id,
+            n.rr_client,
+            r.originator if not ebgp else "",
+        )
 
     def _select(self, node: Node, rib: dict[tuple[str, IPv4Network], Route]) -> dict[IPv4Network, list[Route]]:
         by_prefix: dict[IPv4Network, list[Route]] = {}

@@ -70,6 +70,7 @@ def cpu_seconds() -> float:
 
 # -- receiver ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class Receiver:
     first_port: int
@@ -138,7 +139,7 @@ def parse_drain(line: str) -> tuple[float, dict[int, int]]:
     if len(words) < 2 or words[0] != "drain":
         raise ValueError(f"unknown command {line!r}")
     expected: dict[int, int] = {}
-    for item in (words[2].split(",") if len(words) > 2 and words[2] else []):
+    for item in words[2].split(",") if len(words) > 2 and words[2] else []:
         flow, _, count = item.partition(":")
         expected[int(flow)] = int(count)
     return float(words[1]) / 1000.0, expected
@@ -206,10 +207,19 @@ def run_receiver(ports: tuple[int, int], out: Path) -> int:
                 break
     for s in rx.sockets.values():  # whatever is still queued was received before we stopped
         rx.drain_socket(s)
-    header = {"format": MAGIC, "record": RECORD.format, "ports": list(ports), "records": rx.count,
-              "malformed": rx.malformed, "kernel_drops": sum(rx.kernel_drops.values()), "end": reason,
-              "max_wakeup_ms": rx.max_wakeup_ns / 1e6,
-              "started_ns": started, "ended_ns": time.monotonic_ns(), "cpu_s": cpu_seconds()}
+    header = {
+        "format": MAGIC,
+        "record": RECORD.format,
+        "ports": list(ports),
+        "records": rx.count,
+        "malformed": rx.malformed,
+        "kernel_drops": sum(rx.kernel_drops.values()),
+        "end": reason,
+        "max_wakeup_ms": rx.max_wakeup_ns / 1e6,
+        "started_ns": started,
+        "ended_ns": time.monotonic_ns(),
+        "cpu_s": cpu_seconds(),
+    }
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(json.dumps(header).encode() + b"\n")
@@ -231,8 +241,10 @@ def read_records(path: Path) -> tuple[dict[str, Any], list[tuple[int, int, int, 
 
 # -- sender ------------------------------------------------------------------------------------------
 
-def run_sender(dst: str, ports: tuple[int, int], sport_base: int, rate: float, duration: float | None,
-               flow_base: int, out: Path) -> int:
+
+def run_sender(
+    dst: str, ports: tuple[int, int], sport_base: int, rate: float, duration: float | None, flow_base: int, out: Path
+) -> int:
     first, last = ports
     n = last - first + 1
     socks = []
@@ -298,11 +310,20 @@ def run_sender(dst: str, ports: tuple[int, int], sport_base: int, rate: float, d
             time.sleep(wait / 1e9)  # interrupted by a signal: the handler sets `stop`
     ended = time.monotonic_ns()
     report = {
-        "dst": dst, "ports": [first, last], "sport_base": sport_base, "flow_base": flow_base, "rate": rate,
-        "started_ns": start, "ended_ns": ended, "cpu_s": cpu_seconds(), "skipped_slots": skipped,
+        "dst": dst,
+        "ports": [first, last],
+        "sport_base": sport_base,
+        "flow_base": flow_base,
+        "rate": rate,
+        "started_ns": start,
+        "ended_ns": ended,
+        "cpu_s": cpu_seconds(),
+        "skipped_slots": skipped,
         "max_late_ms": max_late_ns / 1e6,
-        "flows": {str(flow_base + i): {"sent": sent[i], "errors": errors[i], "first_ns": first_ns[i],
-                                       "last_ns": last_ns[i]} for i in range(n)},
+        "flows": {
+            str(flow_base + i): {"sent": sent[i], "errors": errors[i], "first_ns": first_ns[i], "last_ns": last_ns[i]}
+            for i in range(n)
+        },
     }
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(report), encoding="utf-8")
@@ -311,6 +332,7 @@ def run_sender(dst: str, ports: tuple[int, int], sport_base: int, rate: float, d
 
 
 # -- command line ------------------------------------------------------------------------------------
+
 
 def set_rt_priority(priority: int) -> bool:
     """SCHED_FIFO at `priority` (1..99) so that a busy machine does not delay sends and stamps; the

@@ -82,8 +82,9 @@ def node_ip(node: Node) -> str:
     raise GwlabError(f"node {node.name} has no address to probe")
 
 
-def plan(topo: Topology, flows_per_direction: int, base_port: int = DEFAULT_BASE_PORT,
-         sites: Sequence[str] | None = None) -> list[Direction]:
+def plan(
+    topo: Topology, flows_per_direction: int, base_port: int = DEFAULT_BASE_PORT, sites: Sequence[str] | None = None
+) -> list[Direction]:
     """Both directions for every site (host <-> vm), with flow ids and ports assigned."""
     if flows_per_direction < 1:
         raise ValueError("flows_per_direction must be at least 1")
@@ -111,6 +112,7 @@ def plan(topo: Topology, flows_per_direction: int, base_port: int = DEFAULT_BASE
 
 # -- pure statistics ---------------------------------------------------------------------------------
 
+
 def count_reordered(seqs: Iterable[int]) -> int:
     """Packets that arrived after a packet with a higher sequence number (duplicates not counted)."""
     highest = -1
@@ -127,8 +129,9 @@ def count_reordered(seqs: Iterable[int]) -> int:
     return reordered
 
 
-def longest_gap(times: Sequence[float], start: float | None = None, end: float | None = None
-                ) -> tuple[float, float | None]:
+def longest_gap(
+    times: Sequence[float], start: float | None = None, end: float | None = None
+) -> tuple[float, float | None]:
     """Longest interval between consecutive arrival times, and when it began.
 
     `start` and `end` (the flow's first and last send times) bound the series: a flow that is cut
@@ -151,29 +154,52 @@ def ms(ns: int, t0_ns: int) -> float:
     return (ns - t0_ns) / 1e6
 
 
-def flow_stats(spec: FlowSpec, sent: int, first_sent_ns: int | None, last_sent_ns: int | None,
-               records: Sequence[Record], t0_ns: int, paths: Mapping[str, int] | None = None) -> FlowStats:
+def flow_stats(
+    spec: FlowSpec,
+    sent: int,
+    first_sent_ns: int | None,
+    last_sent_ns: int | None,
+    records: Sequence[Record],
+    t0_ns: int,
+    paths: Mapping[str, int] | None = None,
+) -> FlowStats:
     """One flow's figures from its receiver records (in arrival order) and its sender's counts."""
     seqs = [r[1] for r in records]
     unique = len(set(seqs))
     times = [ms(r[3], t0_ns) for r in records]
-    gap, began = longest_gap(times, ms(first_sent_ns, t0_ns) if first_sent_ns else None,
-                             ms(last_sent_ns, t0_ns) if last_sent_ns else None)
-    return FlowStats(flow=spec.flow, direction=spec.direction, src=spec.src, dst=spec.dst, sport=spec.sport,
-                     dport=spec.dport, sent=sent, received=unique, lost=max(0, sent - unique),
-                     reordered=count_reordered(seqs), longest_gap_ms=round(gap, 3),
-                     gap_start_ms=None if began is None else round(began, 3),
-                     paths=dict(sorted((paths or {}).items())))
+    gap, began = longest_gap(
+        times, ms(first_sent_ns, t0_ns) if first_sent_ns else None, ms(last_sent_ns, t0_ns) if last_sent_ns else None
+    )
+    return FlowStats(
+        flow=spec.flow,
+        direction=spec.direction,
+        src=spec.src,
+        dst=spec.dst,
+        sport=spec.sport,
+        dport=spec.dport,
+        sent=sent,
+        received=unique,
+        lost=max(0, sent - unique),
+        reordered=count_reordered(seqs),
+        longest_gap_ms=round(gap, 3),
+        gap_start_ms=None if began is None else round(began, 3),
+        paths=dict(sorted((paths or {}).items())),
+    )
 
 
 def arrivals_of(records: Iterable[Record], book: Codebook | None, t0_ns: int) -> list[Arrival]:
-    return [Arrival(flow, seq, ms(sent, t0_ns), ms(recv, t0_ns), book.label(tos) if book else "")
-            for flow, seq, sent, recv, tos in records]
+    return [
+        Arrival(flow, seq, ms(sent, t0_ns), ms(recv, t0_ns), book.label(tos) if book else "")
+        for flow, seq, sent, recv, tos in records
+    ]
 
 
-def paths_by_direction(flows: Sequence[FlowStats], since_ms: float | None = None,
-                       until_ms: float | None = None,
-                       arrivals: Sequence[Arrival] | None = None) -> dict[str, list[str]]:
+def paths_by_direction(
+    flows: Sequence[FlowStats],
+    since_ms: float | None = None,
+    until_ms: float | None = None,
+    arrivals: Sequence[Arrival] | None = None,
+) -> dict[str, list[str]]:
     """Transit elements that carried each direction: from the arrivals' marks received in
     [since_ms, until_ms), or, without arrivals, from the flows' counters (whole session)."""
     out: dict[str, set[str]] = {f.direction: set() for f in flows}
@@ -196,7 +222,7 @@ def paths_by_direction(flows: Sequence[FlowStats], since_ms: float | None = None
 
 
 def path_kind(element: str, topo: Topology | None = None) -> str:
-    """"er" (an MSEE) or "vpn" (a gateway instance)."""
+    """ "er" (an MSEE) or "vpn" (a gateway instance)."""
     if topo is not None and element in topo.nodes:
         return "er" if topo.nodes[element].role == "msee" else "vpn"
     return "er" if element.startswith("msee") else "vpn"
@@ -210,7 +236,7 @@ def symmetric(paths: Mapping[str, Sequence[str]], topo: Topology | None = None) 
         if d.endswith("->azure"):
             sites.add(d[: -len("->azure")])
         elif d.startswith("azure->"):
-            sites.add(d[len("azure->"):])
+            sites.add(d[len("azure->") :])
     out: dict[str, bool] = {}
     for site in sorted(sites):
         fwd = {path_kind(e, topo) for e in paths.get(f"{site}->azure", [])}
@@ -220,6 +246,7 @@ def symmetric(paths: Mapping[str, Sequence[str]], topo: Topology | None = None) 
 
 
 # -- the session -------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Agent:
@@ -232,10 +259,18 @@ class _Agent:
 class ProbeSession:
     """Probes in both directions for every site; `start()`, then `stop()` -> (flows, arrivals)."""
 
-    def __init__(self, lab: RunningLab | str, flows_per_direction: int = 8, rate_pps: float = 200,
-                 t0_ns: int | None = None, base_port: int = DEFAULT_BASE_PORT,
-                 sites: Sequence[str] | None = None, attribute: bool = True,
-                 drain_ms: int = DRAIN_MS, rt_priority: int = RT_PRIORITY) -> None:
+    def __init__(
+        self,
+        lab: RunningLab | str,
+        flows_per_direction: int = 8,
+        rate_pps: float = 200,
+        t0_ns: int | None = None,
+        base_port: int = DEFAULT_BASE_PORT,
+        sites: Sequence[str] | None = None,
+        attribute: bool = True,
+        drain_ms: int = DRAIN_MS,
+        rt_priority: int = RT_PRIORITY,
+    ) -> None:
         self.lab = attach(lab) if isinstance(lab, str) else lab
         self.rate_pps = rate_pps
         self.t0_ns = time.monotonic_ns() if t0_ns is None else t0_ns
@@ -270,11 +305,17 @@ class ProbeSession:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _agent(self, node: str, args: list[str], stdin: int | None,
-               stdout: int | None) -> subprocess.Popen[bytes]:
+    def _agent(self, node: str, args: list[str], stdin: int | None, stdout: int | None) -> subprocess.Popen[bytes]:
         args = [*args, "--rt-priority", str(self.rt_priority)]
-        return self.lab.popen(node, [sys.executable, "-m", "controller.probe_agent", *args], env=self._env(),
-                              cwd=str(REPO), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        return self.lab.popen(
+            node,
+            [sys.executable, "-m", "controller.probe_agent", *args],
+            env=self._env(),
+            cwd=str(REPO),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+        )
 
     def start(self) -> ProbeSession:
         if self.workdir is not None:
@@ -287,17 +328,31 @@ class ProbeSession:
             for d in self.directions:
                 lo, hi = d.ports
                 out = self.workdir / f"recv-{d.name.replace('->', '-to-')}.bin"
-                proc = self._agent(d.dst, ["recv", "--ports", f"{lo}-{hi}", "--out", str(out)],
-                                   subprocess.PIPE, subprocess.PIPE)
+                proc = self._agent(
+                    d.dst, ["recv", "--ports", f"{lo}-{hi}", "--out", str(out)], subprocess.PIPE, subprocess.PIPE
+                )
                 self.receivers.append(_Agent(d, d.dst, proc, out))
             _wait_ready(self.receivers, "receiver")
             self.started_ns = time.monotonic_ns()
             for d in self.directions:
                 lo, hi = d.ports
                 out = self.workdir / f"send-{d.name.replace('->', '-to-')}.json"
-                args = ["send", "--dst", d.dst_ip, "--ports", f"{lo}-{hi}",
-                        "--sport-base", str(d.flows[0].sport), "--flow-base", str(d.flows[0].flow),
-                        "--rate", str(self.rate_pps), "--until-signal", "--out", str(out)]
+                args = [
+                    "send",
+                    "--dst",
+                    d.dst_ip,
+                    "--ports",
+                    f"{lo}-{hi}",
+                    "--sport-base",
+                    str(d.flows[0].sport),
+                    "--flow-base",
+                    str(d.flows[0].flow),
+                    "--rate",
+                    str(self.rate_pps),
+                    "--until-signal",
+                    "--out",
+                    str(out),
+                ]
                 proc = self._agent(d.src, args, subprocess.DEVNULL, subprocess.PIPE)
                 self.senders.append(_Agent(d, d.src, proc, out))
             _wait_ready(self.senders, "sender")  # probes are flowing when start() returns
@@ -342,9 +397,17 @@ class ProbeSession:
                 for spec in d.flows:
                     sent = report.get(str(spec.flow), {})
                     recs = records[spec.flow]
-                    flows.append(flow_stats(spec, int(sent.get("sent", 0)), sent.get("first_ns") or None,
-                                            sent.get("last_ns") or None, recs, self.t0_ns,
-                                            counters.get(spec.dport, {})))
+                    flows.append(
+                        flow_stats(
+                            spec,
+                            int(sent.get("sent", 0)),
+                            sent.get("first_ns") or None,
+                            sent.get("last_ns") or None,
+                            recs,
+                            self.t0_ns,
+                            counters.get(spec.dport, {}),
+                        )
+                    )
                     arrivals.extend(arrivals_of(recs, self.codebook, self.t0_ns))
             arrivals.sort(key=lambda a: a.received_ms)
             return flows, arrivals
@@ -410,8 +473,9 @@ def _wait_ready(agents: list[_Agent], what: str) -> None:
                 agent = waiting[fd]
                 if not chunk:
                     err = agent.proc.stderr.read().decode(errors="replace") if agent.proc.stderr else ""
-                    raise GwlabError(f"probe {what} for {agent.direction.name} on {agent.node} exited: "
-                                     f"{err.strip()[-500:]}")
+                    raise GwlabError(
+                        f"probe {what} for {agent.direction.name} on {agent.node} exited: {err.strip()[-500:]}"
+                    )
                 buffers[fd] += chunk
                 if b"ready" in buffers[fd]:
                     sel.unregister(fd)
@@ -431,8 +495,7 @@ def _reap(agent: _Agent, what: str, timeout: float = EXIT_TIMEOUT_S) -> None:
     except subprocess.TimeoutExpired:
         _signal(agent.proc, signal.SIGKILL)
         agent.proc.wait()
-        raise GwlabError(f"probe {what} for {agent.direction.name} did not exit within {timeout:.1f} s"
-                         ) from None
+        raise GwlabError(f"probe {what} for {agent.direction.name} did not exit within {timeout:.1f} s") from None
     if rc != 0 or not agent.out.exists():
         err = agent.proc.stderr.read().decode(errors="replace") if agent.proc.stderr else ""
         raise GwlabError(f"probe {what} for {agent.direction.name} failed (exit {rc}): {err.strip()[-500:]}")
@@ -443,5 +506,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Direction", "FlowSpec", "ProbeSession", "count_reordered", "flow_stats", "longest_gap",
-           "paths_by_direction", "plan", "symmetric"]
+__all__ = [
+    "Direction",
+    "FlowSpec",
+    "ProbeSession",
+    "count_reordered",
+    "flow_stats",
+    "longest_gap",
+    "paths_by_direction",
+    "plan",
+    "symmetric",
+]

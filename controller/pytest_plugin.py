@@ -107,8 +107,15 @@ def gwlab_fail() -> Iterator[Callable[..., FailOutcome]]:
         injected.append((lab, target))
         inject(lab, failure)
         ok, _ = converge_now(lab, timeout_s or detection.expected_ms / 1000 + 15)
-        return FailOutcome(target, failure.mode, detection.mechanism, detection.expected_ms, ok,
-                           (time.monotonic() - start) * 1000, predict(lab.topo, current_failures(lab)).paths)
+        return FailOutcome(
+            target,
+            failure.mode,
+            detection.mechanism,
+            detection.expected_ms,
+            ok,
+            (time.monotonic() - start) * 1000,
+            predict(lab.topo, current_failures(lab)).paths,
+        )
 
     yield fail
     for lab, target in reversed(injected):

@@ -141,9 +141,7 @@ def report_data(report: RunReport) -> dict[str, Any]:
 
 
 def report_json(report: RunReport) -> str:
-    return (
-        json.dumps(report_data(report), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    )
+    return json.dumps(report_data(report), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -356,9 +354,7 @@ def render_timeline(report: RunReport, path: Path) -> None:
 
     labels, row_of, stats = _rows(report)
     n_rows = len(labels)
-    fib = sorted(
-        (c for f in report.failures for c in f.fib_changes), key=lambda c: (c.node, c.t_ms, c.prefix)
-    )
+    fib = sorted((c for f in report.failures for c in f.fib_changes), key=lambda c: (c.node, c.t_ms, c.prefix))
     fib_nodes = sorted({c.node for c in fib}, key=_natural)
 
     # Time range: the run, every arrival and every event, from zero.
@@ -410,9 +406,7 @@ def render_timeline(report: RunReport, path: Path) -> None:
     for label in sorted(by_path, key=lambda p: (p == UNKNOWN_PATH, p)):
         xs, ys = by_path[label]
         ax.scatter(xs, ys, s=tick**2, marker="|", linewidths=0.9, c=colors[label], rasterized=True, zorder=2)
-        path_handles.append(
-            Line2D([], [], color=colors[label], marker="s", linestyle="", markersize=8, label=label)
-        )
+        path_handles.append(Line2D([], [], color=colors[label], marker="s", linestyle="", markersize=8, label=label))
 
     # Each flow's longest gap: shaded on its own row, with its length written in (or beside) it.
     gap_drawn = False
@@ -448,9 +442,7 @@ def render_timeline(report: RunReport, path: Path) -> None:
             color="#7f0000",
             zorder=4,
             clip_on=True,
-            bbox=None
-            if inside
-            else {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+            bbox=None if inside else {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
         )
 
     # Failures: injected (solid red), converged (dotted purple), restored (dashed green), the
@@ -473,9 +465,7 @@ def render_timeline(report: RunReport, path: Path) -> None:
                 a_.axvline(f.restored_ms, color=_RESTORE_COLOR, linewidth=1.3, linestyle="--", zorder=3)
         marks.append((f.injected_ms, f"✖ {f.target} {f.mode}", _INJECT_COLOR, 0))
         if f.converged_ms is not None:
-            marks.append(
-                (f.injected_ms + f.converged_ms, f"converged +{f.converged_ms:,.0f} ms", _CONVERGE_COLOR, 2)
-            )
+            marks.append((f.injected_ms + f.converged_ms, f"converged +{f.converged_ms:,.0f} ms", _CONVERGE_COLOR, 2))
         if f.restored_ms is not None:
             marks.append((f.restored_ms, f"↺ {f.target} restored", _RESTORE_COLOR, 1))
     placed = _place_marks(marks, 6.2 * ms_per_px)
@@ -585,9 +575,7 @@ def render_timeline(report: RunReport, path: Path) -> None:
                 )
             )
         if any(f.restored_ms is not None for f in report.failures):
-            handles.append(
-                Line2D([], [], color=_RESTORE_COLOR, linewidth=1.3, linestyle="--", label="restored")
-            )
+            handles.append(Line2D([], [], color=_RESTORE_COLOR, linewidth=1.3, linestyle="--", label="restored"))
     if gap_drawn:
         handles.append(Patch(facecolor=_GAP_COLOR, alpha=0.3, edgecolor=_GAP_COLOR, label="longest gap"))
     handles += fib_handles

@@ -66,8 +66,13 @@ class Runner:
     active: dict[str, tuple[Failure, _Window]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.report = RunReport(self.lab.name, self.scenario.name, self.lab.topo.timing.profile,
-                                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), self.t0_ns)
+        self.report = RunReport(
+            self.lab.name,
+            self.scenario.name,
+            self.lab.topo.timing.profile,
+            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            self.t0_ns,
+        )
         if self.lab.topo.timing.profile.startswith("fast"):
             self.report.notes.append("fast profile: BGP, BFD and failover timers are scaled down from Azure's")
 
@@ -90,16 +95,18 @@ class Runner:
         self.report.passed = all(e.passed for e in self.report.expectations)
         return self.report
 
-    def _expectation(self, step: int, kind: str, description: str, passed: bool, detail: str = "",
-                     duration_ms: float = 0.0) -> None:
+    def _expectation(
+        self, step: int, kind: str, description: str, passed: bool, detail: str = "", duration_ms: float = 0.0
+    ) -> None:
         self.report.expectations.append(Expectation(step, kind, description, passed, detail, duration_ms))
 
     def _probes(self, step: int, action: str) -> None:
         if action == "start":
             if self.probes is None:
                 settings = self.scenario.probes
-                self.probes = ProbeSession(self.lab, flows_per_direction=settings.flows, rate_pps=settings.rate,
-                                           t0_ns=self.t0_ns).start()
+                self.probes = ProbeSession(
+                    self.lab, flows_per_direction=settings.flows, rate_pps=settings.rate, t0_ns=self.t0_ns
+                ).start()
             return
         if self.probes is not None:
             flows, arrivals = self.probes.stop()
@@ -113,8 +120,9 @@ class Runner:
     def _converge(self, step: int, args: Converge) -> None:
         ok, seconds, diffs = self._wait_converged(args.within_ms / 1000)
         detail = "" if ok else self._diff_text(diffs)
-        self._expectation(step, "converge", f"lab matches the oracle within {args.within_ms} ms", ok, detail,
-                          seconds * 1000)
+        self._expectation(
+            step, "converge", f"lab matches the oracle within {args.within_ms} ms", ok, detail, seconds * 1000
+        )
 
     def _failures(self) -> Failures:
         return current_failures(self.lab)
@@ -129,8 +137,9 @@ class Runner:
         deadline = start + timeout_s
         while True:
             try:
-                ok, _, diffs = converge.wait(self.lab.topo, pred, max(0.0, deadline - time.monotonic()),
-                                             skip=failures.nodes)
+                ok, _, diffs = converge.wait(
+                    self.lab.topo, pred, max(0.0, deadline - time.monotonic()), skip=failures.nodes
+                )
             except (RuntimeError, TimeoutError, OSError) as exc:
                 # pyroute2's namespace helper can miss its 2 s deadline on a loaded machine: poll again.
                 ok, diffs = False, [converge.Difference("-", "read", "netlink", "an answer", str(exc))]
@@ -165,11 +174,18 @@ class Runner:
                 p = peers.get(str(n.address), {})
                 status = str(p.get("status", "absent"))
                 detect = int(p.get("remote-detect-multiplier", 0)) * max(
-                    int(p.get("receive-interval", 0)), int(p.get("remote-transmit-interval", 0)))
+                    int(p.get("receive-interval", 0)), int(p.get("remote-transmit-interval", 0))
+                )
                 if status != "up" or not 0 < detect <= timing.bfd_detect_ms:
-                    diffs.append(converge.Difference(node.name, "bfd", str(n.address),
-                                                     f"up, detection <= {timing.bfd_detect_ms} ms",
-                                                     f"{status}, detection {detect} ms"))
+                    diffs.append(
+                        converge.Difference(
+                            node.name,
+                            "bfd",
+                            str(n.address),
+                            f"up, detection <= {timing.bfd_detect_ms} ms",
+                            f"{status}, detection {detect} ms",
+                        )
+                    )
         return diffs
 
     @staticmethod
@@ -186,8 +202,11 @@ class Runner:
         self.report.failures.append(result)
         window = _Window(result)
         self.windows.append(window)
-        inject(self.lab, failure,
-               lambda delay_s, what: self.report.notes.append(f"step {step}: after {delay_s:g} s the {what}"))
+        inject(
+            self.lab,
+            failure,
+            lambda delay_s, what: self.report.notes.append(f"step {step}: after {delay_s:g} s the {what}"),
+        )
         self.active[args.target] = (failure, window)
         within = args.within_ms / 1000 if args.within_ms else detection.expected_ms / 1000 + 15
         ok, _, diffs = self._wait_converged(within)
@@ -195,9 +214,14 @@ class Runner:
         window.converged_at_ms = self._last_fib_change(injected, done) if ok else None
         result.converged_ms = (window.converged_at_ms - injected) if window.converged_at_ms is not None else None
         result.expected_path_after = predict(self.lab.topo, self._failures()).paths
-        self._expectation(step, "fail", f"{args.target} {failure.mode}: lab converges to the oracle's "
-                          f"prediction ({detection.mechanism})", ok, "" if ok else self._diff_text(diffs),
-                          done - injected)
+        self._expectation(
+            step,
+            "fail",
+            f"{args.target} {failure.mode}: lab converges to the oracle's prediction ({detection.mechanism})",
+            ok,
+            "" if ok else self._diff_text(diffs),
+            done - injected,
+        )
 
     def _last_fib_change(self, since_ms: float, until_ms: float) -> float:
         assert self.fibmon is not None
@@ -213,8 +237,14 @@ class Runner:
         window.failure.restored_ms = restored
         window.end_ms = restored
         ok, seconds, diffs = self._wait_converged(args.within_ms / 1000)
-        self._expectation(step, "restore", f"{args.target} restored: lab converges back", ok,
-                          "" if ok else self._diff_text(diffs), seconds * 1000)
+        self._expectation(
+            step,
+            "restore",
+            f"{args.target} restored: lab converges back",
+            ok,
+            "" if ok else self._diff_text(diffs),
+            seconds * 1000,
+        )
 
     def _expect(self, step: int, args: Expect) -> None:
         start = self.now_ms()
@@ -251,20 +281,31 @@ class Runner:
         measured = analysis.paths_in_window(flows, arrivals, p.start_ms, p.end_ms)
         if e.paths is not None:
             want = p.oracle_paths if e.paths == "oracle" else e.paths
-            wrong = {d: (want.get(d, []), measured.get(d, [])) for d in sorted(set(want) | set(measured))
-                     if (e.direction is None or d == e.direction) and want.get(d, []) != measured.get(d, [])}
+            wrong = {
+                d: (want.get(d, []), measured.get(d, []))
+                for d in sorted(set(want) | set(measured))
+                if (e.direction is None or d == e.direction) and want.get(d, []) != measured.get(d, [])
+            }
             source = "the oracle's" if e.paths == "oracle" else "the expected"
-            detail = "; ".join(f"{d}: expected {w or 'no path'}, measured {m or 'no traffic'}"
-                               for d, (w, m) in wrong.items())
+            detail = "; ".join(
+                f"{d}: expected {w or 'no path'}, measured {m or 'no traffic'}" for d, (w, m) in wrong.items()
+            )
             self._expectation(p.step, "paths", f"traffic takes {source} paths {self._fmt(want)}", not wrong, detail)
         if e.symmetric is not None:
             sym = analysis.symmetric(measured)
             ok = all(v == e.symmetric for v in sym.values()) and bool(sym)
-            detail = "" if ok else "; ".join(
-                f"{site}: {'symmetric' if v else 'asymmetric'} (to Azure via {measured.get(f'{site}->azure')}, "
-                f"back via {measured.get(f'azure->{site}')})" for site, v in sym.items())
-            self._expectation(p.step, "symmetric", f"routing is {'symmetric' if e.symmetric else 'asymmetric'}",
-                              ok, detail)
+            detail = (
+                ""
+                if ok
+                else "; ".join(
+                    f"{site}: {'symmetric' if v else 'asymmetric'} (to Azure via {measured.get(f'{site}->azure')}, "
+                    f"back via {measured.get(f'azure->{site}')})"
+                    for site, v in sym.items()
+                )
+            )
+            self._expectation(
+                p.step, "symmetric", f"routing is {'symmetric' if e.symmetric else 'asymmetric'}", ok, detail
+            )
         if (e.outage_ms is not None or e.lost_max is not None) and p.failure is None:
             self._expectation(p.step, "outage", "outage bounds", False, "no failure before this step")
             return
@@ -272,15 +313,26 @@ class Runner:
             outages = {d: v for d, v in p.failure.outage_ms.items() if e.direction is None or d == e.direction}
             lo, hi = e.outage_ms.min, e.outage_ms.max
             bad = {d: v for d, v in outages.items() if (hi is not None and v > hi) or (lo is not None and v < lo)}
-            bounds = " and ".join(x for x in (f">= {lo:g} ms" if lo is not None else "",
-                                              f"<= {hi:g} ms" if hi is not None else "") if x)
-            self._expectation(p.step, "outage", f"outage after {p.failure.target} {bounds}", not bad and bool(outages),
-                              "; ".join(f"{d}: {v:.1f} ms" for d, v in (bad or outages).items()))
+            bounds = " and ".join(
+                x for x in (f">= {lo:g} ms" if lo is not None else "", f"<= {hi:g} ms" if hi is not None else "") if x
+            )
+            self._expectation(
+                p.step,
+                "outage",
+                f"outage after {p.failure.target} {bounds}",
+                not bad and bool(outages),
+                "; ".join(f"{d}: {v:.1f} ms" for d, v in (bad or outages).items()),
+            )
         if e.lost_max is not None and p.failure is not None:
             lost = {d: v for d, v in p.failure.lost.items() if e.direction is None or d == e.direction}
             bad_lost = {d: v for d, v in lost.items() if v > e.lost_max}
-            self._expectation(p.step, "lost", f"at most {e.lost_max} packets lost after {p.failure.target}",
-                              not bad_lost, "; ".join(f"{d}: {v}" for d, v in lost.items()))
+            self._expectation(
+                p.step,
+                "lost",
+                f"at most {e.lost_max} packets lost after {p.failure.target}",
+                not bad_lost,
+                "; ".join(f"{d}: {v}" for d, v in lost.items()),
+            )
 
     @staticmethod
     def _fmt(paths: dict[str, list[str]]) -> str:
@@ -294,8 +346,9 @@ def converge_now(lab: RunningLab, timeout_s: float) -> tuple[bool, float]:
     return ok, seconds
 
 
-def run_scenario(scenario: Scenario, lab_override: str | None = None, attach_to: str | None = None,
-                 keep: bool = False) -> RunReport:
+def run_scenario(
+    scenario: Scenario, lab_override: str | None = None, attach_to: str | None = None, keep: bool = False
+) -> RunReport:
     """Bring the lab up (or attach to a running one), run the scenario, take the lab down (unless kept)."""
     if attach_to is not None:
         lab = attach(attach_to)

@@ -73,7 +73,12 @@ class Observe(Strict):
 
 
 STEP_KINDS: dict[str, type[BaseModel] | None] = {
-    "converge": Converge, "fail": Fail, "restore": Restore, "expect": Expect, "observe": Observe, "probes": None,
+    "converge": Converge,
+    "fail": Fail,
+    "restore": Restore,
+    "expect": Expect,
+    "observe": Observe,
+    "probes": None,
 }
 
 

@@ -66,8 +66,9 @@ def onprem_pool(devices: int) -> IPv4Network:
     raise ValueError(f"{devices} VPN devices do not fit in a /16 public pool")
 
 
-def generate(sites: int, devices_per_site: int = 1, expressroute: bool = False,
-             mode: Mode = "active-active") -> dict[str, Any]:
+def generate(
+    sites: int, devices_per_site: int = 1, expressroute: bool = False, mode: Mode = "active-active"
+) -> dict[str, Any]:
     """A lab-file mapping with `sites` on-prem sites of `devices_per_site` VPN devices each."""
     if not 1 <= sites <= MAX_SITES:
         raise ValueError(f"sites must be between 1 and {MAX_SITES}, not {sites}")
@@ -82,12 +83,16 @@ def generate(sites: int, devices_per_site: int = 1, expressroute: bool = False,
         if devices_per_site == 2:
             site["devices"] = [{"name": "vpn0"}, {"name": "vpn1"}]
         site_list.append(site)
-    name = f"gen{sites}" + ("-d2" if devices_per_site == 2 else "") + ("-er" if expressroute else "") \
+    name = (
+        f"gen{sites}"
+        + ("-d2" if devices_per_site == 2 else "")
+        + ("-er" if expressroute else "")
         + ("-as" if mode == "active-standby" else "")
+    )
     lab: dict[str, Any] = {
         "name": name,
         "description": f"Generated: {sites} site(s), {devices_per_site} VPN device(s) each, {mode} gateway"
-                       + (", ExpressRoute to s1" if expressroute else ""),
+        + (", ExpressRoute to s1" if expressroute else ""),
         "profile": "fast",
         "vnet": {"address_space": [str(VNET_SPACE)], "gateway_subnet": str(GATEWAY_SUBNET)},
         "vpn_gateway": {"mode": mode},

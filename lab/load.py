@@ -87,8 +87,7 @@ def load(lab: str) -> Topology:
 
 def parse(data: Any, source: str, default_name: str) -> LabFile:
     if not isinstance(data, dict):
-        raise LabError(source, [Problem("", "the lab file must be a mapping with vnet and onprem "
-                                            "(see README)")])
+        raise LabError(source, [Problem("", "the lab file must be a mapping with vnet and onprem (see README)")])
     try:
         model = LabFile.model_validate(data)
     except ValidationError as exc:
@@ -154,13 +153,18 @@ def _problem(err: ErrorDetails) -> Problem:
     if kind == "literal_error":
         return Problem(path, f"{value!r} is not allowed (use one of {ctx.get('expected', '')})")
     if kind == "string_pattern_mismatch":
-        return Problem(path, f"{value!r} is not a valid name (lower-case letters, digits and dashes, "
-                             "starting with a letter)")
+        return Problem(
+            path, f"{value!r} is not a valid name (lower-case letters, digits and dashes, starting with a letter)"
+        )
     if kind == "string_too_long":
         return Problem(path, f"{value!r} is too long (use at most {ctx.get('max_length')} characters)")
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        bound = {"greater_than_equal": "at least", "less_than_equal": "at most",
-                 "greater_than": "more than", "less_than": "less than"}[kind]
+        bound = {
+            "greater_than_equal": "at least",
+            "less_than_equal": "at most",
+            "greater_than": "more than",
+            "less_than": "less than",
+        }[kind]
         limit = next(iter(ctx.values()), "")
         return Problem(path, f"{value!r} is out of range (use {bound} {limit})")
     if kind == "too_short":

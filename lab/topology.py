@@ -43,6 +43,8 @@ FLOOD_COUNT = 4001
 def flood_prefixes(count: int = FLOOD_COUNT) -> list[IPv4Network]:
     base = int(FLOOD_NET.network_address)
     return [IPv4Network(f"{IPv4Address(base + i)}/32") for i in range(count)]
+
+
 ECMP_PATHS = 16
 
 
@@ -88,7 +90,7 @@ class StaticNeighbor:
 
 def tunnel_mac(vni: int, gateway_end: bool) -> str:
     """Locally administered MAC of a tunnel end; both instances of a gateway share the gateway end's."""
-    return f"02:67:77:{1 if gateway_end else 0:02x}:{vni >> 8 & 0xff:02x}:{vni & 0xff:02x}"
+    return f"02:67:77:{1 if gateway_end else 0:02x}:{vni >> 8 & 0xFF:02x}:{vni & 0xFF:02x}"
 
 
 @dataclass
@@ -206,6 +208,7 @@ class Topology:
 
 # -- naming: every derived name in one place --------------------------------------------------------
 
+
 def gateway_names(lab: LabFile) -> list[str]:
     instances = list(lab.vpn_gateway.instances) + [None] * (2 - len(lab.vpn_gateway.instances))
     return [(inst.name if inst is not None and inst.name else f"gw{i}") for i, inst in enumerate(instances[:2])]
@@ -245,12 +248,14 @@ def derived_public_ips(lab: LabFile) -> tuple[list[IPv4Address], list[list[IPv4A
     devices: list[list[IPv4Address]] = []
     for site in lab.onprem.sites:
         # An exhausted pool yields the network address, which `rules.pool_capacity` reports.
-        devices.append([d.public_ip if d.public_ip is not None else next(onprem, lab.pools.onprem_public[0])
-                        for d in site.devices])
+        devices.append(
+            [d.public_ip if d.public_ip is not None else next(onprem, lab.pools.onprem_public[0]) for d in site.devices]
+        )
     return gw, devices
 
 
 # -- building ----------------------------------------------------------------------------------------
+
 
 class _Allocator:
     """Hands out /32 loopbacks and /31 point-to-point subnets in a fixed order, so output is stable."""
@@ -300,12 +305,21 @@ class _Builder:
         self.nodes[node.name] = node
         return node
 
-    def veth(self, a: Node, b: Node, a_addr: IPv4Interface | None = None, b_addr: IPv4Interface | None = None,
-             a_ifname: str | None = None, b_ifname: str | None = None, b_bridge: str | None = None) -> None:
+    def veth(
+        self,
+        a: Node,
+        b: Node,
+        a_addr: IPv4Interface | None = None,
+        b_addr: IPv4Interface | None = None,
+        a_ifname: str | None = None,
+        b_ifname: str | None = None,
+        b_bridge: str | None = None,
+    ) -> None:
         an, bn = a_ifname or b.name, b_ifname or a.name
         a.interfaces.append(Interface(an, "veth", [a_addr] if a_addr else [], peer_node=b.name, peer_ifname=bn))
-        b.interfaces.append(Interface(bn, "veth", [b_addr] if b_addr else [], peer_node=a.name, peer_ifname=an,
-                                      bridge=b_bridge))
+        b.interfaces.append(
+            Interface(bn, "veth", [b_addr] if b_addr else [], peer_node=a.name, peer_ifname=an, bridge=b_bridge)
+        )
         self.links.append(Link(a.name, an, b.name, bn))
 
     def p2p(self, a: Node, b: Node) -> tuple[IPv4Address, IPv4Address]:
@@ -313,8 +327,15 @@ class _Builder:
         self.veth(a, b, a_addr, b_addr)
         return a_addr.ip, b_addr.ip
 
-    def router(self, name: str, role: Role, asn: int, site: str | None = None, zone: int | None = None,
-               router_id: IPv4Address | None = None) -> Node:
+    def router(
+        self,
+        name: str,
+        role: Role,
+        asn: int,
+        site: str | None = None,
+        zone: int | None = None,
+        router_id: IPv4Address | None = None,
+    ) -> Node:
         lo = router_id or self.alloc.loopback()
         node = Node(name, role, site=site, zone=zone, loopback=lo)
         node.interfaces.append(Interface("lo", "loopback", [IPv4Interface(f"{lo}/32")]))
@@ -361,11 +382,14 @@ class _Builder:
         self.vm_subnet = vnet.vm_subnet or vm_subnet(self.lab)
         self.vm_ip = vnet.vm_ip or self.vm_subnet[4]
         self.vnet_router = self.router("vnet", "vnet", self.lab.vpn_gateway.asn)
-        self.vnet_router.interfaces.append(
-            Interface("gws", "bridge", [IPv4Interface(f"{gws[1]}/{gws.prefixlen}")]))
+        self.vnet_router.interfaces.append(Interface("gws", "bridge", [IPv4Interface(f"{gws[1]}/{gws.prefixlen}")]))
         vm = self.add(Node("vm", "vm"))
-        self.veth(self.vnet_router, vm, IPv4Interface(f"{self.vm_subnet[1]}/{self.vm_subnet.prefixlen}"),
-                  IPv4Interface(f"{self.vm_ip}/{self.vm_subnet.prefixlen}"))
+        self.veth(
+            self.vnet_router,
+            vm,
+            IPv4Interface(f"{self.vm_subnet[1]}/{self.vm_subnet.prefixlen}"),
+            IPv4Interface(f"{self.vm_ip}/{self.vm_subnet.prefixlen}"),
+        )
         vm.routes.append(StaticRoute(IPv4Network("0.0.0.0/0"), via=self.vm_subnet[1]))
 
     def gw_bgp_ips(self) -> list[IPv4Address]:
@@ -440,16 +464,43 @@ class _Builder:
         outbound.append(PrefixListEntry("permit", IPv4Network("0.0.0.0/0"), le=32))
         return {"AZURE-IN": inbound, "AZURE-OUT": outbound}
 
-    def ibgp(self, address: IPv4Address, peer: str, update_source: IPv4Address | None, nhs: bool = False,
-             weight: int | None = None, rr_client: bool = False, keepalive: int | None = None,
-             hold: int | None = None) -> Neighbor:
-        return Neighbor(address, 0, peer, "ibgp", keepalive or self.t.keepalive, hold or self.t.hold,
-                        update_source=update_source, next_hop_self=nhs, weight=weight, rr_client=rr_client)
+    def ibgp(
+        self,
+        address: IPv4Address,
+        peer: str,
+        update_source: IPv4Address | None,
+        nhs: bool = False,
+        weight: int | None = None,
+        rr_client: bool = False,
+        keepalive: int | None = None,
+        hold: int | None = None,
+    ) -> Neighbor:
+        return Neighbor(
+            address,
+            0,
+            peer,
+            "ibgp",
+            keepalive or self.t.keepalive,
+            hold or self.t.hold,
+            update_source=update_source,
+            next_hop_self=nhs,
+            weight=weight,
+            rr_client=rr_client,
+        )
 
     def speaker_neighbor(self, node: Node, rr_client: bool = False) -> Neighbor:
         # ExaBGP listens on SPEAKER_IP:SPEAKER_PORT on lo; bgpd connects to it from ROUTER_LO_IP.
-        return Neighbor(SPEAKER_IP, 0, "speaker", "speaker", self.t.keepalive, self.t.hold,
-                        update_source=ROUTER_LO_IP, rr_client=rr_client, port=SPEAKER_PORT)
+        return Neighbor(
+            SPEAKER_IP,
+            0,
+            "speaker",
+            "speaker",
+            self.t.keepalive,
+            self.t.hold,
+            update_source=ROUTER_LO_IP,
+            rr_client=rr_client,
+            port=SPEAKER_PORT,
+        )
 
     def speaker(self, node: Node, routes: list[tuple[IPv4Network, IPv4Address]]) -> Speaker:
         assert node.bgp is not None
@@ -468,14 +519,26 @@ class _Builder:
             core = self.router(f"{site.name}-core", "core", site.asn, site=site.name)
             lan = site.prefixes[0]
             host = self.add(Node(f"{site.name}-host", "host", site=site.name))
-            self.veth(core, host, IPv4Interface(f"{lan[1]}/{lan.prefixlen}"),
-                      IPv4Interface(f"{lan[2]}/{lan.prefixlen}"))
+            self.veth(
+                core, host, IPv4Interface(f"{lan[1]}/{lan.prefixlen}"), IPv4Interface(f"{lan[2]}/{lan.prefixlen}")
+            )
             host.routes.append(StaticRoute(IPv4Network("0.0.0.0/0"), via=lan[1]))
             assert core.bgp is not None
             core.bgp.neighbors.append(self.speaker_neighbor(core, rr_client=True))
             core.speaker = self.speaker(core, [(p, lan[2]) for p in site.prefixes])
-            core.bgp.neighbors.append(Neighbor(FLOOD_IP, site.asn, "speaker", "flood", self.t.keepalive, self.t.hold,
-                                               update_source=ROUTER_LO_IP, rr_client=True, port=FLOOD_PORT))
+            core.bgp.neighbors.append(
+                Neighbor(
+                    FLOOD_IP,
+                    site.asn,
+                    "speaker",
+                    "flood",
+                    self.t.keepalive,
+                    self.t.hold,
+                    update_source=ROUTER_LO_IP,
+                    rr_client=True,
+                    port=FLOOD_PORT,
+                )
+            )
             core.interface("lo").addresses.append(IPv4Interface(f"{FLOOD_IP}/32"))
             self.cores.append(core)
             for d_idx, device in enumerate(site.devices):
@@ -485,7 +548,8 @@ class _Builder:
                 public = self.device_public[s_idx][d_idx]
                 self.veth(dev, self.internet, a_ifname="inet", b_ifname=name, b_bridge="inet")
                 dev.interface("inet").addresses.append(
-                    IPv4Interface(f"{public}/{public_network(lab, public).prefixlen}"))
+                    IPv4Interface(f"{public}/{public_network(lab, public).prefixlen}")
+                )
                 edge_ip = self._site_uplink(core, dev)
                 device_apipa = bgp_ip in APIPA
                 tunnel_peers: list[tuple[str, IPv4Address]] = []  # (device's tunnel, gateway's BGP IP)
@@ -497,9 +561,17 @@ class _Builder:
                     gw_if = f"t-{name}"
                     if g_idx == shared:
                         vni += 1
-                        dev.interfaces.append(Interface(dev_if, "vxlan", vni=vni, remote=self.gw_public[shared],
-                                                        underlay="inet", mtu=VXLAN_MTU,
-                                                        mac=tunnel_mac(vni, gateway_end=False)))
+                        dev.interfaces.append(
+                            Interface(
+                                dev_if,
+                                "vxlan",
+                                vni=vni,
+                                remote=self.gw_public[shared],
+                                underlay="inet",
+                                mtu=VXLAN_MTU,
+                                mac=tunnel_mac(vni, gateway_end=False),
+                            )
+                        )
                         self.tunnels.append(Tunnel(name, gw.name, vni, dev_if, gw_if))
                         azure_ip = apipa[shared] if device_apipa else bgp_ips[shared]
                         tunnel_peers.append((dev_if, azure_ip))
@@ -507,12 +579,22 @@ class _Builder:
                         dev.neighbors.append(StaticNeighbor(azure_ip, tunnel_mac(vni, gateway_end=True), dev_if))
                         if self.bgp_on:
                             assert dev.bgp is not None
-                            dev.bgp.neighbors.append(self.vpn_neighbor(azure_ip, lab.vpn_gateway.asn,
-                                                                       gw.name, bgp_ip, onprem=True))
+                            dev.bgp.neighbors.append(
+                                self.vpn_neighbor(azure_ip, lab.vpn_gateway.asn, gw.name, bgp_ip, onprem=True)
+                            )
                     else:
                         self.tunnels.append(Tunnel(name, gw.name, vni, dev_if, gw_if))
-                    gw.interfaces.append(Interface(gw_if, "vxlan", vni=vni, remote=public, underlay="inet",
-                                                   mtu=VXLAN_MTU, mac=tunnel_mac(vni, gateway_end=True)))
+                    gw.interfaces.append(
+                        Interface(
+                            gw_if,
+                            "vxlan",
+                            vni=vni,
+                            remote=public,
+                            underlay="inet",
+                            mtu=VXLAN_MTU,
+                            mac=tunnel_mac(vni, gateway_end=True),
+                        )
+                    )
                     gw.neighbors.append(StaticNeighbor(bgp_ip, tunnel_mac(vni, gateway_end=False), gw_if))
                     # Azure installs the /32 to the on-prem BGP IP over the tunnel itself.
                     gw.routes.append(StaticRoute(IPv4Network(f"{bgp_ip}/32"), dev=gw_if))
@@ -536,10 +618,10 @@ class _Builder:
                 for p in site.prefixes:
                     self.vnet_router.routes += [StaticRoute(p, via=ip) for ip in dict.fromkeys(bgp_ips)]
 
-    def vpn_neighbor(self, address: IPv4Address, remote_as: int, peer: str, source: IPv4Address,
-                     onprem: bool) -> Neighbor:
-        n = Neighbor(address, remote_as, peer, "vpn", self.t.keepalive, self.t.hold, update_source=source,
-                     multihop=2)
+    def vpn_neighbor(
+        self, address: IPv4Address, remote_as: int, peer: str, source: IPv4Address, onprem: bool
+    ) -> Neighbor:
+        n = Neighbor(address, remote_as, peer, "vpn", self.t.keepalive, self.t.hold, update_source=source, multihop=2)
         if onprem:
             n.own_routes_only = True
         else:
@@ -574,28 +656,59 @@ class _Builder:
         ergw.bgp.neighbors.append(self.speaker_neighbor(ergw))
         ergw.speaker = self.speaker(ergw, [(p, subnet[1]) for p in lab.vnet.address_space])
         self.vnet_router.bgp.neighbors.append(self.ibgp(ergw_ip, "ergw", update_source=None, weight=ER_WEIGHT))
-        subnets = [er.primary_subnet or IPv4Network("172.16.0.0/30"),
-                   er.secondary_subnet or IPv4Network("172.16.0.4/30")]
+        subnets = [
+            er.primary_subnet or IPv4Network("172.16.0.0/30"),
+            er.secondary_subnet or IPv4Network("172.16.0.4/30"),
+        ]
         for k, peering in enumerate(subnets):
             msee = self.router(f"msee{k}", "msee", er.msee_asn)
             ce = self.router(f"{site.name}-ce{k}", "ce", site.asn, site=site.name)
             ergw_side, msee_side = self.p2p(ergw, msee)
             assert msee.bgp is not None and ce.bgp is not None
-            ergw.bgp.neighbors.append(Neighbor(msee_side, er.msee_asn, msee.name, "msee-ergw", self.t.er_keepalive,
-                                               self.t.er_hold, weight=er.weight or None))
-            msee.bgp.neighbors.append(Neighbor(ergw_side, lab.vpn_gateway.asn, "ergw", "msee-ergw",
-                                               self.t.er_keepalive, self.t.er_hold))
+            ergw.bgp.neighbors.append(
+                Neighbor(
+                    msee_side,
+                    er.msee_asn,
+                    msee.name,
+                    "msee-ergw",
+                    self.t.er_keepalive,
+                    self.t.er_hold,
+                    weight=er.weight or None,
+                )
+            )
+            msee.bgp.neighbors.append(
+                Neighbor(ergw_side, lab.vpn_gateway.asn, "ergw", "msee-ergw", self.t.er_keepalive, self.t.er_hold)
+            )
             # Azure: the customer takes the first usable address of each /30, Microsoft the second.
             ce_ip, msee_ip = peering[1], peering[2]
             self.veth(msee, ce, IPv4Interface(f"{msee_ip}/30"), IPv4Interface(f"{ce_ip}/30"))
-            msee.bgp.neighbors.append(Neighbor(
-                ce_ip, site.asn, ce.name, "er", self.t.er_keepalive, self.t.er_hold, bfd=er.bfd,
-                max_prefix=MAX_PREFIXES,
-                # VNet prefixes reach on-prem with AS path "12076" only: 65515 is stripped.
-                remove_private_as=True))
-            ce.bgp.neighbors.append(Neighbor(
-                msee_ip, er.msee_asn, msee.name, "er", self.t.er_keepalive, self.t.er_hold, bfd=er.bfd,
-                local_preference=er.local_preference, own_routes_only=True))
+            msee.bgp.neighbors.append(
+                Neighbor(
+                    ce_ip,
+                    site.asn,
+                    ce.name,
+                    "er",
+                    self.t.er_keepalive,
+                    self.t.er_hold,
+                    bfd=er.bfd,
+                    max_prefix=MAX_PREFIXES,
+                    # VNet prefixes reach on-prem with AS path "12076" only: 65515 is stripped.
+                    remove_private_as=True,
+                )
+            )
+            ce.bgp.neighbors.append(
+                Neighbor(
+                    msee_ip,
+                    er.msee_asn,
+                    msee.name,
+                    "er",
+                    self.t.er_keepalive,
+                    self.t.er_hold,
+                    bfd=er.bfd,
+                    local_preference=er.local_preference,
+                    own_routes_only=True,
+                )
+            )
             self._site_uplink(core, ce)
 
 

@@ -46,11 +46,17 @@ MULTI_SITE = {
     "description": 'Two sites, "quoted" text: #1\nand a second line',
     "vnet": {"address_space": ["10.2.0.0/16"], "gateway_subnet": "10.2.255.0/27"},
     "vpn_gateway": {"mode": "active-standby"},
-    "onprem": {"sites": [
-        {"name": "hq", "asn": 65020, "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
-         "devices": [{"name": "edge", "bgp_ip": "169.254.21.2"}]},
-        {"name": "br-1", "asn": 65030, "prefixes": ["192.168.30.0/24"]},
-    ]},
+    "onprem": {
+        "sites": [
+            {
+                "name": "hq",
+                "asn": 65020,
+                "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
+                "devices": [{"name": "edge", "bgp_ip": "169.254.21.2"}],
+            },
+            {"name": "br-1", "asn": 65030, "prefixes": ["192.168.30.0/24"]},
+        ]
+    },
     "expressroute": {"site": "br-1"},
 }
 

@@ -35,7 +35,6 @@ def validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
 
 
-
 def clab_text(topo: Topology) -> str:
     return render_all(topo)[f"{topo.name}.clab.yml"]
 
@@ -47,8 +46,10 @@ def clab(topo: Topology) -> dict[str, Any]:
 
 
 def schema_errors(doc: dict[str, Any]) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in sorted(validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in sorted(validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    ]
 
 
 def endpoints(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -175,24 +176,29 @@ def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> 
                     assert f"ip addr add {addr} dev {iface.name}" not in joined
             if iface.kind == "bridge":
                 assert joined.index(f"ip link add {iface.name} type bridge") < min(
-                    (i for i, line in enumerate(joined) if line.endswith(f"master {iface.name}")), default=99)
+                    (i for i, line in enumerate(joined) if line.endswith(f"master {iface.name}")), default=99
+                )
             if iface.bridge:
                 assert f"ip link set {iface.name} master {iface.bridge}" in joined
             if iface.kind == "vxlan":
-                assert (f"ip link add {iface.name} address {iface.mac} type vxlan id {iface.vni} "
-                        f"remote {iface.remote} dstport {VXLAN_PORT} dev {iface.underlay}") in joined
+                assert (
+                    f"ip link add {iface.name} address {iface.mac} type vxlan id {iface.vni} "
+                    f"remote {iface.remote} dstport {VXLAN_PORT} dev {iface.underlay}"
+                ) in joined
                 assert f"ip link set {iface.name} mtu {iface.mtu} up" in joined
         routes = [line for line in joined if line.startswith("ip route")]
         # A router's own static routes belong in its frr.conf; the internet (underlay) ones do not.
         expected = [r for r in node.routes if r.underlay or not node.is_router]
         assert len(routes) == len(expected)
         for r in expected:
-            want = f"ip route replace {r.prefix}" + (f" via {r.via}" if r.via else "") + (
-                f" dev {r.dev}" if r.dev else "")
+            want = (
+                f"ip route replace {r.prefix}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
+            )
             assert want in routes
         neighbors = [line for line in joined if line.startswith("ip neigh")]
-        assert neighbors == [f"ip neigh replace {n.address} lladdr {n.mac} dev {n.dev} nud permanent"
-                             for n in node.neighbors]
+        assert neighbors == [
+            f"ip neigh replace {n.address} lladdr {n.mac} dev {n.dev} nud permanent" for n in node.neighbors
+        ]
 
 
 def test_exec_names_only_the_nodes_interfaces(topo: Topology) -> None:

@@ -27,7 +27,6 @@ BUILTINS = sorted(builtin_topologies())
 AZURE_ROLES = {"vnet", "vm", "gateway", "ergw", "msee"}
 
 
-
 def group_of(node: Node) -> str:
     """The cluster a node belongs in, named as the DOT file names it."""
     if node.role in AZURE_ROLES:
@@ -68,6 +67,7 @@ def assert_tidy(text: str) -> None:
 
 # -- Graphviz -----------------------------------------------------------------------------------------
 
+
 def dot_text(topo: Topology) -> str:
     return render_all(topo)[f"{topo.name}.dot"]
 
@@ -103,11 +103,17 @@ def dot_graph(topo: Topology, tmp_path: Path, dot: str) -> dict[str, Any]:
 def test_dot_nodes_sit_in_their_clusters(topo: Topology, tmp_path: Path, dot: str) -> None:
     graph = dot_graph(topo, tmp_path, dot)
     objects = {o["_gvid"]: o for o in graph["objects"]}
-    nodes = {o["name"]: o for o in objects.values() if "nodes" not in o and "subgraphs" not in o
-             and not o["name"].startswith("cluster")}
+    nodes = {
+        o["name"]: o
+        for o in objects.values()
+        if "nodes" not in o and "subgraphs" not in o and not o["name"].startswith("cluster")
+    }
     assert set(nodes) == set(topo.nodes)
-    clusters = {o["name"]: {objects[i]["name"] for i in o.get("nodes", [])}
-                for o in objects.values() if o["name"].startswith("cluster")}
+    clusters = {
+        o["name"]: {objects[i]["name"] for i in o.get("nodes", [])}
+        for o in objects.values()
+        if o["name"].startswith("cluster")
+    }
     expected: dict[str, set[str]] = {}
     for node in topo.nodes.values():
         expected.setdefault(group_of(node), set()).add(node.name)
@@ -156,8 +162,13 @@ def test_dot_text_names_every_node_link_and_tunnel(topo: Topology) -> None:
         assert len(re.findall(rf'^\s*"{re.escape(node.name)}" \[label=', text, re.M)) == 1, node.name
     edges = re.findall(r'^\s*"([^"]+)" -- "([^"]+)" \[(.*)\];$', text, re.M)
     solid = Counter(pair(a, b) for a, b, attrs in edges if "style=dashed" not in attrs)
-    dashed = Counter((pair(a, b), int(m.group(1))) for a, b, attrs in edges if "style=dashed" in attrs
-                     for m in [re.search(r'label="VNI (\d+)', attrs)] if m)
+    dashed = Counter(
+        (pair(a, b), int(m.group(1)))
+        for a, b, attrs in edges
+        if "style=dashed" in attrs
+        for m in [re.search(r'label="VNI (\d+)', attrs)]
+        if m
+    )
     assert solid == expected_links(topo)
     assert dashed == expected_tunnels(topo)
 
@@ -169,6 +180,7 @@ def test_dot_is_deterministic_and_tidy(topo: Topology) -> None:
 
 
 # -- Mermaid ------------------------------------------------------------------------------------------
+
 
 def mmd_text(topo: Topology) -> str:
     return render_all(topo)[f"{topo.name}.mmd"]
@@ -246,9 +258,14 @@ def test_mermaid_edges_are_the_links_and_tunnels(topo: Topology) -> None:
     assert dashed == expected_tunnels(topo)
     # Edge labels name the interfaces at both ends.
     for link in topo.links:
-        label = next(lbl for a, kind, lbl, b in edges
-                     if kind == "---" and pair(name[a], name[b]) == pair(link.a, link.b)
-                     and link.a_ifname in lbl and link.b_ifname in lbl)
+        label = next(
+            lbl
+            for a, kind, lbl, b in edges
+            if kind == "---"
+            and pair(name[a], name[b]) == pair(link.a, link.b)
+            and link.a_ifname in lbl
+            and link.b_ifname in lbl
+        )
         assert "—" in label
     # linkStyle colours exactly the tunnel edges (Mermaid numbers edges in order of appearance).
     styled = re.findall(r"^\s*linkStyle ([\d,]+) ", text, re.M)

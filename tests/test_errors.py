@@ -48,8 +48,10 @@ def test_lines_name_the_file(case: Path) -> None:
 def test_65516_is_allowed_without_expressroute(tmp_path: Path) -> None:
     """The VPN FAQ leaves 65516 out of its reserved list; only the ExpressRoute page reserves it."""
     lab = tmp_path / "vpn-only.yaml"
-    text = ("vnet: {address_space: [10.1.0.0/16], gateway_subnet: 10.1.255.0/27}\n"
-            "onprem: {sites: [{name: s1, asn: 65516, prefixes: [192.168.10.0/24]}]}\n")
+    text = (
+        "vnet: {address_space: [10.1.0.0/16], gateway_subnet: 10.1.255.0/27}\n"
+        "onprem: {sites: [{name: s1, asn: 65516, prefixes: [192.168.10.0/24]}]}\n"
+    )
     lab.write_text(text, encoding="utf-8")
     topo = load(str(lab))
     assert topo.nodes["s1-core"].bgp is not None and topo.nodes["s1-core"].bgp.asn == 65516
@@ -59,8 +61,14 @@ def test_65516_is_allowed_without_expressroute(tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", ["asn-reserved", "several-errors", "not-yaml"])
 def test_cli_validate(case: str) -> None:
     path = CASES / f"{case}.yaml"
-    run = subprocess.run([sys.executable, "-m", "lab.cli.app", "validate", str(path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "lab.cli.app", "validate", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode != 0
     out = run.stdout + run.stderr
     assert "Traceback" not in out

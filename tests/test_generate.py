@@ -61,13 +61,16 @@ def test_sites_get_distinct_unreserved_asns_and_disjoint_prefixes(sites: int) ->
     assert not any(p.overlaps(v) for p in prefixes for v in lab.vnet.address_space)
 
 
-@pytest.mark.parametrize(("sites", "devices", "er", "mode"), [
-    (1, 2, True, "active-active"),
-    (20, 2, True, "active-standby"),
-    (120, 2, False, "active-active"),  # 240 devices: the default public pool, nearly full
-    (130, 2, True, "active-active"),  # 260 devices: a wider pool
-    (50, 1, False, "active-standby"),
-])
+@pytest.mark.parametrize(
+    ("sites", "devices", "er", "mode"),
+    [
+        (1, 2, True, "active-active"),
+        (20, 2, True, "active-standby"),
+        (120, 2, False, "active-active"),  # 240 devices: the default public pool, nearly full
+        (130, 2, True, "active-active"),  # 260 devices: a wider pool
+        (50, 1, False, "active-standby"),
+    ],
+)
 def test_variants_are_valid(sites: int, devices: int, er: bool, mode: str) -> None:
     topo = built(sites, devices_per_site=devices, expressroute=er, mode=mode)
     assert len(topo.by_role("vpn")) == sites * devices
@@ -87,18 +90,23 @@ def test_enough_asns_for_the_largest_lab() -> None:
     assert len(set(asns)) == len(asns) >= MAX_SITES
 
 
-@pytest.mark.parametrize(("sites", "devices", "message"), [
-    (0, 1, "sites must be between 1"), (MAX_SITES + 1, 1, "sites must be between 1"),
-    (3, 3, "one or two VPN devices"),
-])
+@pytest.mark.parametrize(
+    ("sites", "devices", "message"),
+    [
+        (0, 1, "sites must be between 1"),
+        (MAX_SITES + 1, 1, "sites must be between 1"),
+        (3, 3, "one or two VPN devices"),
+    ],
+)
 def test_bad_arguments(sites: int, devices: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate(sites, devices_per_site=devices)
 
 
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lab.cli.app", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli.app", *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_cli_writes_yaml_that_reads_back(tmp_path: Path) -> None:

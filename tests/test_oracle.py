@@ -26,8 +26,16 @@ def base(**extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
         "vpn_gateway": {"mode": "active-active"},
-        "onprem": {"sites": [{"name": "s1", "asn": 65010, "prefixes": ["192.168.10.0/24"],
-                              "devices": [{"name": "vpn0"}, {"name": "vpn1"}]}]},
+        "onprem": {
+            "sites": [
+                {
+                    "name": "s1",
+                    "asn": 65010,
+                    "prefixes": ["192.168.10.0/24"],
+                    "devices": [{"name": "vpn0"}, {"name": "vpn1"}],
+                }
+            ]
+        },
     }
     data.update(extra)
     return data
@@ -69,8 +77,16 @@ def test_expressroute_lost_traffic_moves_to_vpn() -> None:
 def test_one_expressroute_link_lost_the_other_carries_everything() -> None:
     pred = predict(load("hybrid"), Failures(links={"s1-ce0~msee0"}))
     assert pred.paths == {"s1->azure": ["msee1"], "azure->s1": ["msee1"]}
-    assert not pred.sessions[("msee0", next(n.address for n in load("hybrid").nodes["msee0"].bgp.neighbors  # type: ignore[union-attr]
-                                              if n.peer == "s1-ce0"))]
+    assert not pred.sessions[
+        (
+            "msee0",
+            next(
+                n.address
+                for n in load("hybrid").nodes["msee0"].bgp.neighbors  # type: ignore[union-attr]
+                if n.peer == "s1-ce0"
+            ),
+        )
+    ]
 
 
 def test_active_active_instance_lost_the_other_carries_everything() -> None:
@@ -101,8 +117,12 @@ def test_prefix_flood_drops_every_azure_session_of_the_site() -> None:
     topo = load("hybrid")
     pred = predict(topo, Failures(flooded={"s1"}))
     assert pred.paths == {"s1->azure": [], "azure->s1": []}
-    limited = [(node.name, n.address) for node in topo.routers() for n in node.bgp.neighbors  # type: ignore[union-attr]
-               if n.max_prefix == MAX_PREFIXES]
+    limited = [
+        (node.name, n.address)
+        for node in topo.routers()
+        for n in node.bgp.neighbors  # type: ignore[union-attr]
+        if n.max_prefix == MAX_PREFIXES
+    ]
     assert limited and not any(pred.sessions[k] for k in limited)
     assert len(pred.fib["s1-core"]) > MAX_PREFIXES  # the flood itself is inside the site
 
@@ -153,8 +173,9 @@ def test_a_prefix_identical_to_the_vnet_is_dropped_on_receive() -> None:
     assert all(r.peer == "speaker" for r in pred.best["gw0"][VNET]), "a VNet prefix learned from on-prem"
 
 
-@pytest.mark.parametrize("name", ["active-standby", "active-active", "dual-redundancy", "er-vpn",
-                                  "zone-redundant", "hybrid"])
+@pytest.mark.parametrize(
+    "name", ["active-standby", "active-active", "dual-redundancy", "er-vpn", "zone-redundant", "hybrid"]
+)
 def test_every_builtin_has_a_path_both_ways_and_every_session_up(name: str) -> None:
     topo = load(name)
     pred = predict(topo)

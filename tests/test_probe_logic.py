@@ -28,15 +28,19 @@ PORTS = (47000, 47015)
 
 # -- reordering, gaps, loss --------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("seqs", "expected"), [
-    ([], 0),
-    ([0, 1, 2, 3], 0),
-    ([0, 2, 1, 3], 1),  # 1 arrived after 2
-    ([3, 0, 1, 2], 3),
-    ([0, 1, 1, 2], 0),  # a duplicate is not a reordering
-    ([1, 0, 0], 1),
-    ([0, 5, 6, 1, 2, 7], 2),
-])
+
+@pytest.mark.parametrize(
+    ("seqs", "expected"),
+    [
+        ([], 0),
+        ([0, 1, 2, 3], 0),
+        ([0, 2, 1, 3], 1),  # 1 arrived after 2
+        ([3, 0, 1, 2], 3),
+        ([0, 1, 1, 2], 0),  # a duplicate is not a reordering
+        ([1, 0, 0], 1),
+        ([0, 5, 6, 1, 2, 7], 2),
+    ],
+)
 def test_count_reordered(seqs: list[int], expected: int) -> None:
     assert count_reordered(seqs) == expected
 
@@ -70,8 +74,15 @@ def test_flow_stats() -> None:
     # seq 2 lost, seq 4 arrived before seq 3, seq 5 duplicated; 8 sent, 0..7 at 5 ms intervals
     order = [0, 1, 4, 3, 5, 5, 6, 7]
     records = [(3, s, t0 + s * 5 * ms, t0 + (i + (1 if i >= 2 else 0)) * 5 * ms, 4) for i, s in enumerate(order)]
-    st = flow_stats(_spec(), sent=8, first_sent_ns=t0, last_sent_ns=t0 + 35 * ms, records=records, t0_ns=t0,
-                    paths={"msee1": 7, "msee0": 0})
+    st = flow_stats(
+        _spec(),
+        sent=8,
+        first_sent_ns=t0,
+        last_sent_ns=t0 + 35 * ms,
+        records=records,
+        t0_ns=t0,
+        paths={"msee1": 7, "msee0": 0},
+    )
     assert (st.sent, st.received, st.lost, st.reordered) == (8, 7, 1, 1)
     # arrivals at 0, 5, 15, 20, 25, 30, 35, 40 ms: the longest gap is 5 -> 15
     assert st.longest_gap_ms == 10.0 and st.gap_start_ms == 5.0
@@ -87,11 +98,14 @@ def test_flow_stats_nothing_received() -> None:
 
 # -- directions and ports ----------------------------------------------------------------------------
 
+
 def test_plan_ports_and_directions() -> None:
     topo = load("hybrid")
     dirs = plan(topo, 4, base_port=47000)
     assert [(d.name, d.src, d.dst, d.dst_ip) for d in dirs] == [
-        ("s1->azure", "s1-host", "vm", "10.1.0.4"), ("azure->s1", "vm", "s1-host", "192.168.10.2")]
+        ("s1->azure", "s1-host", "vm", "10.1.0.4"),
+        ("azure->s1", "vm", "s1-host", "192.168.10.2"),
+    ]
     flows = [f for d in dirs for f in d.flows]
     assert [f.flow for f in flows] == list(range(8))
     assert [f.dport for f in flows] == list(range(47000, 47008))
@@ -119,11 +133,17 @@ onprem:
 
 # -- the codebook ------------------------------------------------------------------------------------
 
+
 def test_codebook_hybrid() -> None:
     book = build_codebook(load("hybrid"), PORTS)
     assert [(m.label, m.code) for m in book.marks] == [
-        ("gw0/t-s1-vpn0", 1), ("gw0/t-s1-vpn1", 2), ("gw1/t-s1-vpn0", 3), ("gw1/t-s1-vpn1", 4),
-        ("msee0", 5), ("msee1", 6)]
+        ("gw0/t-s1-vpn0", 1),
+        ("gw0/t-s1-vpn1", 2),
+        ("gw1/t-s1-vpn0", 3),
+        ("gw1/t-s1-vpn1", 4),
+        ("msee0", 5),
+        ("msee1", 6),
+    ]
     assert book.elements == ["gw0", "gw1", "msee0", "msee1"]
     for m in book.marks:
         tos = m.code << 2
@@ -135,8 +155,9 @@ def test_codebook_hybrid() -> None:
     assert element_label("gw0/t-s1-vpn0") == "gw0" and element_label("msee1") == "msee1"
 
 
-@pytest.mark.parametrize("name", ["active-active", "active-standby", "dual-redundancy", "er-vpn", "hybrid",
-                                  "zone-redundant"])
+@pytest.mark.parametrize(
+    "name", ["active-active", "active-standby", "dual-redundancy", "er-vpn", "hybrid", "zone-redundant"]
+)
 def test_codebook_unique_per_element_interface(name: str) -> None:
     topo = load(name)
     book = build_codebook(topo, PORTS)
@@ -163,23 +184,30 @@ def test_ruleset_marks_both_directions_and_counts_per_port() -> None:
 
 
 def test_parse_counters() -> None:
-    text = json.dumps({"nftables": [
-        {"metainfo": {"version": "1.0.6"}},
-        {"counter": {"family": "inet", "name": "p47000", "table": "gwlab_probe", "packets": 12, "bytes": 500}},
-        {"counter": {"family": "inet", "name": "p47001", "table": "gwlab_probe", "packets": 0, "bytes": 0}},
-        {"counter": {"family": "inet", "name": "other", "table": "gwlab_probe", "packets": 3, "bytes": 0}},
-        {"counter": {"family": "inet", "name": "p47002", "table": "someone_else", "packets": 3, "bytes": 0}},
-    ]})
+    text = json.dumps(
+        {
+            "nftables": [
+                {"metainfo": {"version": "1.0.6"}},
+                {"counter": {"family": "inet", "name": "p47000", "table": "gwlab_probe", "packets": 12, "bytes": 500}},
+                {"counter": {"family": "inet", "name": "p47001", "table": "gwlab_probe", "packets": 0, "bytes": 0}},
+                {"counter": {"family": "inet", "name": "other", "table": "gwlab_probe", "packets": 3, "bytes": 0}},
+                {"counter": {"family": "inet", "name": "p47002", "table": "someone_else", "packets": 3, "bytes": 0}},
+            ]
+        }
+    )
     assert parse_counters(text) == {47000: 12, 47001: 0}
     assert attribution.counter_name(47000) == "p47000"
 
 
 # -- measured paths ----------------------------------------------------------------------------------
 
+
 def _flows() -> list[FlowStats]:
-    return [FlowStats(0, "s1->azure", "s1-host", "vm", 48000, 47000, paths={"msee0": 10}),
-            FlowStats(1, "s1->azure", "s1-host", "vm", 48001, 47001, paths={"msee1": 4, "gw0": 6}),
-            FlowStats(2, "azure->s1", "vm", "s1-host", 48002, 47002, paths={"msee1": 10, "gw1": 0})]
+    return [
+        FlowStats(0, "s1->azure", "s1-host", "vm", 48000, 47000, paths={"msee0": 10}),
+        FlowStats(1, "s1->azure", "s1-host", "vm", 48001, 47001, paths={"msee1": 4, "gw0": 6}),
+        FlowStats(2, "azure->s1", "vm", "s1-host", 48002, 47002, paths={"msee1": 10, "gw1": 0}),
+    ]
 
 
 def test_paths_by_direction_from_counters() -> None:
@@ -189,22 +217,29 @@ def test_paths_by_direction_from_counters() -> None:
 
 
 def test_paths_by_direction_in_a_window() -> None:
-    arrivals = [Arrival(0, 0, 0.0, 1.0, "msee0"), Arrival(1, 0, 0.0, 2.0, "msee1"),
-                Arrival(1, 1, 5.0, 12.0, "gw0/t-s1-vpn1"), Arrival(2, 0, 0.0, 3.0, "msee1"),
-                Arrival(2, 1, 10.0, 11.0, ""), Arrival(9, 0, 0.0, 1.0, "gw1/t-s1-vpn0")]
+    arrivals = [
+        Arrival(0, 0, 0.0, 1.0, "msee0"),
+        Arrival(1, 0, 0.0, 2.0, "msee1"),
+        Arrival(1, 1, 5.0, 12.0, "gw0/t-s1-vpn1"),
+        Arrival(2, 0, 0.0, 3.0, "msee1"),
+        Arrival(2, 1, 10.0, 11.0, ""),
+        Arrival(9, 0, 0.0, 1.0, "gw1/t-s1-vpn0"),
+    ]
     assert paths_by_direction(_flows(), arrivals=arrivals) == {
-        "azure->s1": ["msee1"], "s1->azure": ["gw0", "msee0", "msee1"]}
-    assert paths_by_direction(_flows(), since_ms=10.0, arrivals=arrivals) == {
-        "azure->s1": [], "s1->azure": ["gw0"]}
-    assert paths_by_direction(_flows(), until_ms=2.0, arrivals=arrivals) == {
-        "azure->s1": [], "s1->azure": ["msee0"]}
+        "azure->s1": ["msee1"],
+        "s1->azure": ["gw0", "msee0", "msee1"],
+    }
+    assert paths_by_direction(_flows(), since_ms=10.0, arrivals=arrivals) == {"azure->s1": [], "s1->azure": ["gw0"]}
+    assert paths_by_direction(_flows(), until_ms=2.0, arrivals=arrivals) == {"azure->s1": [], "s1->azure": ["msee0"]}
 
 
 def test_symmetric() -> None:
     assert symmetric({"s1->azure": ["msee0", "msee1"], "azure->s1": ["msee1"]}) == {"s1": True}
     assert symmetric({"s1->azure": ["msee0"], "azure->s1": ["gw0", "gw1"]}) == {"s1": False}
     assert symmetric({"s1->azure": ["gw0"], "azure->s1": ["gw1"], "s2->azure": ["gw0"], "azure->s2": []}) == {
-        "s1": True, "s2": False}
+        "s1": True,
+        "s2": False,
+    }
     assert symmetric({"s1->azure": ["gw0", "msee0"], "azure->s1": ["msee0"]}) == {"s1": False}
     # with the topology, kinds come from roles (gateway instances may have any name)
     topo = load("hybrid")
@@ -212,6 +247,7 @@ def test_symmetric() -> None:
 
 
 # -- the agents' formats -----------------------------------------------------------------------------
+
 
 def test_parse_ports_and_drain() -> None:
     assert parse_ports("47000-47015") == (47000, 47015)

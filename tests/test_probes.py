@@ -106,10 +106,14 @@ def test_hybrid_prefers_expressroute_as_predicted(hybrid: Run) -> None:
 def test_hybrid_window(hybrid: Run) -> None:
     start = min(a.received_ms for a in hybrid.arrivals)
     mid = start + RUN_S * 1000 / 2
-    assert paths_by_direction(hybrid.flows, since_ms=mid, until_ms=mid + 100, arrivals=hybrid.arrivals) == \
-        predict(hybrid.lab.topo).paths
+    assert (
+        paths_by_direction(hybrid.flows, since_ms=mid, until_ms=mid + 100, arrivals=hybrid.arrivals)
+        == predict(hybrid.lab.topo).paths
+    )
     assert paths_by_direction(hybrid.flows, since_ms=1e12, arrivals=hybrid.arrivals) == {
-        "azure->s1": [], "s1->azure": []}
+        "azure->s1": [],
+        "s1->azure": [],
+    }
 
 
 def test_hybrid_counters_agree_with_marks(hybrid: Run) -> None:
@@ -152,13 +156,36 @@ def test_agent_fixed_duration(active_active: Run, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     agent = [sys.executable, "-m", "controller.probe_agent"]
     recv_out, send_out = tmp_path / "r.bin", tmp_path / "s.json"
-    rx = lab.popen("vm", [*agent, "recv", "--ports", "46000-46001", "--out", str(recv_out)], env=env,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    rx = lab.popen(
+        "vm",
+        [*agent, "recv", "--ports", "46000-46001", "--out", str(recv_out)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert rx.stdout is not None and rx.stdout.readline().strip() == b"ready"
         host = lab.topo.nodes["vm"].address_on("vnet")
-        res = lab.run("s1-host", [*agent, "send", "--dst", str(host), "--ports", "46000-46001", "--sport-base",
-                                  "46100", "--rate", "100", "--duration", "0.3", "--out", str(send_out)], env=env)
+        res = lab.run(
+            "s1-host",
+            [
+                *agent,
+                "send",
+                "--dst",
+                str(host),
+                "--ports",
+                "46000-46001",
+                "--sport-base",
+                "46100",
+                "--rate",
+                "100",
+                "--duration",
+                "0.3",
+                "--out",
+                str(send_out),
+            ],
+            env=env,
+        )
         assert res.returncode == 0, res.stderr
         report = json.loads(send_out.read_text())
         sent = {int(k): v["sent"] for k, v in report["flows"].items()}

@@ -98,8 +98,15 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
     _put(lab, "description", _maybe(draw, draw(st.text(max_size=20))))
     _put(lab, "profile", _maybe(draw, draw(st.sampled_from(["fast", "realistic"]))))
     timers: dict[str, Any] = {}
-    for key, lo, hi in (("keepalive", 1, 60), ("hold", 3, 180), ("er_keepalive", 1, 60), ("er_hold", 3, 180),
-                        ("bfd_interval_ms", 10, 1000), ("bfd_multiplier", 2, 10), ("connect_retry", 1, 30)):
+    for key, lo, hi in (
+        ("keepalive", 1, 60),
+        ("hold", 3, 180),
+        ("er_keepalive", 1, 60),
+        ("er_hold", 3, 180),
+        ("bfd_interval_ms", 10, 1000),
+        ("bfd_multiplier", 2, 10),
+        ("connect_retry", 1, 30),
+    ):
         _put(timers, key, _maybe(draw, draw(st.integers(lo, hi))))
     if timers:
         lab["timers"] = timers
@@ -156,8 +163,11 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
     # on-prem
     n_sites = 1 if policy else draw(st.integers(1, 3))
     site_names = draw(st.lists(st.sampled_from(SITE_NAMES), min_size=n_sites, max_size=n_sites, unique=True))
-    asns = draw(st.lists(st.sampled_from([a for a in ONPREM_ASNS if a != gw_asn]), min_size=n_sites,
-                         max_size=n_sites, unique=True))
+    asns = draw(
+        st.lists(
+            st.sampled_from([a for a in ONPREM_ASNS if a != gw_asn]), min_size=n_sites, max_size=n_sites, unique=True
+        )
+    )
     # Derived device IPs are .10 onwards of the on-prem pool (a /26 at the smallest): explicit ones above.
     public_hosts = iter(draw(st.lists(st.integers(20, 62), min_size=6, max_size=6, unique=True)))
     sites = []
@@ -171,10 +181,21 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
         for d in range(n_dev):
             dev: dict[str, Any] = {}
             _put(dev, "name", _maybe(draw, dev_names[d]))
-            _put(dev, "public_ip", _maybe(draw, draw(st.sampled_from(
-                [f"198.51.100.{next(public_hosts)}", f"20.{40 + s}.{d}.{draw(st.integers(2, 254))}"]))))
-            _put(dev, "bgp_ip", _maybe(draw, draw(st.sampled_from(
-                [f"10.200.{s}.{d + 1}", f"169.254.{30 + s}.{d + 1}"]))))
+            _put(
+                dev,
+                "public_ip",
+                _maybe(
+                    draw,
+                    draw(
+                        st.sampled_from(
+                            [f"198.51.100.{next(public_hosts)}", f"20.{40 + s}.{d}.{draw(st.integers(2, 254))}"]
+                        )
+                    ),
+                ),
+            )
+            _put(
+                dev, "bgp_ip", _maybe(draw, draw(st.sampled_from([f"10.200.{s}.{d + 1}", f"169.254.{30 + s}.{d + 1}"])))
+            )
             devices.append(dev)
         if devices != [{}] or draw(st.booleans()):
             site["devices"] = devices
@@ -205,44 +226,150 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
 # -- anything --------------------------------------------------------------------------------------
 
 RESERVED_ASNS = [8074, 8075, 12076, 23456, 64496, 64511, 65515, 65516, 65517, 65520, 65535, 65551]
-WORDS = ["route-based", "policy-based", "active-active", "active-standby", "fast", "realistic", "s1", "gw0",
-         "vnet", "lo", "core", "s1-core", "a-b", "UPPER", "", "x" * 20]
-FIELDS = ["name", "asn", "prefixes", "devices", "sites", "instances", "zone", "zones", "mode", "type", "bgp",
-          "public_ip", "bgp_ip", "apipa_bgp_ip", "address_space", "gateway_subnet", "vm_subnet", "vm_ip",
-          "site", "primary_subnet", "secondary_subnet", "loopback", "p2p", "typo"]
+WORDS = [
+    "route-based",
+    "policy-based",
+    "active-active",
+    "active-standby",
+    "fast",
+    "realistic",
+    "s1",
+    "gw0",
+    "vnet",
+    "lo",
+    "core",
+    "s1-core",
+    "a-b",
+    "UPPER",
+    "",
+    "x" * 20,
+]
+FIELDS = [
+    "name",
+    "asn",
+    "prefixes",
+    "devices",
+    "sites",
+    "instances",
+    "zone",
+    "zones",
+    "mode",
+    "type",
+    "bgp",
+    "public_ip",
+    "bgp_ip",
+    "apipa_bgp_ip",
+    "address_space",
+    "gateway_subnet",
+    "vm_subnet",
+    "vm_ip",
+    "site",
+    "primary_subnet",
+    "secondary_subnet",
+    "loopback",
+    "p2p",
+    "typo",
+]
 # Addresses and prefixes the lab itself uses or derives (for k = 1), to provoke clashes.
-NEAR_ADDRESSES = ["0.0.0.0", "255.255.255.255", "127.0.0.2", "169.254.21.1", "169.254.22.1", "10.1.0.4",
-                  "10.1.255.4", "10.1.255.5", "10.1.255.6", "172.30.0.1", "172.31.0.1", "172.16.0.1",
-                  "172.16.0.2", "192.168.0.1", "192.168.0.2", "203.0.113.1", "203.0.113.10", "203.0.113.11",
-                  "198.51.100.10", "198.51.100.11", "20.30.0.1", "10.200.0.1"]
-NEAR_PREFIXES = ["10.1.0.0/16", "10.1.255.0/27", "10.1.255.0/28", "10.1.255.0/30", "0.0.0.0/0", "10.0.0.0/8",
-                 "10.1.0.0/24", "192.168.0.0/24", "192.168.0.0/16", "172.16.0.0/30", "172.16.0.4/30",
-                 "172.16.0.0/29", "172.30.0.0/16", "172.31.0.0/24", "203.0.113.0/28", "203.0.113.0/24",
-                 "198.51.100.0/26", "224.0.0.0/4", "169.254.0.0/16", "127.0.0.0/8", "20.30.0.0/24"]
+NEAR_ADDRESSES = [
+    "0.0.0.0",
+    "255.255.255.255",
+    "127.0.0.2",
+    "169.254.21.1",
+    "169.254.22.1",
+    "10.1.0.4",
+    "10.1.255.4",
+    "10.1.255.5",
+    "10.1.255.6",
+    "172.30.0.1",
+    "172.31.0.1",
+    "172.16.0.1",
+    "172.16.0.2",
+    "192.168.0.1",
+    "192.168.0.2",
+    "203.0.113.1",
+    "203.0.113.10",
+    "203.0.113.11",
+    "198.51.100.10",
+    "198.51.100.11",
+    "20.30.0.1",
+    "10.200.0.1",
+]
+NEAR_PREFIXES = [
+    "10.1.0.0/16",
+    "10.1.255.0/27",
+    "10.1.255.0/28",
+    "10.1.255.0/30",
+    "0.0.0.0/0",
+    "10.0.0.0/8",
+    "10.1.0.0/24",
+    "192.168.0.0/24",
+    "192.168.0.0/16",
+    "172.16.0.0/30",
+    "172.16.0.4/30",
+    "172.16.0.0/29",
+    "172.30.0.0/16",
+    "172.31.0.0/24",
+    "203.0.113.0/28",
+    "203.0.113.0/24",
+    "198.51.100.0/26",
+    "224.0.0.0/4",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+    "20.30.0.0/24",
+]
 
 any_asns = st.one_of(st.sampled_from([0, 4294967296, *RESERVED_ASNS]), st.integers(-5, 2**32 + 5))
 valid_addresses = st.one_of(st.sampled_from(NEAR_ADDRESSES), st.ip_addresses(v=4).map(str))
 any_addresses = st.one_of(valid_addresses, st.sampled_from(["1.2.3", "300.1.1.1", "::1", "10.0.0.0/8"]))
 valid_prefixes = st.one_of(
     st.sampled_from(NEAR_PREFIXES),
-    st.builds(lambda a, n: str(IPv4Network(f"{a}/{n}", strict=False)), st.ip_addresses(v=4),
-              st.integers(0, 32)),
+    st.builds(lambda a, n: str(IPv4Network(f"{a}/{n}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)),
 )
 any_prefixes = st.one_of(
     valid_prefixes,
     st.builds("{}/{}".format, st.ip_addresses(v=4), st.integers(0, 33)),  # host bits set, or a bad length
     st.sampled_from(["10.1.0.0", "10.1.0.0/", "/24", "lan/24"]),
 )
-names = st.one_of(st.sampled_from(["s1", "s2", "gw0", "gw1", "vnet", "lo", "gws", "core", "ce0", "vpn1", "a",
-                                   "a-b", "b-core", "a-b-host", "s1-core", "x" * 12]),
-                  st.from_regex(r"[a-z][a-z0-9]{0,5}(-[a-z0-9]{1,3})?", fullmatch=True))
-scalars = st.one_of(any_asns, any_addresses, any_prefixes, st.sampled_from(WORDS), st.none(), st.booleans(),
-                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6))
+names = st.one_of(
+    st.sampled_from(
+        [
+            "s1",
+            "s2",
+            "gw0",
+            "gw1",
+            "vnet",
+            "lo",
+            "gws",
+            "core",
+            "ce0",
+            "vpn1",
+            "a",
+            "a-b",
+            "b-core",
+            "a-b-host",
+            "s1-core",
+            "x" * 12,
+        ]
+    ),
+    st.from_regex(r"[a-z][a-z0-9]{0,5}(-[a-z0-9]{1,3})?", fullmatch=True),
+)
+scalars = st.one_of(
+    any_asns,
+    any_addresses,
+    any_prefixes,
+    st.sampled_from(WORDS),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+)
 anything = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=4)), inner,
-                                            max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=4)), inner, max_size=3),
+    ),
     max_leaves=8,
 )
 
@@ -250,26 +377,52 @@ anything = st.recursive(
 SHAPED: dict[str, st.SearchStrategy[Any]] = {
     "asn": st.one_of(st.sampled_from(RESERVED_ASNS), st.integers(1, 2**32 - 1)),
     "msee_asn": st.one_of(st.just(12076), st.integers(1, 2**32 - 1)),
-    "name": names, "site": names,
-    "zone": st.integers(1, 3), "zones": st.lists(st.integers(1, 3), max_size=4),
+    "name": names,
+    "site": names,
+    "zone": st.integers(1, 3),
+    "zones": st.lists(st.integers(1, 3), max_size=4),
     "mode": st.sampled_from(["active-active", "active-standby"]),
     "type": st.sampled_from(["route-based", "policy-based"]),
-    "bgp": st.booleans(), "bfd": st.booleans(),
-    "public_ip": valid_addresses, "bgp_ip": valid_addresses, "vm_ip": valid_addresses,
+    "bgp": st.booleans(),
+    "bfd": st.booleans(),
+    "public_ip": valid_addresses,
+    "bgp_ip": valid_addresses,
+    "vm_ip": valid_addresses,
     "apipa_bgp_ip": st.builds("169.254.{}.{}".format, st.integers(19, 24), st.integers(0, 255)),
-    **dict.fromkeys(["gateway_subnet", "vm_subnet", "primary_subnet", "secondary_subnet", "loopback", "p2p",
-                     "azure_public", "onprem_public"], valid_prefixes),
+    **dict.fromkeys(
+        [
+            "gateway_subnet",
+            "vm_subnet",
+            "primary_subnet",
+            "secondary_subnet",
+            "loopback",
+            "p2p",
+            "azure_public",
+            "onprem_public",
+        ],
+        valid_prefixes,
+    ),
 }
 # ... and for an element of a list field.
 ELEMENT: dict[str, st.SearchStrategy[Any]] = {
-    "address_space": valid_prefixes, "prefixes": valid_prefixes, "zones": st.integers(1, 3),
-    "instances": st.fixed_dictionaries({}, optional={
-        "name": names, "zone": st.integers(1, 3), "public_ip": valid_addresses,
-        "apipa_bgp_ip": SHAPED["apipa_bgp_ip"]}),
-    "devices": st.fixed_dictionaries({}, optional={
-        "name": names, "public_ip": valid_addresses, "bgp_ip": valid_addresses}),
-    "sites": st.fixed_dictionaries({
-        "name": names, "asn": SHAPED["asn"], "prefixes": st.lists(valid_prefixes, min_size=1, max_size=2)}),
+    "address_space": valid_prefixes,
+    "prefixes": valid_prefixes,
+    "zones": st.integers(1, 3),
+    "instances": st.fixed_dictionaries(
+        {},
+        optional={
+            "name": names,
+            "zone": st.integers(1, 3),
+            "public_ip": valid_addresses,
+            "apipa_bgp_ip": SHAPED["apipa_bgp_ip"],
+        },
+    ),
+    "devices": st.fixed_dictionaries(
+        {}, optional={"name": names, "public_ip": valid_addresses, "bgp_ip": valid_addresses}
+    ),
+    "sites": st.fixed_dictionaries(
+        {"name": names, "asn": SHAPED["asn"], "prefixes": st.lists(valid_prefixes, min_size=1, max_size=2)}
+    ),
 }
 SHAPED.update({field: st.lists(element, min_size=1, max_size=3) for field, element in ELEMENT.items()})
 UNSHAPED = st.one_of(any_asns, any_addresses, any_prefixes, st.sampled_from(WORDS))
@@ -318,6 +471,7 @@ def broken_labs(draw: st.DrawFn) -> dict[str, Any]:
 
 
 # -- the properties ----------------------------------------------------------------------------------
+
 
 @PROPERTY
 @given(st.one_of(broken_labs(), broken_labs(), valid_labs(), anything))

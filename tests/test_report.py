@@ -200,9 +200,7 @@ def failing_report(pps: int = 200, seconds: float = 10.0, flows: int = 8) -> Run
         ),
     ]
     report.expectations = [
-        Expectation(
-            1, "converge", "msee0 blackhole: converged within BFD detection", True, duration_ms=341.3
-        ),
+        Expectation(1, "converge", "msee0 blackhole: converged within BFD detection", True, duration_ms=341.3),
         Expectation(2, "paths", "msee0 blackhole: all traffic on msee1", True, duration_ms=5.0),
         Expectation(
             3,
@@ -250,9 +248,7 @@ def failing_report(pps: int = 200, seconds: float = 10.0, flows: int = 8) -> Run
 
 
 def empty_report() -> RunReport:
-    return RunReport(
-        lab="active-standby", scenario="idle", profile="realistic", started="not a date", t0_ns=0
-    )
+    return RunReport(lab="active-standby", scenario="idle", profile="realistic", started="not a date", t0_ns=0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,9 +512,6 @@ def test_oracle_match_and_verdict_helpers() -> None:
     hole = FailureResult("gw0", "kill", 0.0, "bfd", 0.0, path_after={}, expected_path_after={"s1->azure": []})
     assert oracle_match(hole) is False
     assert overall_passed(passing_report(pps=10)) and not overall_passed(report)
-    assert (
-        profile_text("fast+custom")
-        == "fast+custom profile: timers scaled down, some overridden by the lab file"
-    )
+    assert profile_text("fast+custom") == "fast+custom profile: timers scaled down, some overridden by the lab file"
     assert profile_text("realistic+custom").startswith("realistic+custom profile: Azure's documented timers,")
     assert profile_text("lab") == "lab profile"

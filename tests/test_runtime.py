@@ -125,8 +125,13 @@ def wait_for_phase(name: str, phases: set[str], deadline_s: float) -> str:
 def test_sigint_during_up_leaves_nothing(phase: str) -> None:
     name = unique("ti")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "lab.cli.app", "up", "hybrid", "--name", name], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli.app", "up", "hybrid", "--name", name],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for_phase(name, {phase}, 30)
         pids = lab_pids(name)
@@ -189,8 +194,15 @@ def cli_lab() -> Iterator[str]:
 
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "lab.cli.app", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli.app", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_cli_up_status_exec_down(cli_lab: str) -> None:
@@ -206,7 +218,8 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     # every session but the idle prefix-flood speaker's (it starts only with a flood failure)
     assert all(s["state"] == "Established" for s in data["sessions"] if s["kind"] != "flood")
     assert [s["state"] for s in data["sessions"] if s["kind"] == "flood"] == ["Active"] or all(
-        s["state"] in ("Active", "Connect", "Idle") for s in data["sessions"] if s["kind"] == "flood")
+        s["state"] in ("Active", "Connect", "Idle") for s in data["sessions"] if s["kind"] == "flood"
+    )
     assert all(all(n["daemons"].values()) for n in data["nodes"])
     listed = gwlab("list", "--json")
     assert cli_lab in [row["name"] for row in json.loads(listed.stdout)]
@@ -220,8 +233,10 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
 
 
 def test_cli_up_refuses_bad_input_in_one_line_and_builds_nothing(cli_lab: str) -> None:
-    for args, needle in ((["up", "no-such-lab", "--name", cli_lab], "not a file nor a built-in"),
-                         (["up", "hybrid", "--name", "Bad_Name"], "--name: 'Bad_Name' is not a valid lab name")):
+    for args, needle in (
+        (["up", "no-such-lab", "--name", cli_lab], "not a file nor a built-in"),
+        (["up", "hybrid", "--name", "Bad_Name"], "--name: 'Bad_Name' is not a valid lab name"),
+    ):
         result = gwlab(*args)
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
@@ -242,16 +257,23 @@ def test_namespace_names_carry_the_lab_name() -> None:
     assert namespace_name("hybrid", "gw0") == "hybrid_gw0"
 
 
-@pytest.mark.parametrize("gateway", [{"type": "policy-based", "mode": "active-standby", "bgp": False},
-                                     {"mode": "active-active", "bgp": False}])
+@pytest.mark.parametrize(
+    "gateway",
+    [{"type": "policy-based", "mode": "active-standby", "bgp": False}, {"mode": "active-active", "bgp": False}],
+)
 def test_static_routing_labs_carry_traffic(gateway: dict[str, object], tmp_path: Path) -> None:
     """Policy-based (and route-based without BGP): static routes over the tunnel, both ways."""
     path = tmp_path / "static.yaml"
-    path.write_text(yaml.safe_dump({
-        "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
-        "vpn_gateway": gateway,
-        "onprem": {"sites": [{"name": "s1", "asn": 65010, "prefixes": ["192.168.10.0/24"]}]},
-    }), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
+                "vpn_gateway": gateway,
+                "onprem": {"sites": [{"name": "s1", "asn": 65010, "prefixes": ["192.168.10.0/24"]}]},
+            }
+        ),
+        encoding="utf-8",
+    )
     name = unique("tp")
     try:
         result = up(str(path), name=name)

@@ -58,22 +58,38 @@ def timing_of(report: RunReport) -> Timing:
 
 
 def failed(report: RunReport) -> str:
-    return "; ".join(f"step {e.step} {e.kind}: {e.description} — {e.detail}"
-                     for e in report.expectations if not e.passed)
+    return "; ".join(
+        f"step {e.step} {e.kind}: {e.description} — {e.detail}" for e in report.expectations if not e.passed
+    )
 
 
 # -- (a) every built-in scenario holds -----------------------------------------------------------
 
+
 def test_every_topology_and_failure_kind_is_covered() -> None:
     scenarios = [load_scenario(n) for n in SCENARIOS]
-    assert {s.lab for s in scenarios} >= {"active-standby", "active-active", "dual-redundancy", "er-vpn",
-                                          "zone-redundant", "hybrid"}
+    assert {s.lab for s in scenarios} >= {
+        "active-standby",
+        "active-active",
+        "dual-redundancy",
+        "er-vpn",
+        "zone-redundant",
+        "hybrid",
+    }
     failures = {(step.args.target, step.args.mode) for s in scenarios for step in s.steps if step.kind == "fail"}
     assert failures >= {
-        ("gw0", "crash"), ("gw0", "graceful"),  # active/active and active/standby instance lost
-        ("s1-vpn0", "crash"), ("s1-vpn0~gw0", "down"), ("s1-vpn0~gw1", "blackhole"), ("s1-vpn0~inet", "down"),
-        ("s1-ce0~msee0", "blackhole"), ("circuit", "down"), ("circuit", "shutdown"), ("msee1", "crash"),
-        ("zone1", None), ("flood:s1", None),
+        ("gw0", "crash"),
+        ("gw0", "graceful"),  # active/active and active/standby instance lost
+        ("s1-vpn0", "crash"),
+        ("s1-vpn0~gw0", "down"),
+        ("s1-vpn0~gw1", "blackhole"),
+        ("s1-vpn0~inet", "down"),
+        ("s1-ce0~msee0", "blackhole"),
+        ("circuit", "down"),
+        ("circuit", "shutdown"),
+        ("msee1", "crash"),
+        ("zone1", None),
+        ("flood:s1", None),
     }
     assert any(s.overrides.get("expressroute", {}).get("bfd") is False for s in scenarios)
 
@@ -87,6 +103,7 @@ def test_builtin_scenario_passes(name: str) -> None:
 
 
 # -- (b) a broken on-prem policy shows as asymmetric routing ----------------------------------------
+
 
 def test_missing_local_preference_is_reported_as_asymmetric() -> None:
     data = {
@@ -116,6 +133,7 @@ def test_missing_local_preference_is_reported_as_asymmetric() -> None:
 
 
 # -- (c) outages agree with the detection mechanism ----------------------------------------------------
+
 
 def test_link_down_is_seen_at_once() -> None:
     for name in ("er-failover", "msee-crash"):

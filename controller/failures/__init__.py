@@ -22,9 +22,19 @@ from controller.oracle import Failures
 from lab.errors import LabError, Problem
 from lab.runtime.running import RunningLab
 
-KINDS: dict[str, type[Failure]] = {cls.kind: cls for cls in (
-    InstanceFailure, DeviceFailure, MseeFailure, TunnelFailure, UplinkFailure, ErLinkFailure, ZoneFailure,
-    PrefixFlood)}
+KINDS: dict[str, type[Failure]] = {
+    cls.kind: cls
+    for cls in (
+        InstanceFailure,
+        DeviceFailure,
+        MseeFailure,
+        TunnelFailure,
+        UplinkFailure,
+        ErLinkFailure,
+        ZoneFailure,
+        PrefixFlood,
+    )
+}
 
 
 def targets(lab: RunningLab) -> dict[str, type[Failure]]:
@@ -60,12 +70,14 @@ def resolve(lab: RunningLab, target: str, mode: str | None = None) -> Failure:
     cls = known.get(target)
     if cls is None:
         names = ", ".join(sorted(known))
-        raise LabError("target", [Problem("", f"'{target}' is not a failure target of lab {lab.name} "
-                                              f"(targets: {names})")])
+        raise LabError(
+            "target", [Problem("", f"'{target}' is not a failure target of lab {lab.name} (targets: {names})")]
+        )
     chosen = mode or cls.modes[0]
     if chosen not in cls.modes:
-        raise LabError("--mode", [Problem("", f"'{chosen}' is not a mode of {target} "
-                                              f"(use one of: {', '.join(cls.modes)})")])
+        raise LabError(
+            "--mode", [Problem("", f"'{chosen}' is not a mode of {target} (use one of: {', '.join(cls.modes)})")]
+        )
     return cls(lab, target, chosen)
 
 
@@ -103,5 +115,16 @@ def current_failures(lab: RunningLab) -> Failures:
     return into
 
 
-__all__ = ["Active", "Detection", "Failure", "current_failures", "from_record", "inject", "load_active", "resolve",
-           "restore", "save_active", "targets"]
+__all__ = [
+    "Active",
+    "Detection",
+    "Failure",
+    "current_failures",
+    "from_record",
+    "inject",
+    "load_active",
+    "resolve",
+    "restore",
+    "save_active",
+    "targets",
+]

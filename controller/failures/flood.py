@@ -40,9 +40,20 @@ class PrefixFlood(Failure):
         core = self.core()
         assert core.bgp is not None and core.speaker is not None
         node_dir = self.lab.state.run_dir / core.name
-        text = environment().get_template("exabgp/flood.conf.j2").render(
-            node=core, prefixes=flood_prefixes(), limit=MAX_PREFIXES, router_ip=ROUTER_LO_IP, flood_ip=FLOOD_IP,
-            port=FLOOD_PORT, asn=core.bgp.asn, next_hop=core.speaker.routes[0][1])
+        text = (
+            environment()
+            .get_template("exabgp/flood.conf.j2")
+            .render(
+                node=core,
+                prefixes=flood_prefixes(),
+                limit=MAX_PREFIXES,
+                router_ip=ROUTER_LO_IP,
+                flood_ip=FLOOD_IP,
+                port=FLOOD_PORT,
+                asn=core.bgp.asn,
+                next_hop=core.speaker.routes[0][1],
+            )
+        )
         (node_dir / f"{NAME}.conf").write_text(text, encoding="utf-8")
         start_exabgp(self.lab.ns(core.name), core, node_dir, name=NAME, listen=(str(FLOOD_IP), FLOOD_PORT))
 

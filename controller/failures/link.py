@@ -60,10 +60,12 @@ class TunnelFailure(Failure):
             nodeops.set_links(self.lab, gateway.name, up=False, names=[gw_if])
             return
         gw_ip = gateway.address_on("inet")
-        rules = (f"table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n"
-                 f"  chain in {{ type filter hook input priority -500; ip saddr {gw_ip} udp dport 4789 drop; }}\n"
-                 f"  chain out {{ type filter hook output priority -500; ip daddr {gw_ip} udp dport 4789 drop; }}"
-                 "\n}\n")
+        rules = (
+            f"table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n"
+            f"  chain in {{ type filter hook input priority -500; ip saddr {gw_ip} udp dport 4789 drop; }}\n"
+            f"  chain out {{ type filter hook output priority -500; ip daddr {gw_ip} udp dport 4789 drop; }}"
+            "\n}\n"
+        )
         nodeops.nft(self.lab, device.name, rules)
 
     def restore(self) -> None:
@@ -107,8 +109,12 @@ class ErLinkFailure(Failure):
         if self.target != "circuit":
             ce, msee = self.target.split("~")
             return [(ce, msee)]
-        return [(ce.name, i.peer_node) for ce in self.lab.topo.by_role("ce") for i in ce.interfaces
-                if i.peer_node is not None and self.lab.node(i.peer_node).role == "msee"]
+        return [
+            (ce.name, i.peer_node)
+            for ce in self.lab.topo.by_role("ce")
+            for i in ce.interfaces
+            if i.peer_node is not None and self.lab.node(i.peer_node).role == "msee"
+        ]
 
     def elements(self, into: Failures) -> None:
         for ce, msee in self.pairs():
@@ -144,5 +150,6 @@ class ErLinkFailure(Failure):
         assert node.bgp is not None
         peer = next(n for n in node.bgp.neighbors if n.peer == ce)
         prefix = "" if shut else "no "
-        nodeops.vtysh_config(self.lab, node,
-                             [f"router bgp {node.bgp.asn}", f"{prefix}neighbor {peer.address} shutdown"])
+        nodeops.vtysh_config(
+            self.lab, node, [f"router bgp {node.bgp.asn}", f"{prefix}neighbor {peer.address} shutdown"]
+        )

@@ -15,8 +15,11 @@ class ZoneFailure(Failure):
         return int(self.target.removeprefix("zone"))
 
     def instances(self) -> list[InstanceFailure]:
-        return [InstanceFailure(self.lab, n.name, "crash") for n in self.lab.topo.by_role("gateway")
-                if n.zone == self.zone()]
+        return [
+            InstanceFailure(self.lab, n.name, "crash")
+            for n in self.lab.topo.by_role("gateway")
+            if n.zone == self.zone()
+        ]
 
     def elements(self, into: Failures) -> None:
         for f in self.instances():

@@ -32,8 +32,12 @@ def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: b
     detection = failure.detection()
     start = time.monotonic()
     inject(lab, failure, lambda delay, what: console.print(f"waiting {delay:g} s: then the {what}"))
-    result: dict[str, object] = {"target": target, "mode": failure.mode, "detection": detection.mechanism,
-                                 "expected_detection_ms": detection.expected_ms}
+    result: dict[str, object] = {
+        "target": target,
+        "mode": failure.mode,
+        "detection": detection.mechanism,
+        "expected_detection_ms": detection.expected_ms,
+    }
     if not no_wait:
         ok, _ = converge_now(lab, detection.expected_ms / 1000 + 15)
         result["converged"] = ok
@@ -42,8 +46,10 @@ def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: b
     if as_json:
         emit_json(result)
         return
-    console.print(f"[red]failed[/]: {target} ({failure.mode}); detected by {detection.mechanism} "
-                  f"(about {detection.expected_ms:.0f} ms with profile {lab.topo.timing.profile})")
+    console.print(
+        f"[red]failed[/]: {target} ({failure.mode}); detected by {detection.mechanism} "
+        f"(about {detection.expected_ms:.0f} ms with profile {lab.topo.timing.profile})"
+    )
     if "converged" in result:
         state = f"converged after {result['converged_ms']} ms" if result["converged"] else "[red]not converged[/]"
         console.print(f"  {state}")

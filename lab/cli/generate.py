@@ -19,13 +19,22 @@ def to_yaml(lab: dict[str, object]) -> str:
 
 @click.command("generate")
 @click.option("--sites", type=click.IntRange(1, MAX_SITES), required=True, help="Number of on-prem sites.")
-@click.option("--devices", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="VPN devices per site.")
+@click.option("--devices", type=click.IntRange(1, 2), default=1, show_default=True, help="VPN devices per site.")
 @click.option("--expressroute", is_flag=True, help="Add ExpressRoute (MSEEs, customer edges) to site s1.")
-@click.option("--mode", type=click.Choice(["active-active", "active-standby"]), default="active-active",
-              show_default=True, help="VPN gateway mode.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write (default: standard output).")
+@click.option(
+    "--mode",
+    type=click.Choice(["active-active", "active-standby"]),
+    default="active-active",
+    show_default=True,
+    help="VPN gateway mode.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
 def generate_command(sites: int, devices: int, expressroute: bool, mode: str, output: Path | None) -> None:
     """Generate a lab of N on-prem sites (s1..sN, private ASNs, disjoint prefixes) for scale tests."""
     text = to_yaml(generate(sites, devices, expressroute, cast(Mode, mode)))  # click.Choice checked it

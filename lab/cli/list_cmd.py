@@ -20,8 +20,15 @@ def list_command(as_json: bool) -> None:
     for name in running_labs():
         state = load_state(name)
         if state is not None:
-            rows.append({"name": name, "source": state.source, "phase": state.phase,
-                         "nodes": len(state.namespaces), "age_s": round(time.time() - state.created)})
+            rows.append(
+                {
+                    "name": name,
+                    "source": state.source,
+                    "phase": state.phase,
+                    "nodes": len(state.namespaces),
+                    "age_s": round(time.time() - state.created),
+                }
+            )
     if as_json:
         emit_json(rows)
         return

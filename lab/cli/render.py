@@ -15,8 +15,13 @@ from lab.render import render_all, write
 
 @click.command("render")
 @lab_argument
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Directory to write into (created if missing).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory to write into (created if missing).",
+)
 @json_option
 def render(lab: str, output: Path, as_json: bool) -> None:
     """Render LAB's FRR and ExaBGP configurations, <lab>.clab.yml and diagrams into a directory."""

@@ -14,11 +14,15 @@ from lab.errors import GwlabError
 @click.argument("scenario")
 @click.option("--lab", "lab_source", help="Run on this lab file or built-in instead of the scenario's.")
 @click.option("--attach", help="Run on this already running lab (it stays up).")
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
-              help="Write report.json, junit.xml and timeline.png here (default: reports/<scenario>).")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write report.json, junit.xml and timeline.png here (default: reports/<scenario>).",
+)
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
-def run_command(scenario: str, lab_source: str | None, attach: str | None, report_dir: Path | None,
-                keep: bool) -> None:
+def run_command(scenario: str, lab_source: str | None, attach: str | None, report_dir: Path | None, keep: bool) -> None:
     """Run SCENARIO (a file or a built-in name, see `gwlab scenarios`)."""
     from controller.report import print_summary, write_report
     from controller.runner import run_scenario

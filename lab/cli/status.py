@@ -24,11 +24,18 @@ def status_command(name: str | None, as_json: bool) -> None:
     bgp = sessions(lab)
     paths = current_paths(lab)
     if as_json:
-        emit_json({"lab": lab.name, "phase": lab.state.phase, "profile": lab.topo.timing.profile,
-                   "nodes": [asdict(n) for n in nodes], "sessions": bgp, "paths": paths})
+        emit_json(
+            {
+                "lab": lab.name,
+                "phase": lab.state.phase,
+                "profile": lab.topo.timing.profile,
+                "nodes": [asdict(n) for n in nodes],
+                "sessions": bgp,
+                "paths": paths,
+            }
+        )
         return
-    console.print(f"lab [bold]{lab.name}[/] ({lab.state.source}, {lab.state.phase}, "
-                  f"profile {lab.topo.timing.profile})")
+    console.print(f"lab [bold]{lab.name}[/] ({lab.state.source}, {lab.state.phase}, profile {lab.topo.timing.profile})")
     table = Table("node", "role", "namespace", "daemons")
     for n in nodes:
         daemons = " ".join(f"[green]{d}[/]" if ok else f"[red]{d}:dead[/]" for d, ok in n.daemons.items())
@@ -37,8 +44,7 @@ def status_command(name: str | None, as_json: bool) -> None:
     table = Table("node", "neighbor", "peer", "kind", "state", "prefixes")
     for s in bgp:
         colour = "green" if s["state"] == "Established" else "red"
-        table.add_row(s["node"], s["neighbor"], s["peer"], s["kind"], f"[{colour}]{s['state']}[/]",
-                      str(s["prefixes"]))
+        table.add_row(s["node"], s["neighbor"], s["peer"], s["kind"], f"[{colour}]{s['state']}[/]", str(s["prefixes"]))
     console.print(table)
     for direction, elements in sorted(paths.items()):
         console.print(f"{direction}: {', '.join(elements) or '[red]no path[/]'}")

@@ -18,8 +18,14 @@ def topologies(as_json: bool) -> None:
     rows = []
     for name in builtin_topologies():
         model, _ = read(name)
-        rows.append({"name": name, "description": model.description, "mode": model.vpn_gateway.mode,
-                     "expressroute": model.expressroute is not None})
+        rows.append(
+            {
+                "name": name,
+                "description": model.description,
+                "mode": model.vpn_gateway.mode,
+                "expressroute": model.expressroute is not None,
+            }
+        )
     if as_json:
         emit_json(rows)
         return

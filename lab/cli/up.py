@@ -24,23 +24,28 @@ def differences_table(exc: NotConverged) -> Table:
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for convergence.")
 @click.option("--cleanup-on-failure", is_flag=True, help="Take the lab down if it does not converge.")
 @json_option
-def up_command(lab: str, name: str | None, timeout: float | None, cleanup_on_failure: bool,
-               as_json: bool) -> None:
+def up_command(lab: str, name: str | None, timeout: float | None, cleanup_on_failure: bool, as_json: bool) -> None:
     """Build LAB in network namespaces, start FRR and ExaBGP, wait until it matches Azure's rules.
 
     Returns when every BGP session is Established and every FIB holds the routes the model predicts;
     on time-out prints what has not converged and exits 1, leaving the lab up for inspection.
     """
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err_console, transient=True, disable=as_json) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
         task = bar.add_task("starting", total=1)
 
         def progress(phase: str, done: int, total: int) -> None:
             bar.update(task, description=phase, completed=done, total=max(total, 1))
 
         try:
-            result = up(lab, name=name, timeout_s=timeout, cleanup_on_failure=cleanup_on_failure,
-                        progress=progress)
+            result = up(lab, name=name, timeout_s=timeout, cleanup_on_failure=cleanup_on_failure, progress=progress)
         except NotConverged as exc:
             bar.stop()
             err_console.print(differences_table(exc))
@@ -51,9 +56,15 @@ def up_command(lab: str, name: str | None, timeout: float | None, cleanup_on_fai
 def report(result: UpResult, as_json: bool) -> None:
     total = sum(result.timings.values())
     if as_json:
-        emit_json({"lab": result.topo.name, "converged": True, "seconds": round(total, 3),
-                   "phases": {k: round(v, 3) for k, v in result.timings.items()},
-                   "paths": result.prediction.paths})
+        emit_json(
+            {
+                "lab": result.topo.name,
+                "converged": True,
+                "seconds": round(total, 3),
+                "phases": {k: round(v, 3) for k, v in result.timings.items()},
+                "paths": result.prediction.paths,
+            }
+        )
         return
     phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     console.print(f"[green]up[/]: {result.topo.name} converged in {total:.2f} s ({phases})")

@@ -42,9 +42,11 @@ def validate(lab: str, as_json: bool) -> None:
         return
     gw = topo.lab.vpn_gateway
     er = "ExpressRoute, " if info["expressroute"] else ""
-    console.print(f"[green]valid[/]: {topo.name}: {gw.mode} {gw.type} gateway, {er}"
-                  f"{len(topo.lab.onprem.sites)} site(s), {len(topo.nodes)} nodes, {info['tunnels']} tunnel(s), "
-                  f"profile {topo.timing.profile}")
+    console.print(
+        f"[green]valid[/]: {topo.name}: {gw.mode} {gw.type} gateway, {er}"
+        f"{len(topo.lab.onprem.sites)} site(s), {len(topo.nodes)} nodes, {info['tunnels']} tunnel(s), "
+        f"profile {topo.timing.profile}"
+    )
 
 
 def register(app: click.Group) -> None:

@@ -36,8 +36,9 @@ def _fmt(hops: Any) -> str:
     return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
 
 
-def differences(topo: Topology, pred: Prediction, handles: dict[str, Any],
-                skip: set[str] | frozenset[str] = frozenset()) -> list[Difference]:
+def differences(
+    topo: Topology, pred: Prediction, handles: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()
+) -> list[Difference]:
     """What differs from the prediction; `skip`: failed nodes (a crashed router's FIB is stale)."""
     routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
 
@@ -64,15 +65,20 @@ def differences(topo: Topology, pred: Prediction, handles: dict[str, Any],
         want = {p: e.next_hops for p, e in pred.fib.get(name, {}).items()}
         for prefix in sorted(set(want) | set(fib)):
             if want.get(prefix) != fib.get(prefix):
-                diffs.append(Difference(name, "fib", str(prefix), _fmt(want.get(prefix, ())),
-                                        _fmt(fib.get(prefix, ()))))
+                diffs.append(
+                    Difference(name, "fib", str(prefix), _fmt(want.get(prefix, ())), _fmt(fib.get(prefix, ())))
+                )
     return diffs
 
 
-def wait(topo: Topology, pred: Prediction, timeout_s: float,
-         progress: Callable[[int, int], None] | None = None,
-         skip: set[str] | frozenset[str] = frozenset(),
-         stop: Callable[[], bool] | None = None) -> tuple[bool, float, list[Difference]]:
+def wait(
+    topo: Topology,
+    pred: Prediction,
+    timeout_s: float,
+    progress: Callable[[int, int], None] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+    stop: Callable[[], bool] | None = None,
+) -> tuple[bool, float, list[Difference]]:
     """Poll until no difference is left, the deadline passes or `stop()` says so; returns
     (converged, seconds, differences)."""
     handles = {n.name: NetNS(namespace_name(topo.name, n.name)) for n in topo.routers() if n.name not in skip}

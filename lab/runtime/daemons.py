@@ -75,10 +75,27 @@ def launch_frr(ns: str, node: Node, node_dir: Path, daemons: list[str]) -> list[
     for name in daemons:
         pidfile = FRR_RUN_ROOT / ns / f"{name}.pid"
         log = node_dir / f"{name}.log"
-        cmd = [str(FRR_SBIN / name), "-d", "-N", ns, "-f", str(conf), "-i", str(pidfile),
-               "--log", f"file:{log}", "-u", "frr", "-g", "frr", "-P", "0"]  # -P 0: no vty TCP port
-        proc = subprocess.Popen(cmd, preexec_fn=preexec(ns), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cmd = [
+            str(FRR_SBIN / name),
+            "-d",
+            "-N",
+            ns,
+            "-f",
+            str(conf),
+            "-i",
+            str(pidfile),
+            "--log",
+            f"file:{log}",
+            "-u",
+            "frr",
+            "-g",
+            "frr",
+            "-P",
+            "0",
+        ]  # -P 0: no vty TCP port
+        proc = subprocess.Popen(
+            cmd, preexec_fn=preexec(ns), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         launched.append((Daemon(node.name, name, pidfile, log), proc))
     return launched
 
@@ -109,16 +126,18 @@ def bgp_listening(ns: str) -> bool:
     return call_in(ns, read)
 
 
-def start_exabgp(ns: str, node: Node, node_dir: Path, name: str = "exabgp",
-                 listen: tuple[str, int] | None = None) -> Daemon:
+def start_exabgp(
+    ns: str, node: Node, node_dir: Path, name: str = "exabgp", listen: tuple[str, int] | None = None
+) -> Daemon:
     """Start an ExaBGP speaker and wait until it has daemonised."""
     launched = launch_exabgp(ns, node, node_dir, name, listen)
     confirm([launched])
     return launched[0]
 
 
-def launch_exabgp(ns: str, node: Node, node_dir: Path, name: str = "exabgp",
-                  listen: tuple[str, int] | None = None) -> tuple[Daemon, subprocess.Popen[bytes]]:
+def launch_exabgp(
+    ns: str, node: Node, node_dir: Path, name: str = "exabgp", listen: tuple[str, int] | None = None
+) -> tuple[Daemon, subprocess.Popen[bytes]]:
     """Launch an ExaBGP speaker from <node_dir>/<name>.conf, listening on `listen` (default: the node's
     speaker address and port); it daemonises itself, `confirm` waits for that.
 
@@ -140,6 +159,12 @@ def launch_exabgp(ns: str, node: Node, node_dir: Path, name: str = "exabgp",
         "exabgp.tcp.port": str(port),
     }
     cmd = [exabgp_binary(), "server", str(node_dir / f"{name}.conf")]
-    proc = subprocess.Popen(cmd, preexec_fn=preexec(ns), env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        preexec_fn=preexec(ns),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return Daemon(node.name, name, pidfile, log), proc

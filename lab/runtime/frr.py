@@ -12,8 +12,9 @@ from lab.runtime.state import FRR_RUN_ROOT
 
 
 def vtysh(ns: str, command: str, timeout: float = 5.0) -> str:
-    proc = subprocess.run(["vtysh", "-N", ns, "-c", command], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        ["vtysh", "-N", ns, "-c", command], capture_output=True, text=True, timeout=timeout, check=False
+    )
     # vtysh prints a harmless "Can't open .../vtysh.conf" on stderr: only stdout is the answer.
     if proc.returncode != 0:
         raise GwlabError(f"vtysh -N {ns} -c '{command}': {proc.stdout.strip() or proc.stderr.strip()}")

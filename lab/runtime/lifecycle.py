@@ -50,8 +50,10 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 class NotConverged(GwlabError):
     def __init__(self, name: str, seconds: float, diffs: list[converge.Difference]) -> None:
         self.name, self.seconds, self.diffs = name, seconds, diffs
-        super().__init__(f"lab {name} did not converge within {seconds:.1f} s ({len(diffs)} differences); "
-                         f"it is left up for inspection ('gwlab status {name}', 'gwlab down {name}')")
+        super().__init__(
+            f"lab {name} did not converge within {seconds:.1f} s ({len(diffs)} differences); "
+            f"it is left up for inspection ('gwlab status {name}', 'gwlab down {name}')"
+        )
 
 
 @dataclass
@@ -64,8 +66,16 @@ class UpResult:
 
 def check_name(name: str) -> None:
     if not re.match(NAME_PATTERN, name) or len(name) > 16:
-        raise LabError("--name", [Problem("", f"'{name}' is not a valid lab name (lower-case letters, digits "
-                                              "and dashes, starting with a letter, at most 16 characters)")])
+        raise LabError(
+            "--name",
+            [
+                Problem(
+                    "",
+                    f"'{name}' is not a valid lab name (lower-case letters, digits "
+                    "and dashes, starting with a letter, at most 16 characters)",
+                )
+            ],
+        )
 
 
 def require_root() -> None:
@@ -103,8 +113,13 @@ def interrupts_at_safe_points() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def up(source: str, name: str | None = None, timeout_s: float | None = None, cleanup_on_failure: bool = False,
-       progress: Progress | None = None) -> UpResult:
+def up(
+    source: str,
+    name: str | None = None,
+    timeout_s: float | None = None,
+    cleanup_on_failure: bool = False,
+    progress: Progress | None = None,
+) -> UpResult:
     topo = load(source)
     if name is not None:
         check_name(name)
@@ -159,9 +174,13 @@ def _build(result: UpResult, report: Progress, timeout_s: float) -> None:
     check_interrupted()
     state.phase = "converging"
     state.save()
-    ok, seconds, diffs = converge.wait(topo, result.prediction, timeout_s,
-                                       lambda done, total: report("converging", done, total),
-                                       stop=INTERRUPTED.is_set)
+    ok, seconds, diffs = converge.wait(
+        topo,
+        result.prediction,
+        timeout_s,
+        lambda done, total: report("converging", done, total),
+        stop=INTERRUPTED.is_set,
+    )
     check_interrupted()
     lap("convergence")
     if not ok:
@@ -197,8 +216,15 @@ def start_daemons(topo: Topology, state: LabState, report: Progress, only: set[s
         raise
 
 
-def _start(topo: Topology, state: LabState, report: Progress, routers: list[Node], speakers: list[Node],
-           total: int, launched: list[subprocess.Popen[bytes]]) -> None:
+def _start(
+    topo: Topology,
+    state: LabState,
+    report: Progress,
+    routers: list[Node],
+    speakers: list[Node],
+    total: int,
+    launched: list[subprocess.Popen[bytes]],
+) -> None:
     zebras = []
     for node in routers:
         ns = namespace_name(topo.name, node.name)
@@ -216,8 +242,9 @@ def _start(topo: Topology, state: LabState, report: Progress, routers: list[Node
         if waiting:
             check_interrupted()
             time.sleep(0.005)  # polling for zebra's socket with a deadline
-    others = [launch_frr(namespace_name(topo.name, n.name), n, state.run_dir / n.name, frr_daemons(n)[1:])
-              for n in routers]
+    others = [
+        launch_frr(namespace_name(topo.name, n.name), n, state.run_dir / n.name, frr_daemons(n)[1:]) for n in routers
+    ]
     launched += [proc for group in others for _, proc in group]
     for done, group in enumerate(others, start=1):
         confirm(group)
@@ -225,8 +252,7 @@ def _start(topo: Topology, state: LabState, report: Progress, routers: list[Node
     check_interrupted()
     # Speakers listen and bgpd connects to them, so they may start in any order. Launched from this
     # thread only (forks with preexec_fn from several threads can deadlock), then confirmed together.
-    speakers_launched = [launch_exabgp(namespace_name(topo.name, n.name), n, state.run_dir / n.name)
-                         for n in speakers]
+    speakers_launched = [launch_exabgp(namespace_name(topo.name, n.name), n, state.run_dir / n.name) for n in speakers]
     launched += [proc for _, proc in speakers_launched]
     for done, speaker in enumerate(speakers_launched, start=len(routers) + 1):
         confirm([speaker])

@@ -99,8 +99,9 @@ def vtysh_config(lab: RunningLab, node: Node, lines: list[str]) -> None:
 
 
 def vtysh_exec(lab: RunningLab, node: str, command: str) -> None:
-    subprocess.run(["vtysh", "-N", lab.ns(node), "-c", command], capture_output=True, text=True, timeout=10,
-                   check=False)
+    subprocess.run(
+        ["vtysh", "-N", lab.ns(node), "-c", command], capture_output=True, text=True, timeout=10, check=False
+    )
 
 
 def take_over_shared_ips(lab: RunningLab, new: Node, old: Node | None) -> None:
@@ -111,8 +112,7 @@ def take_over_shared_ips(lab: RunningLab, new: Node, old: Node | None) -> None:
             for iface in old.interfaces:
                 for addr in iface.shared_addresses:
                     if iface.name in index:
-                        ns.addr("del", index=index[iface.name], address=str(addr.ip),
-                                prefixlen=addr.network.prefixlen)
+                        ns.addr("del", index=index[iface.name], address=str(addr.ip), prefixlen=addr.network.prefixlen)
     with NetNS(lab.ns(new.name)) as ns:
         configure_node(ns, new, holds_shared=True, only={i.name for i in new.interfaces if i.shared_addresses})
     # Neighbors that cached the old instance's MAC for these IPs learn the new one at once, as the

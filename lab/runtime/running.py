@@ -33,12 +33,20 @@ class RunningLab:
             names = ", ".join(sorted(self.topo.nodes))
             raise GwlabError(f"lab {self.name} has no node '{name}' (nodes: {names})") from None
 
-    def run(self, node: str, argv: Sequence[str], timeout: float | None = 30.0, check: bool = False,
-            **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, node: str, argv: Sequence[str], timeout: float | None = 30.0, check: bool = False, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
         """Run argv inside the node's namespace (never through a shell)."""
         self.node(node)
-        return subprocess.run(list(argv), preexec_fn=preexec(self.ns(node)), capture_output=True, text=True,
-                              timeout=timeout, check=check, **kwargs)
+        return subprocess.run(
+            list(argv),
+            preexec_fn=preexec(self.ns(node)),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            **kwargs,
+        )
 
     def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         self.node(node)

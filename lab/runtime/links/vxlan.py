@@ -14,7 +14,16 @@ from lab.topology import VXLAN_PORT, Interface
 def create(ns: Any, iface: Interface, underlay_index: int) -> None:
     assert iface.vni is not None and iface.remote is not None
     extra = {"address": iface.mac} if iface.mac else {}
-    ns.link("add", ifname=iface.name, kind="vxlan", vxlan_id=iface.vni, vxlan_port=VXLAN_PORT,
-            vxlan_group=str(iface.remote), vxlan_link=underlay_index, vxlan_learning=1, **extra)
+    ns.link(
+        "add",
+        ifname=iface.name,
+        kind="vxlan",
+        vxlan_id=iface.vni,
+        vxlan_port=VXLAN_PORT,
+        vxlan_group=str(iface.remote),
+        vxlan_link=underlay_index,
+        vxlan_learning=1,
+        **extra,
+    )
     if iface.mtu:
         ns.link("set", index=ns.link_lookup(ifname=iface.name)[0], mtu=iface.mtu)
