@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from lab.model import AZURE_GATEWAY_ASN, MSEE_ASN
 from lab.rules import RESERVED_ASNS
+from lab.rules.pools import public_pool_kept_back
 
 Mode = Literal["active-active", "active-standby"]
 
@@ -31,7 +32,7 @@ VNET_SPACE = IPv4Network("10.1.0.0/16")
 GATEWAY_SUBNET = IPv4Network("10.1.255.0/27")
 DEFAULT_ONPREM_POOL = IPv4Network("198.51.100.0/24")
 WIDE_ONPREM_BASE = ipaddress.IPv4Address("100.64.0.0")
-KEPT_BACK = 11  # lab.rules.pool_capacity: .1-.9, the network and the broadcast address of the pool
+KEPT_BACK = public_pool_kept_back()  # as lab.rules.pool_capacity counts
 FIRST_ASN = 65010
 # Private 2-byte ASNs (RFC 6996) Azure accepts for on-prem, in the order handed out.
 ASN_RANGES = ((FIRST_ASN, 65514), (64512, FIRST_ASN - 1), (65521, 65534))

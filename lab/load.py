@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from lab.errors import LabError, Problem, field_path
-from lab.model import LabFile
+from lab.model import MAX_LAB_NAME, LabFile
 from lab.paths import builtin_topologies
 from lab.rules import check
 from lab.topology import Topology, build
@@ -105,7 +105,7 @@ def _lab_name(stem: str) -> str:
         cleaned = cleaned.replace("--", "-")
     if not cleaned or not cleaned[0].isalpha():
         cleaned = "lab-" + cleaned
-    return cleaned[:16].rstrip("-")
+    return cleaned[:MAX_LAB_NAME].rstrip("-")
 
 
 def _fields_at(loc: Sequence[str | int]) -> list[str]:

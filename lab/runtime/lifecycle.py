@@ -26,7 +26,7 @@ from pyroute2 import netns
 from controller.oracle import Prediction, predict
 from lab.errors import GwlabError, LabError, Problem
 from lab.load import load
-from lab.model import NAME_PATTERN
+from lab.model import MAX_LAB_NAME, NAME_PATTERN
 from lab.render import render_all, write
 from lab.runtime import converge
 from lab.runtime.daemons import (
@@ -65,14 +65,14 @@ class UpResult:
 
 
 def check_name(name: str) -> None:
-    if not re.match(NAME_PATTERN, name) or len(name) > 16:
+    if not re.match(NAME_PATTERN, name) or len(name) > MAX_LAB_NAME:
         raise LabError(
             "--name",
             [
                 Problem(
                     "",
                     f"'{name}' is not a valid lab name (lower-case letters, digits "
-                    "and dashes, starting with a letter, at most 16 characters)",
+                    f"and dashes, starting with a letter, at most {MAX_LAB_NAME} characters)",
                 )
             ],
         )
