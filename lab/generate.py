@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Any, Literal
 
-from lab.model import AZURE_GATEWAY_ASN, MSEE_ASN
-from lab.rules import RESERVED_ASNS
+from lab.rules import ER_EXTRA_RESERVED, RESERVED_ASNS
 from lab.rules.pools import public_pool_kept_back
 
 Mode = Literal["active-active", "active-standby"]
@@ -41,10 +40,10 @@ MAX_SITES = 1000
 
 
 def _asns() -> Iterator[int]:
-    reserved = {AZURE_GATEWAY_ASN, MSEE_ASN, 65516}  # 65516: reserved when ExpressRoute is present
     for lo, hi in ASN_RANGES:
         for asn in range(lo, hi + 1):
-            if asn in reserved or any(a <= asn <= b for a, b in RESERVED_ASNS):
+            # ER_EXTRA_RESERVED: refused when the lab has ExpressRoute, so never handed out
+            if any(a <= asn <= b for a, b in (*RESERVED_ASNS, ER_EXTRA_RESERVED)):
                 continue
             yield asn
 
