@@ -39,7 +39,7 @@ ASN_RANGES = ((FIRST_ASN, 65514), (64512, FIRST_ASN - 1), (65521, 65534))
 MAX_SITES = 1000
 
 
-def _asns() -> Iterator[int]:
+def site_asns() -> Iterator[int]:
     for lo, hi in ASN_RANGES:
         for asn in range(lo, hi + 1):
             # ER_EXTRA_RESERVED: refused when the lab has ExpressRoute, so never handed out
@@ -76,7 +76,7 @@ def generate(
         raise ValueError(f"a site has one or two VPN devices, not {devices_per_site}")
     if mode not in ("active-active", "active-standby"):
         raise ValueError(f"mode must be active-active or active-standby, not {mode!r}")
-    asns, prefixes = _asns(), _site_prefixes()
+    asns, prefixes = site_asns(), _site_prefixes()
     site_list: list[dict[str, Any]] = []
     for i in range(1, sites + 1):
         site: dict[str, Any] = {"name": f"s{i}", "asn": next(asns), "prefixes": [str(next(prefixes))]}

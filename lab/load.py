@@ -91,7 +91,7 @@ def parse(data: Any, source: str, default_name: str) -> LabFile:
     try:
         model = LabFile.model_validate(data)
     except ValidationError as exc:
-        raise LabError(source, [_problem(e) for e in exc.errors()]) from None
+        raise LabError(source, [validation_problem(e) for e in exc.errors()]) from None
     if model.name is None:
         model = model.model_copy(update={"name": _lab_name(default_name)})
     return model
@@ -135,7 +135,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _problem(err: ErrorDetails) -> Problem:
+def validation_problem(err: ErrorDetails) -> Problem:
+    """One pydantic validation error as a Problem a user can act on (lab files, scenarios)."""
     loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
     path = field_path(loc)
     kind = err["type"]

@@ -17,10 +17,9 @@ from typing import Any
 import yaml
 
 from controller.oracle import Failures, Prediction
-from lab.load import load, parse
-from lab.rules import check
-from lab.topology import FLOOD_NET, Topology, build
-from tests.conftest import BUILTINS, MULTI_SITE
+from lab.load import load
+from lab.topology import FLOOD_NET, Topology
+from tests.helpers import BUILTINS, MULTI_SITE, topology_of
 
 # The labs with golden files: every built-in, and the two-site lab of the tests (active/standby, an
 # APIPA device, ExpressRoute on the second site).
@@ -29,11 +28,7 @@ GOLDEN_LABS = [*BUILTINS, "multi-site"]
 
 
 def golden_lab(name: str) -> Topology:
-    if name == "multi-site":
-        model = parse(MULTI_SITE, "multi-site.yaml", "multi-site")
-        check(model, "multi-site.yaml")
-        return build(model)
-    return load(name)
+    return topology_of(MULTI_SITE, name) if name == "multi-site" else load(name)
 
 
 def plain(value: Any) -> Any:

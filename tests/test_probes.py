@@ -22,7 +22,7 @@ from controller.oracle import predict
 from controller.probes import REPO, ProbeSession
 from controller.results import Arrival, FlowStats
 from lab.runtime.running import RunningLab, attach
-from tests.conftest import require_root
+from tests.helpers import require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -24,7 +24,7 @@ from lab.runtime.lifecycle import down, up
 from lab.runtime.processes import pids_in
 from lab.runtime.running import attach
 from lab.runtime.state import load_state, namespace_name
-from tests.conftest import BUILTINS, REPO, require_root
+from tests.helpers import BUILTINS, REPO, require_root
 from tests.labs import host_links, leftovers, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
