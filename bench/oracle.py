@@ -4,7 +4,7 @@
 writes the figures. Each figure is the median of --runs, timed with the process CPU clock beside the
 wall clock (on a shared machine the CPU time is the fairer one), and the machine's load average is
 recorded before and after: a figure taken while the machine was busy says so. `make bench` runs it
-too (bench/__main__.py), at the default sizes.
+too (bench/__main__.py), at the default sizes, and docs/benchmarks.md gets its table (`markdown`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.oracle import Failures, predict
 from lab.generate import generate
@@ -26,13 +27,14 @@ from lab.rules import check
 from lab.topology import Topology, build
 
 SIZES = (50, 100, 200)
+T = TypeVar("T")
 
 
-def _timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call."""
+def _timed(fn: Callable[[], T]) -> tuple[T, tuple[float, float]]:
+    """What one call returns, and its (wall seconds, CPU seconds of this process)."""
     wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    result = fn()
+    return result, (time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def _topology(sites: int) -> Topology:
@@ -47,12 +49,16 @@ def measure(sizes: tuple[int, ...] | list[int] = SIZES, runs: int = 3) -> dict[s
     out: dict[str, Any] = {"runs": runs, "load_before": _load(), "sizes": []}
     for sites in sizes:
         samples: dict[str, list[tuple[float, float]]] = {"build": [], "predict": [], "predict_gw0_failed": []}
+        nodes = routes = 0
         for _ in range(runs):
-            topo: list[Topology] = []
-            samples["build"].append(_timed(lambda: topo.append(_topology(sites))))
-            samples["predict"].append(_timed(lambda: predict(topo[0])))
-            samples["predict_gw0_failed"].append(_timed(lambda: predict(topo[0], Failures(nodes={"gw0"}))))
-        row: dict[str, Any] = {"sites": sites, "nodes": len(topo[0].nodes)}
+            topo, took = _timed(partial(_topology, sites))
+            samples["build"].append(took)
+            pred, took = _timed(partial(predict, topo))
+            samples["predict"].append(took)
+            samples["predict_gw0_failed"].append(_timed(partial(predict, topo, Failures(nodes={"gw0"})))[1])
+            nodes = len(topo.nodes)
+            routes = sum(len(paths) for table in pred.best.values() for paths in table.values())
+        row: dict[str, Any] = {"sites": sites, "nodes": nodes, "best_routes": routes}
         for what, values in samples.items():
             row[f"{what}_s"] = round(statistics.median(v[0] for v in values), 4)
             row[f"{what}_cpu_s"] = round(statistics.median(v[1] for v in values), 4)
@@ -69,11 +75,35 @@ def lines(data: dict[str, Any]) -> list[str]:
     out = [f"load average before {data['load_before']}, after {data['load_after']}; median of {data['runs']} run(s)"]
     for r in data["sizes"]:
         out.append(
-            f"{r['sites']:>4} sites ({r['nodes']} nodes): build {r['build_s']:.3f} s, "
+            f"{r['sites']:>4} sites ({r['nodes']} nodes, {r['best_routes']} best routes): build {r['build_s']:.3f} s, "
             f"predict {r['predict_s']:.3f} s (CPU {r['predict_cpu_s']:.3f} s), "
             f"predict with gw0 failed {r['predict_gw0_failed_s']:.3f} s"
         )
     return out
+
+
+def markdown(data: dict[str, Any] | None) -> list[str]:
+    """The section of docs/benchmarks.md (nothing when the run did not measure it)."""
+    if not data or not data.get("sizes"):
+        return []
+    out = [
+        "## The oracle at scale",
+        "",
+        "`predict` (controller/oracle) on generated labs, no lab brought up (`python -m bench.oracle`); "
+        f"median of {data['runs']} run(s), load average {data['load_before'][0]:.1f} before and "
+        f"{data['load_after'][0]:.1f} after. Its output grows as sites² (every site learns every other "
+        "site's prefix through Azure): the cost per best route is what stays flat.",
+        "",
+        "| sites | nodes | build s | predict s | predict CPU s | with gw0 failed s | µs CPU per best route |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["sizes"]:
+        per_route = r["predict_cpu_s"] / r["best_routes"] * 1e6 if r.get("best_routes") else float("nan")
+        out.append(
+            f"| {r['sites']} | {r['nodes']} | {r['build_s']:.3f} | {r['predict_s']:.3f} | {r['predict_cpu_s']:.3f} "
+            f"| {r['predict_gw0_failed_s']:.3f} | {per_route:.1f} |"
+        )
+    return [*out, ""]
 
 
 def main(argv: list[str] | None = None) -> int:

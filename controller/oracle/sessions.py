@@ -15,10 +15,24 @@ UpSessions = dict[str, list[Neighbor]]  # node -> its established sessions
 
 
 class Sessions:
+    """Peer lookups are cached per prediction (a Neighbor is keyed by identity: it is not hashable)."""
+
     def __init__(self, holdings: Holdings) -> None:
         self.h = holdings
         self.topo: Topology = holdings.topo
         self.f = holdings.f
+        self._peer_node: dict[int, Node] = {}
+        self._peer_neighbor: dict[tuple[str, int], Neighbor | None] = {}
+        # node -> (peer name, kind) -> its first such neighbor; node -> address -> its first neighbor there
+        self._by_peer: dict[str, dict[tuple[str, str], Neighbor]] = {}
+        self._by_address: dict[str, dict[IPv4Address, Neighbor]] = {}
+        for node in self.topo.routers():
+            assert node.bgp is not None
+            by_peer = self._by_peer[node.name] = {}
+            by_address = self._by_address[node.name] = {}
+            for m in node.bgp.neighbors:
+                by_peer.setdefault((m.peer, m.kind), m)
+                by_address.setdefault(m.address, m)
 
     def establish(self) -> tuple[SessionState, UpSessions]:
         """Every session of every router, and per router the ones that are up."""
@@ -58,8 +72,7 @@ class Sessions:
             if not ok:
                 continue
             node = self.topo.nodes[name]
-            assert node.bgp is not None
-            n = next(x for x in node.bgp.neighbors if x.address == addr)
+            n = self._by_address[name][addr]
             if n.kind in LOCAL_KINDS:
                 continue
             back = self.peer_neighbor(node, n)
@@ -89,11 +102,18 @@ class Sessions:
     def peer_node(self, n: Neighbor) -> Node:
         """The node at the other end of a session now: the named peer, or, for an address that moved
         (active/standby takeover), the instance that holds it."""
+        found = self._peer_node.get(id(n))
+        if found is None:
+            found = self._peer_node[id(n)] = self._find_peer_node(n)
+        return found
+
+    def _find_peer_node(self, n: Neighbor) -> Node:
         named = self.topo.nodes[n.peer]
         if n.kind in LOCAL_KINDS or self.h.holds(named, n.address):
             return named
-        for node in self.topo.nodes.values():
-            if node.role == named.role and node.name != named.name and self.h.holds(node, n.address):
+        for name in self.h.holders(n.address):
+            node = self.topo.nodes[name]
+            if node.role == named.role and node.name != named.name:
                 return node
         return named
 
@@ -114,11 +134,17 @@ class Sessions:
     def peer_neighbor(self, node: Node, n: Neighbor) -> Neighbor | None:
         """The other end's Neighbor entry for this session (found by name, or by the address this
         node holds: the instance that took over an active/standby gateway's IPs)."""
+        key = (node.name, id(n))
+        if key not in self._peer_neighbor:
+            self._peer_neighbor[key] = self._find_peer_neighbor(node, n)
+        return self._peer_neighbor[key]
+
+    def _find_peer_neighbor(self, node: Node, n: Neighbor) -> Neighbor | None:
         peer = self.peer_node(n)
         assert peer.bgp is not None
-        for m in peer.bgp.neighbors:
-            if m.peer == node.name and m.kind == n.kind:
-                return m
+        named = self._by_peer[peer.name].get((node.name, n.kind))
+        if named is not None:
+            return named
         for m in peer.bgp.neighbors:
             if m.kind == n.kind and self.h.holds(node, m.address):
                 return m
