@@ -165,7 +165,7 @@ def _method(data: dict[str, Any]) -> list[str]:
         f"- Every figure is the **median of {runs} run(s)** of the case "
         "(`python -m bench --runs N`; `--quick` for one run of the default lab and small labs).",
         "- **up** is the wall-clock time from calling `lab.runtime.lifecycle.up()` until it returns converged: "
-        "every BGP session the oracle (`controller/oracle.py` `predict`) expects is Established and every "
+        "every BGP session the oracle (`controller/oracle` `predict`) expects is Established and every "
         "router's kernel FIB holds exactly the predicted BGP routes (polled every 100 ms). Its phases are "
         "`UpResult.timings`: *render* (configuration files), *namespaces* (namespaces, veths, bridges, "
         "VXLAN tunnels, addresses), *daemons* (FRR zebra/bgpd/staticd/bfdd and ExaBGP started), "
