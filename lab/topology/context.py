@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from lab.model import LabFile
 from lab.profiles import Timing
 from lab.topology.addressing import Allocator, derived_public_ips, gateway_apipa_ips, gateway_bgp_ips
-from lab.topology.constants import ROUTER_LO_IP, SPEAKER_IP, SPEAKER_PORT, VXLAN_BASE_VNI
+from lab.topology.constants import FLOOD_IP, FLOOD_PORT, ROUTER_LO_IP, SPEAKER_IP, SPEAKER_PORT, VXLAN_BASE_VNI
 from lab.topology.naming import INTERNET, LOOPBACK, VNET, device_node_names, er_site_index, gateway_names
 from lab.topology.types import Bgp, Interface, Link, Neighbor, Node, Role, Speaker, Tunnel
 
@@ -119,18 +119,20 @@ class Build:
             rr_client=rr_client,
         )
 
-    def speaker_neighbor(self, rr_client: bool = False) -> Neighbor:
-        # ExaBGP listens on SPEAKER_IP:SPEAKER_PORT on lo; bgpd connects to it from ROUTER_LO_IP.
+    def speaker_neighbor(self, rr_client: bool = False, flood: bool = False) -> Neighbor:
+        """The session to the node's own ExaBGP speaker (or to its flood speaker, idle until the
+        prefix-flood failure): the speaker listens on lo, bgpd connects to it from ROUTER_LO_IP."""
+        address, kind, port = (FLOOD_IP, "flood", FLOOD_PORT) if flood else (SPEAKER_IP, "speaker", SPEAKER_PORT)
         return Neighbor(
-            SPEAKER_IP,
+            address,
             0,
             "speaker",
-            "speaker",
+            kind,
             self.t.keepalive,
             self.t.hold,
             update_source=ROUTER_LO_IP,
             rr_client=rr_client,
-            port=SPEAKER_PORT,
+            port=port,
         )
 
     def speaker(self, node: Node, routes: list[tuple[IPv4Network, IPv4Address]]) -> Speaker:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from lab.model import Device, Site
 from lab.topology.addressing import lan_addresses, public_network, tunnel_mac
-from lab.topology.constants import APIPA, FLOOD_IP, FLOOD_PORT, MAX_PREFIXES, ROUTER_LO_IP, VXLAN_MTU
+from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES, VXLAN_MTU
 from lab.topology.context import Build
 from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name, tunnel_ifname
 from lab.topology.types import Interface, Neighbor, Node, StaticNeighbor, StaticRoute, Tunnel
@@ -37,19 +37,7 @@ def _core_and_host(b: Build, site: Site) -> Node:
     assert core.bgp is not None
     core.bgp.neighbors.append(b.speaker_neighbor(rr_client=True))
     core.speaker = b.speaker(core, [(p, host_ip) for p in site.prefixes])
-    core.bgp.neighbors.append(
-        Neighbor(
-            FLOOD_IP,
-            site.asn,
-            "speaker",
-            "flood",
-            b.t.keepalive,
-            b.t.hold,
-            update_source=ROUTER_LO_IP,
-            rr_client=True,
-            port=FLOOD_PORT,
-        )
-    )
+    core.bgp.neighbors.append(b.speaker_neighbor(rr_client=True, flood=True))
     core.interface(LOOPBACK).addresses.append(IPv4Interface(f"{FLOOD_IP}/32"))
     b.cores.append(core)
     return core
