@@ -89,6 +89,23 @@ def attach_tunnel(netns: str) -> None:
     wait_for(lambda: call_in(netns, route), START_TIMEOUT_S, f"{netns}: {TUN}")
 
 
+def anchor_selectors(netns: str, local_ts: list[IPv4Network]) -> None:
+    """Policy-based selectors: kernel-libipsec refuses a CHILD_SA ("unable to install IPsec policies")
+    unless the namespace owns an address inside each local selector, for the source of its route. The
+    endpoint gets the last address of each selector on lo: a subnet's broadcast (Azure reserves it), which
+    no host uses, and which is the only destination the endpoint then keeps for itself."""
+
+    def add() -> None:
+        with IPRoute() as ipr:
+            lo = ipr.link_lookup(ifname="lo")[0]
+            for prefix in local_ts:
+                if prefix.prefixlen == 0:
+                    continue  # 0/0: any address of the namespace will do
+                ipr.addr("replace", index=lo, address=str(prefix.broadcast_address), prefixlen=32)
+
+    call_in(netns, add)
+
+
 def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
     """The router's end of the VTI: a point-to-point address pair, proxy ARP for what lies behind it."""
     write_sysctls(
