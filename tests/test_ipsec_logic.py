@@ -33,13 +33,14 @@ def test_retransmit_sums_match_what_was_measured() -> None:
 
 
 def test_detection_windows_contain_the_measured_times() -> None:
-    # measured: dpd 5 s + (2, 3, 1.5) -> 20.2 s; dpd 3 s + (2, 2, 1.5) -> 12.1 s; IKEv1 5/20 -> 20 s
+    # measured: dpd 5 s + (2, 3, 1.5) -> 20.2 s; dpd 3 s + (2, 2, 1.5) -> 12.1 s; IKEv1 5/20 -> 16.9 s
     low, high = dpd.Dpd(2, 5, None, dpd.Retransmit(2, 3, 1.5)).detection_window()
     assert (low, high) == (16.25, 21.25) and low <= 20.2 <= high
     low, high = dpd.Dpd(2, 3, None, dpd.Retransmit(2, 2, 1.5)).detection_window()
     assert low <= 12.1 <= high
-    assert dpd.Dpd(1, 5, 20, dpd.Retransmit(2, 2, 1.5)).detection_window() == (20.0, 20.0)
-    assert dpd.Dpd(1, 6, 20, dpd.Retransmit(2, 2, 1.5)).detection_window() == (20.0, 24.0)
+    low, high = dpd.Dpd(1, 5, 20, dpd.Retransmit(2, 2, 1.5)).detection_window()
+    assert (low, high) == (15.0, 20.0) and low <= 16.9 <= high
+    assert dpd.Dpd(1, 6, 20, dpd.Retransmit(2, 2, 1.5)).detection_window() == (18.0, 24.0)
 
 
 @pytest.mark.parametrize(
@@ -233,6 +234,18 @@ def test_write_keeps_private_files_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(layout.root).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(layout.swanctl / "secrets.conf").st_mode) == 0o600
     assert os.access(layout.run / "updown.sh", os.X_OK)
+
+
+def test_missing_strongswan_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lab.runtime.ipsec import charon
+
+    monkeypatch.setattr(charon, "CHARON", tmp_path / "no-charon")
+    with pytest.raises(GwlabError) as err:
+        charon.check_strongswan()
+    assert str(err.value) == (
+        "strongSwan not found (run 'make setup', or apt-get install strongswan-charon strongswan-swanctl "
+        "libcharon-extra-plugins libstrongswan-standard-plugins; or use tunnel kind vxlan)"
+    )
 
 
 # -- SA state and diagnosis ---------------------------------------------------------------------------

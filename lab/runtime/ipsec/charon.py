@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -43,12 +44,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def check_strongswan() -> None:
     """strongSwan present: the bad-input check for `ipsec` tunnels on a host without it."""
-    import shutil
-
     if not CHARON.exists() or shutil.which(SWANCTL) is None:
         raise GwlabError(
             "strongSwan not found (run 'make setup', or apt-get install strongswan-charon strongswan-swanctl "
-            "libcharon-extra-plugins; or use tunnel kind vxlan)"
+            "libcharon-extra-plugins libstrongswan-standard-plugins; or use tunnel kind vxlan)"
         )
 
 
