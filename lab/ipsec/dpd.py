@@ -5,7 +5,8 @@ for `dpd_delay`, then is retransmitted after timeout·base^n for n = 0..tries; t
 last wait ends. So the peer is declared dead between Σwaits and dpd_delay + Σwaits after its last packet
 (the lab's tunnels always carry BGP keepalives, so it is near the upper bound). `dpd_timeout` is IKEv1
 only: an R-U-THERE every `dpd_delay`, dead when nothing came back for `dpd_timeout`, checked at each
-`dpd_delay` tick (measured: 5 s / 20 s -> 16.9 s after the peer fell silent, 20 s after its last answer). Retransmit settings are charon-wide; with one charon per tunnel end they are per tunnel.
+`dpd_delay` tick (measured: 5 s / 20 s -> 16.9 s after the peer fell silent, 20 s after its last answer).
+Retransmit settings are charon-wide; with one charon per tunnel end they are per tunnel.
 """
 
 from __future__ import annotations
