@@ -1,9 +1,10 @@
 """Dead-peer detection: when charon declares a silent peer dead, and which settings reach a target time.
 
-IKEv2 (measured, ../shared/reference/ipsec.md §4): a DPD request goes out once nothing has been received
-for `dpd_delay`, then is retransmitted after timeout·base^n for n = 0..tries; the DPD action runs when the
-last wait ends. So the peer is declared dead between Σwaits and dpd_delay + Σwaits after its last packet
-(the lab's tunnels always carry BGP keepalives, so it is near the upper bound). `dpd_timeout` is IKEv1
+IKEv2 (measured, ../shared/reference/ipsec.md §4): a DPD request goes out every `dpd_delay` - traffic does
+not postpone it, as kernel-libipsec cannot tell charon when ESP was last used (query_policy: not
+supported) - then is retransmitted after timeout·base^n for n = 0..tries; the DPD action runs when the
+last wait ends. So the peer is declared dead between Σwaits and dpd_delay + Σwaits after it fell silent,
+depending on where in the dpd_delay period that happened. `dpd_timeout` is IKEv1
 only: an R-U-THERE every `dpd_delay`, dead when nothing came back for `dpd_timeout`, checked at each
 `dpd_delay` tick (measured: 5 s / 20 s -> 16.9 s after the peer fell silent, 20 s after its last answer).
 Retransmit settings are charon-wide; with one charon per tunnel end they are per tunnel.

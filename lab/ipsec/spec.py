@@ -170,17 +170,7 @@ def p2s_gateway(
     """The point-to-site end of a gateway instance: IKEv2 road warriors with certificates from the lab
     CA (Azure's IKEv2 P2S: certificates or RADIUS, never PSK), addresses from the instance's pool, the
     VNet as the only selector. A vanished client is cleared, not restarted: the client reconnects."""
-    child = Child(
-        name=name,
-        local_ts=tuple(str(p) for p in vnet),
-        remote_ts=("dynamic",),
-        esp_proposals=P2S.esp,
-        life_s=P2S.child_lifetime_s,
-        life_bytes=P2S.child_lifetime_bytes,
-        start_action="none",
-        dpd_action="clear",
-        updown=False,
-    )
+    child = _p2s_child(name, tuple(str(p) for p in vnet), ("dynamic",), "none", "clear")
     conn = Connection(
         name=name,
         version=2,
@@ -210,17 +200,7 @@ def p2s_client(
     cacert: str,
 ) -> Instance:
     """A road warrior: asks for a virtual IP, initiates, and restarts after its gateway went silent."""
-    child = Child(
-        name=name,
-        local_ts=("dynamic",),
-        remote_ts=tuple(str(p) for p in vnet),
-        esp_proposals=P2S.esp,
-        life_s=P2S.child_lifetime_s,
-        life_bytes=P2S.child_lifetime_bytes,
-        start_action="start",
-        dpd_action="restart",
-        updown=False,
-    )
+    child = _p2s_child(name, ("dynamic",), tuple(str(p) for p in vnet), "start", "restart")
     conn = Connection(
         name=name,
         version=2,
@@ -235,3 +215,23 @@ def p2s_client(
         vips=("0.0.0.0",),
     )
     return Instance(name, (conn,), dpd.retransmit, credentials=credentials)
+
+
+def _p2s_child(
+    name: str,
+    local_ts: tuple[str, ...],
+    remote_ts: tuple[str, ...],
+    start_action: Literal["start", "none"],
+    dpd_action: Literal["restart", "clear"],
+) -> Child:
+    return Child(
+        name=name,
+        local_ts=local_ts,
+        remote_ts=remote_ts,
+        esp_proposals=P2S.esp,
+        life_s=P2S.child_lifetime_s,
+        life_bytes=P2S.child_lifetime_bytes,
+        start_action=start_action,
+        dpd_action=dpd_action,
+        updown=False,
+    )
