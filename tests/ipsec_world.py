@@ -3,8 +3,9 @@
     r (on-prem router, 198.51.100.10) --wan0/vti0-- rt (tunnel endpoint, /run/netns)
     g (Azure instance, 203.0.113.10)  --wan0/vti0-- gt (tunnel endpoint, a "container": /proc/<pid>/ns/net)
                                       --wanp/vtip-- gp (point-to-site endpoint)
+    g2 (its standby, takes 203.0.113.10 over) --wan0/vti0-- gt2
     c (point-to-site client, 192.0.2.10)
-    r, g, c --pub-- inet (the internet router)
+    r, g, c --pub-- inet (the internet router); g and g2 share inet's bridge "bra" (203.0.113.0/24)
 
 LANs are stand-ins on lo: on-prem 192.168.10.1, the VNet's VM 10.1.0.4.
 """
@@ -35,7 +36,9 @@ ENDPOINT_WAN = {
     "rt": IPv4Interface("100.64.0.2/30"),
     "gt": IPv4Interface("100.64.0.6/30"),
     "gp": IPv4Interface("100.64.0.10/30"),
+    "gt2": IPv4Interface("100.64.0.14/30"),
 }
+ENDPOINT_NETS = IPv4Network("100.64.0.0/24")  # the endpoints' WAN /30s, source-NATed by their routers
 ROUTER_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
     "net.ipv4.conf.all.rp_filter": "0",
@@ -111,7 +114,7 @@ def build(prefix: str) -> World:
 
 
 def _build(w: World) -> None:
-    for node in ("inet", "r", "g", "rt", "gp", "c"):
+    for node in ("inet", "r", "g", "rt", "gp", "c", "g2", "gt2"):
         netns.create(f"{w.prefix}-{node}")
         w.paths[node] = f"/run/netns/{w.prefix}-{node}"
     # gt: a namespace known only by a process's /proc/<pid>/ns/net, as a container's is
@@ -123,6 +126,8 @@ def _build(w: World) -> None:
     v = endpoint.veth
     v(w.ns("inet"), "ir", w.ns("r"), "pub")
     v(w.ns("inet"), "ig", w.ns("g"), "pub")
+    v(w.ns("inet"), "ig2", w.ns("g2"), "pub")
+    _bridge(w, "inet", "bra", ["ig", "ig2"])
     v(w.ns("inet"), "ic", w.ns("c"), "pub")
     v(w.ns("r"), "wan0", w.ns("rt"), "eth0")
     v(w.ns("r"), "vti0", w.ns("rt"), "r0", mtu=endpoint.VTI_MTU)
@@ -130,10 +135,12 @@ def _build(w: World) -> None:
     v(w.ns("g"), "vti0", w.ns("gt"), "r0", mtu=endpoint.VTI_MTU)
     v(w.ns("g"), "wanp", w.ns("gp"), "eth0")
     v(w.ns("g"), "vtip", w.ns("gp"), "r0", mtu=endpoint.VTI_MTU)
+    v(w.ns("g2"), "wan0", w.ns("gt2"), "eth0")
+    v(w.ns("g2"), "vti0", w.ns("gt2"), "r0", mtu=endpoint.VTI_MTU)
 
-    for node in ("inet", "r", "g", "c"):
+    for node in ("inet", "r", "g", "c", "g2"):
         write_sysctls(w.ns(node), ROUTER_SYSCTLS)
-    _addrs(w, "inet", {"ir": "198.51.100.1/24", "ig": "203.0.113.1/24", "ic": "192.0.2.1/24"})
+    _addrs(w, "inet", {"ir": "198.51.100.1/24", "bra": "203.0.113.1/24", "ic": "192.0.2.1/24", "ig": "", "ig2": ""})
     _addrs(w, "r", {"pub": f"{ONPREM_PUBLIC}/24", "wan0": "100.64.0.1/30", "lo": f"{ONPREM_HOST}/32"}, "198.51.100.1")
     _addrs(
         w,
@@ -142,22 +149,25 @@ def _build(w: World) -> None:
         "203.0.113.1",
     )
     _addrs(w, "c", {"pub": f"{CLIENT_PUBLIC}/24"}, "192.0.2.1")
-    for node, gw in (("rt", "100.64.0.1"), ("gt", "100.64.0.5"), ("gp", "100.64.0.9")):
+    # the standby: no public IP until it takes it over (take_over)
+    _addrs(w, "g2", {"pub": "", "wan0": "100.64.0.13/30", "lo": f"{VNET_VM}/32"})
+    for node, gw in (("rt", "100.64.0.1"), ("gt", "100.64.0.5"), ("gp", "100.64.0.9"), ("gt2", "100.64.0.13")):
         endpoint.prepare(w.ns(node), "r0", "eth0", ENDPOINT_WAN[node], IPv4Address(gw))
     endpoint.router_vti(w.ns("r"), "vti0", ONPREM_VTI, AZURE_VTI)
     endpoint.router_vti(w.ns("g"), "vti0", AZURE_VTI, ONPREM_VTI)
     endpoint.router_vti(w.ns("g"), "vtip", IPv4Address("169.254.30.1"), IPv4Address("169.254.30.2"))
-    endpoint.router_nat(
-        w.ns("r"), "pub", ONPREM_PUBLIC, IPv4Network("100.64.0.0/24"), [(AZURE_PUBLIC, ENDPOINT_WAN["rt"].ip)]
-    )
+    endpoint.router_nat(w.ns("r"), "pub", ONPREM_PUBLIC, ENDPOINT_NETS, [(AZURE_PUBLIC, ENDPOINT_WAN["rt"].ip)])
     endpoint.router_nat(
         w.ns("g"),
         "pub",
         AZURE_PUBLIC,
-        IPv4Network("100.64.0.0/24"),
+        ENDPOINT_NETS,
         [(ONPREM_PUBLIC, ENDPOINT_WAN["gt"].ip)],
         default_endpoint=ENDPOINT_WAN["gp"].ip,
     )
+    endpoint.router_vti(w.ns("g2"), "vti0", AZURE_VTI, ONPREM_VTI)
+    endpoint.router_nat(w.ns("g2"), "pub", AZURE_PUBLIC, ENDPOINT_NETS, [(ONPREM_PUBLIC, ENDPOINT_WAN["gt2"].ip)])
+    _route(w, "g2", ONPREM_LAN, ONPREM_VTI, "vti0")
     _route(w, "r", VNET, AZURE_VTI, "vti0")
     _route(w, "g", ONPREM_LAN, ONPREM_VTI, "vti0")
     _route(w, "g", P2S_POOL, IPv4Address("169.254.30.2"), "vtip")
@@ -185,7 +195,7 @@ def _addrs(w: World, node: str, addrs: dict[str, str], default: str | None = Non
         with IPRoute() as ipr:
             for ifname in ("lo", *addrs):
                 idx = ipr.link_lookup(ifname=ifname)[0]
-                if ifname in addrs:
+                if addrs.get(ifname):
                     a = IPv4Interface(addrs[ifname])
                     ipr.addr("replace", index=idx, address=str(a.ip), prefixlen=a.network.prefixlen)
                 ipr.link("set", index=idx, state="up")
@@ -193,6 +203,58 @@ def _addrs(w: World, node: str, addrs: dict[str, str], default: str | None = Non
                 ipr.route("replace", dst="0.0.0.0/0", gateway=default)
 
     call_in(w.ns(node), configure)
+
+
+def _bridge(w: World, node: str, name: str, ports: list[str]) -> None:
+    def add() -> None:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=name, kind="bridge")
+            idx = ipr.link_lookup(ifname=name)[0]
+            for port in ports:
+                ipr.link("set", index=ipr.link_lookup(ifname=port)[0], master=idx)
+
+    call_in(w.ns(node), add)
+
+
+def crash_instance(w: World, node: str) -> None:
+    """The active instance's public interface is gone (its charon is killed by the caller)."""
+
+    def down() -> None:
+        with IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="pub")[0], state="down")
+
+    call_in(w.ns(node), down)
+
+
+def take_over(w: World, node: str) -> None:
+    """The standby takes the public IP: address, default route, and a ping whose ARP request updates
+    the internet router's neighbor entry to the standby's MAC (as a gratuitous ARP would)."""
+
+    def up() -> None:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname="pub")[0]
+            ipr.addr("replace", index=idx, address=str(AZURE_PUBLIC), prefixlen=24)
+            ipr.route("replace", dst="0.0.0.0/0", gateway="203.0.113.1")
+
+    call_in(w.ns(node), up)
+    w.run(node, "ping", "-c", "1", "-W", "1", "203.0.113.1", check=False)
+
+
+def give_back(w: World, active: str, standby: str) -> None:
+    """Undo crash_instance + take_over: the first instance holds the public IP again."""
+
+    def release() -> None:
+        with IPRoute() as ipr:
+            ipr.addr("del", index=ipr.link_lookup(ifname="pub")[0], address=str(AZURE_PUBLIC), prefixlen=24)
+
+    def up() -> None:
+        with IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="pub")[0], state="up")
+            ipr.route("replace", dst="0.0.0.0/0", gateway="203.0.113.1")
+
+    call_in(w.ns(standby), release)
+    call_in(w.ns(active), up)
+    w.run(active, "ping", "-c", "1", "-W", "1", "203.0.113.1", check=False)
 
 
 def _route(w: World, node: str, prefix: IPv4Network, via: IPv4Address, dev: str) -> None:

@@ -99,15 +99,16 @@ def s2s_pair(
     onprem_psk: str | None = None,
     azure_ts: tuple[tuple[str, ...], tuple[str, ...]] = (spec.ANY_TS, spec.ANY_TS),
     onprem_ts: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    azure_endpoint: str = "gt",
 ) -> tuple[spec.Instance, spec.Instance]:
     """(on-prem end in rt, Azure end in gt); traffic selectors as (local, remote) of the Azure end."""
     key = psk.derive_psk(SECRET, CONN)
     props = proposals.ROUTE_BASED if version == 2 else proposals.POLICY_BASED
     settings = dpd.for_target(dpd.PROFILE_DPD_S["fast"], version)
     azure = spec.site_to_site(
-        CONN, side="initiator", version=version, local_addr=iw.ENDPOINT_WAN["gt"].ip, remote_addr=iw.ONPREM_PUBLIC,
-        local_id=str(iw.AZURE_PUBLIC), remote_id=str(iw.ONPREM_PUBLIC), proposals=props, dpd=settings, psk=key,
-        local_ts=azure_ts[0], remote_ts=azure_ts[1], vti="r0",
+        CONN, side="initiator", version=version, local_addr=iw.ENDPOINT_WAN[azure_endpoint].ip,
+        remote_addr=iw.ONPREM_PUBLIC, local_id=str(iw.AZURE_PUBLIC), remote_id=str(iw.ONPREM_PUBLIC),
+        proposals=props, dpd=settings, psk=key, local_ts=azure_ts[0], remote_ts=azure_ts[1], vti="r0",
     )  # fmt: skip
     local_ts, remote_ts = onprem_ts or (azure_ts[1], azure_ts[0])
     onprem = spec.site_to_site(
@@ -218,6 +219,37 @@ def test_restart_after_kill9(world: iw.World, start: Start, record_property: Cal
     wait_for(all_up(rt, gt), UP_TIMEOUT_S, "tunnel up again after kill -9")
     assert world.ping("r", iw.VNET_VM, iw.ONPREM_HOST) == 3
     report(record_property, restart_to_child_sa_s=round(time.monotonic() - t0, 3))
+
+
+def test_active_standby_takeover_reestablishes_ike(world: iw.World, start: Start, record_property: Callable) -> None:
+    """The active instance crashes, the standby takes its public IP over and initiates at once; the
+    on-prem end (responder) replaces the dead SA by the standby's (same identities, unique = replace)."""
+    onprem, azure = s2s_pair()
+    _, standby = s2s_pair(azure_endpoint="gt2")
+    rt = start("rt", onprem)
+    gt = start("gt", azure)
+    wait_for(all_up(rt, gt), UP_TIMEOUT_S, "tunnel to the active instance")
+    assert world.ping("r", iw.VNET_VM, iw.ONPREM_HOST) == 3
+    before = len(updown_events(rt))
+    try:
+        gt.stop(grace_s=0)  # the active instance is gone: its charon and its public interface
+        iw.crash_instance(world, "g")
+        crashed = time.monotonic()
+        iw.take_over(world, "g2")  # the platform's failover delay is the scenario's; here it is 0
+        gt2 = start("gt2", standby)
+        wait_for(lambda: state(gt2).up and state(rt).up, UP_TIMEOUT_S, "CHILD_SA with the standby")
+        to_child = time.monotonic() - crashed
+        wait_for(lambda: world.ping("r", iw.VNET_VM, iw.ONPREM_HOST, count=1) == 1, 10, "traffic via the standby")
+        to_traffic = time.monotonic() - crashed
+        wait_for(lambda: state(rt).ike_sas == 1, 10, "the dead instance's SA replaced on-prem")
+        events = [verb for _, verb in updown_events(rt)[before:]]
+        assert carrier(world, "r", "vti0")
+        report(
+            record_property, takeover_to_child_sa_s=round(to_child, 3), takeover_to_traffic_s=round(to_traffic, 3),
+            onprem_updown_after_crash=",".join(events) or "none",
+        )  # fmt: skip
+    finally:
+        iw.give_back(world, "g", "g2")
 
 
 @pytest.mark.parametrize("version", [2, 1], ids=["ikev2-route-based", "ikev1-policy-based"])
