@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -19,7 +20,7 @@ from pyroute2 import IPRoute
 
 from lab.ipsec import diagnose, dpd, pki, proposals, psk, render, spec
 from lab.ipsec.sas import ConnectionState, summarize
-from lab.runtime.ipsec import endpoint
+from lab.runtime.ipsec import endpoint, status
 from lab.runtime.ipsec.charon import CHARON, Charon, wait_for
 from lab.runtime.nsenter import call_in
 from lab.runtime.processes import alive
@@ -196,6 +197,12 @@ def test_route_based_ikev2_psk_carries_traffic(world: iw.World, start: Start, re
     assert world.ping("r", iw.VNET_VM, iw.ONPREM_HOST, count=5) == 5
     packets = sum(c.packets_in for s in gt.sas() for c in s.children)
     assert packets >= 5, "the pings did not go through the SA"
+    shown = status.read([status.End(CONN, "s1-vpn0", rt, CONN), status.End(CONN, "gw0", gt, CONN)])
+    assert [(s.end, s.running, s.state.up if s.state else None, s.problem) for s in shown] == [
+        ("s1-vpn0", True, True, None),
+        ("gw0", True, True, None),
+    ]
+    assert onprem.secrets[0].psk not in json.dumps([s.as_json() for s in shown])
     pss = {n: c.pss_kib() for n, c in (("onprem", rt), ("azure", gt))}
     assert_no_key_anywhere(onprem.secrets[0].psk, rt, gt, extra=rt.load() + gt.load())
     report(
@@ -310,6 +317,8 @@ def test_psk_mismatch_no_sa_and_the_log_says_why(world: iw.World, start: Start, 
     initiator = diagnose.latest(gt.layout.log, ("psk-mismatch",))
     assert responder is not None and "MAC mismatched" in responder.line
     assert initiator is not None and "AUTHENTICATION_FAILED" in initiator.line
+    shown = status.read([status.End(CONN, "s1-vpn0", rt, CONN), status.End(CONN, "gw0", gt, CONN)])
+    assert {s.problem for s in shown} == {"pre-shared key mismatch: authentication failed"}
     assert_no_key_anywhere(wrong, rt, gt)
     assert_no_key_anywhere(azure.secrets[0].psk, rt, gt)
     report(record_property, psk_mismatch_diagnosed_s=round(seen, 3), responder_says=responder.line.split("> ", 1)[-1])
