@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -59,6 +59,7 @@ class Charon:
     netns: str  # a path: /run/netns/<name> or /proc/<pid>/ns/net
     layout: Layout
     pid: int | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def uri(self) -> str:
@@ -67,12 +68,18 @@ class Charon:
     def start(self, keep_rule_220: bool = False) -> None:
         """Start charon and wait for its vici socket; a road warrior (client) keeps charon's routing rule
         220, a tunnel endpoint drops it (route-based: `install_routes = no` is ignored by libipsec)."""
+        self.launch()
+        self.wait_started(keep_rule_220)
+
+    def launch(self) -> None:
+        """Fork charon and return at once: a lab launches all its charons, then waits for them together.
+        Call from one thread only (a fork with preexec_fn while other threads fork can deadlock)."""
         lay = self.layout
         lay.run.mkdir(parents=True, exist_ok=True, mode=0o700)
         for stale in (lay.charon_pidfile, lay.vici):  # left by kill -9; a reused pid would stop charon
             stale.unlink(missing_ok=True)
         with open(lay.stdout, "ab") as out:
-            proc = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 [str(CHARON)],
                 env=ENV,
                 preexec_fn=_enter(self.netns, str(lay.run)),
@@ -80,11 +87,15 @@ class Charon:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self.pid = proc.pid
-        lay.pidfile.write_text(f"{proc.pid}\n", encoding="ascii")
+        self.pid = self._proc.pid
+        lay.pidfile.write_text(f"{self.pid}\n", encoding="ascii")
+
+    def wait_started(self, keep_rule_220: bool = False) -> None:
+        proc = self._proc
+        assert proc is not None, "launch() first"
         try:
             failed = lambda: self._not_started(proc)  # noqa: E731
-            wait_for(lay.vici.exists, START_TIMEOUT_S, f"{self.name}: charon's vici socket", failed)
+            wait_for(self.layout.vici.exists, START_TIMEOUT_S, f"{self.name}: charon's vici socket", failed)
             if not keep_rule_220:
                 wait_for(self._drop_rule_220, START_TIMEOUT_S, f"{self.name}: charon's routing rule 220", failed)
         except BaseException:
