@@ -13,7 +13,9 @@ LANs are stand-ins on lo: on-prem 192.168.10.1, the VNet's VM 10.1.0.4.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
@@ -175,9 +177,6 @@ def _build(w: World) -> None:
 
 def endpoint_wait_distinct(path: str) -> None:
     """unshare has exec'd sleep in its own namespace (until then the pid is still in ours)."""
-    import os
-    import time
-
     own = os.stat("/proc/self/ns/net").st_ino
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:

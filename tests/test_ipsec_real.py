@@ -13,7 +13,6 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 import pytest
 from pyroute2 import IPRoute
@@ -397,10 +396,3 @@ def test_point_to_site_client_with_certificate(world: iw.World, start: Start, re
         record_property, p2s_child_sa_s=round(to_child, 3), p2s_vip=str(vip), pss_kib_p2s_gateway=gp.pss_kib(),
         pss_kib_p2s_client=c.pss_kib(),
     )  # fmt: skip
-
-
-def test_pool_is_clear_of_the_world() -> None:
-    # sanity of the fixture's addressing (the P2S rules themselves belong to lab/rules.py, later)
-    assert not iw.P2S_POOL.overlaps(iw.VNET) and not iw.P2S_POOL.overlaps(iw.ONPREM_LAN)
-    assert iw.P2S_POOL.prefixlen <= 29 and isinstance(iw.P2S_POOL, IPv4Network)
-    assert Path(render.INSIDE_RUN).is_absolute()

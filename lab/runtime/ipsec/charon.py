@@ -34,6 +34,7 @@ from lab.runtime.processes import alive, stop
 CHARON = Path(os.environ.get("GWLAB_CHARON", "/usr/lib/ipsec/charon"))
 SWANCTL = os.environ.get("GWLAB_SWANCTL", "swanctl")
 START_TIMEOUT_S = 10.0  # vici is up after ~0.12 s on an idle machine
+STATUS_TIMEOUT_S = 5.0  # a hung charon must not hold `gwlab status` for long
 ROUTING_RULE_PREF = 220  # charon's "from all lookup 220", added at start (ipsec.md §2a)
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
@@ -125,12 +126,17 @@ class Charon:
         return out
 
     def sas(self) -> list[IkeSa]:
-        return parse_list_sas(self.swanctl("--list-sas", "--raw"))
+        return parse_list_sas(self.swanctl("--list-sas", "--raw", timeout_s=STATUS_TIMEOUT_S))
 
-    def swanctl(self, *args: str) -> str:
-        proc = subprocess.run(
-            [SWANCTL, *args, "--uri", self.uri], capture_output=True, text=True, timeout=30, check=False
-        )
+    def swanctl(self, *args: str, timeout_s: float = 30.0) -> str:
+        try:
+            proc = subprocess.run(
+                [SWANCTL, *args, "--uri", self.uri], capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise GwlabError(
+                f"{self.name}: swanctl {args[0]}: no answer from charon within {timeout_s:.0f} s"
+            ) from None
         if proc.returncode != 0:
             raise GwlabError(f"{self.name}: swanctl {args[0]} failed: {(proc.stderr or proc.stdout).strip()}")
         return proc.stdout
