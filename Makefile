@@ -7,7 +7,8 @@ NAME ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 GWLAB := $(VENV)/bin/gwlab
-APT_PACKAGES := frr nftables iproute2 iputils-ping procps graphviz python3-venv kmod
+APT_PACKAGES := frr nftables iproute2 iputils-ping procps graphviz python3-venv kmod \
+	strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
 PYTEST_ARGS ?=
 
 .PHONY: help setup apt venv up down status demo test bench lint format clean
@@ -24,6 +25,9 @@ apt:  ## install missing Debian packages (FRR, nftables, iproute2, ...)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  if echo "$$missing" | grep -qw frr && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then \
 	    systemctl disable --now frr >/dev/null 2>&1 || true; \
+	  fi; \
+	  if echo "$$missing" | grep -qw strongswan-charon && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then \
+	    systemctl disable --now strongswan-starter strongswan >/dev/null 2>&1 || true; \
 	  fi; \
 	fi
 
