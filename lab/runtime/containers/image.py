@@ -293,10 +293,11 @@ def frr_owner(engine: Engine, tag: str) -> tuple[int, int]:
 def import_rootfs(engine: Engine, tar: Path, recipe: Recipe) -> None:
     """Import the tarball as recipe.tag (3-6 s); a failed or interrupted import leaves no tag."""
     uid, gid = frr_ids(tar)
-    labels = f"LABEL {HASH_LABEL}={recipe.hash} {FRR_UID_LABEL}={uid} {FRR_GID_LABEL}={gid}"
+    # One LABEL per --change: podman reads "LABEL a=1 b=2" as the single label a="1 b=2".
+    labels = [f"LABEL {HASH_LABEL}={recipe.hash}", f"LABEL {FRR_UID_LABEL}={uid}", f"LABEL {FRR_GID_LABEL}={gid}"]
     try:
         with calling(engine.name, f"import {recipe.tag}"):
-            engine.client.image.import_(tar, tag=recipe.tag, changes=[*recipe.changes(), labels])
+            engine.client.image.import_(tar, tag=recipe.tag, changes=[*recipe.changes(), *labels])
     except BaseException:
         remove(engine, [recipe.tag], missing_ok=True)
         raise

@@ -86,7 +86,11 @@ class ExecResult:
 
 
 def create(engine: Engine, spec: NodeSpec) -> NodeContainer:
-    """Run one node container (detached, never pulling) and return it with its pid."""
+    """Run one node container (detached, never pulling) and return it with its pid. Its config and FRR
+    dirs are created if missing (docker would make them, podman refuses); their owner is the caller's
+    choice (image.frr_owner)."""
+    for path in (spec.config_dir, spec.frr_run_dir):
+        path.mkdir(parents=True, exist_ok=True)
     labels = {LAB_LABEL: spec.lab, NODE_LABEL: spec.node, RUNTIME_LABEL: engine.name}
     volumes = [(str(spec.config_dir), CONFIG_MOUNT, "rw"), (str(spec.frr_run_dir), FRR_MOUNT, "rw"), *spec.binds]
     with calling(engine.name, f"create {spec.name}"):
@@ -218,7 +222,9 @@ def remove(engine: Engine, names_or_ids: list[str]) -> None:
     """Force-remove these containers (running ones are killed); missing ones are ignored."""
     if not names_or_ids:
         return
-    proc = engine.run("rm", "--force", *names_or_ids)
+    # podman 4.3 removes nothing (and exits 0) when one of the names is missing, unless --ignore.
+    ignore = ["--ignore"] if engine.name == "podman" else []
+    proc = engine.run("rm", "--force", *ignore, *names_or_ids)
     if proc.returncode != 0:
         errors = [line for line in proc.stderr.splitlines() if line.strip() and not any(m in line for m in _GONE)]
         if errors:
