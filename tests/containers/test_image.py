@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +18,9 @@ import pytest
 from lab.errors import GwlabError
 from lab.runtime.containers import image, wheels
 from lab.runtime.containers.engine import Engine
-from tests.conftest import require_tool
+from lab.runtime.containers.fsutil import mounts_under
+from tests.conftest import require_root, require_tool
+from tests.containers.conftest import until
 
 
 def test_tag_is_a_hash_of_what_goes_in() -> None:
@@ -154,3 +158,40 @@ def test_unreachable_mirror_fails_cleanly(docker: Engine, tmp_path: Path) -> Non
     )
     assert list(cache.iterdir()) == []  # no tarball, no work dir
     assert image.inspect(docker, recipe.tag) is None
+
+
+INTERRUPTED_BUILD = """\
+import dataclasses, sys
+from pathlib import Path
+from lab.runtime.containers import image
+recipe = image.node_recipe()
+recipe = dataclasses.replace(recipe, packages=(*recipe.packages, "tcpdump"))  # a tag nobody has: a cold build
+image.rootfs(recipe, Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.containers
+def test_interrupted_build_leaves_nothing(tmp_path: Path) -> None:
+    """Ctrl-C while mmdebstrap works in its chroot: no tarball, no work dir, no mount left."""
+    require_root()
+    require_tool("mmdebstrap")
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_BUILD, str(cache)], stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+    def chroot_busy() -> bool:
+        logs = list(cache.glob(".*/mmdebstrap.log"))
+        return bool(logs) and "installing essential packages" in logs[0].read_text(errors="replace")
+
+    try:
+        until(chroot_busy, 120, "mmdebstrap installing packages inside its chroot")
+        mounted = mounts_under(cache)  # root mode: /dev, /proc, /sys of the chroot
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert mounted, "interrupted while the chroot had its mounts"
+    assert list(cache.iterdir()) == []
+    assert mounts_under(cache) == []

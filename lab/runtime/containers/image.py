@@ -121,7 +121,11 @@ class Recipe:
 
     @property
     def hash(self) -> str:
-        what = {"mmdebstrap": self.mmdebstrap(Path("/wheels"), Path("/out")), "changes": self.changes()}
+        what = {
+            "mmdebstrap": self.mmdebstrap(Path("/wheels"), Path("/out")),
+            "changes": self.changes(),
+            "labels": [HASH_LABEL, FRR_UID_LABEL, FRR_GID_LABEL],
+        }
         return hashlib.sha256(json.dumps({**what, **asdict(self)}, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
