@@ -36,9 +36,10 @@ DEVICES = ("/dev/net/tun",)
 CONFIG_MOUNT = "/etc/gwlab"
 FRR_MOUNT = "/run/frr"
 LAB_LABEL, NODE_LABEL, RUNTIME_LABEL = "gwlab.lab", "gwlab.node", "gwlab.runtime"
-# Parallel creation pays up to about 4 concurrent CLI calls on 2 cores (figures in the module's tests'
-# measurements); beyond that the engine serialises them anyway.
-CREATE_WORKERS = 4
+# 14 nodes on 2 cores (python -m bench.containers, two runs at load 7-12): serial 5.6-6.1 s docker, 4.1-5.7 s
+# podman; all 14 at once 3.0-3.8 s and 1.7-2.3 s, the best or tied in both runs; 2-8 at a time in between.
+# Capped so that a 50-site lab does not start hundreds of CLI processes at once.
+CREATE_WORKERS = 16
 _GONE = ("No such container", "no such container", "is not running", "state improper")
 
 
