@@ -159,8 +159,10 @@ def ensure(daemon: Daemon | None = None, timeout_s: float = START_S) -> float | 
     state = answers(daemon)
     if state == "ok":
         return None
-    if state == "hung" or daemon.external:
-        check(daemon)  # raises the line that says which
+    if state == "hung":
+        raise _hung(daemon)
+    if daemon.external:
+        check(daemon)  # raises: gwlab never starts a daemon where DOCKER_HOST points
     exe = shutil.which("dockerd")
     if exe is None:
         raise GwlabError("dockerd not found (run 'make setup' or apt-get install docker.io)")

@@ -1,7 +1,7 @@
 """The container engines gwlab drives, Docker and podman, each as a python-on-whales client.
 
 python-on-whales runs the engine's CLI for every call. Docker's CLI is the first `docker` on PATH (a
-newer static CLI may sit ahead of Debian's; both talk to Debian's 20.10 daemon, the newer one ~30%
+newer static CLI may sit ahead of Debian's; both talk to Debian's 20.10 daemon, the newer one
 faster per call), pointed at the daemon `dockerd.ensure` checked or started. Podman needs no daemon;
 it reads gwlab's own containers.conf (CONTAINERS_CONF) so that its default ulimits, which need
 CAP_SYS_RESOURCE, do not make every run fail.
