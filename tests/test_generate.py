@@ -105,7 +105,12 @@ def test_bad_arguments(sites: int, devices: int, message: str) -> None:
 
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lab.cli.app", *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "controller.cli.app", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

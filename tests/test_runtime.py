@@ -126,7 +126,7 @@ def test_sigint_during_up_leaves_nothing(phase: str) -> None:
     name = unique("ti")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli.app", "up", "hybrid", "--name", name],
+        [sys.executable, "-m", "controller.cli.app", "up", "hybrid", "--name", name],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -195,7 +195,7 @@ def cli_lab() -> Iterator[str]:
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "lab.cli.app", *args],
+        [sys.executable, "-m", "controller.cli.app", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from lab.cli.target import lab_option, pick
+from controller.cli.target import lab_option, pick
 
 
 @click.command("shell")

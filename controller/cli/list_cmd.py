@@ -7,8 +7,8 @@ import time
 import click
 from rich.table import Table
 
-from lab.cli.output import console, emit_json
-from lab.cli.validate import json_option
+from controller.cli.output import console, emit_json
+from controller.cli.validate import json_option
 from lab.runtime.state import load_state, running_labs
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli.output import console
+from controller.cli.output import console
 from lab.errors import GwlabError
 
 

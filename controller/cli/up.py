@@ -6,8 +6,8 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lab.cli.output import console, emit_json, err_console
-from lab.cli.validate import json_option, lab_argument
+from controller.cli.output import console, emit_json, err_console
+from controller.cli.validate import json_option, lab_argument
 from lab.runtime.lifecycle import NotConverged, UpResult, up
 
 

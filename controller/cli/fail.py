@@ -6,9 +6,9 @@ import time
 
 import click
 
-from lab.cli.output import console, emit_json
-from lab.cli.target import lab_option, pick
-from lab.cli.validate import json_option
+from controller.cli.output import console, emit_json
+from controller.cli.target import lab_option, pick
+from controller.cli.validate import json_option
 from lab.errors import GwlabError
 
 

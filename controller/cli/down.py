@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lab.cli.output import console
+from controller.cli.output import console
 from lab.errors import GwlabError
 from lab.runtime.lifecycle import down
 from lab.runtime.state import running_labs
