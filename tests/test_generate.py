@@ -143,7 +143,8 @@ def test_three_generated_sites_converge(tmp_path: Path) -> None:
     from tests.labs import leftovers, unique
 
     require_root()
-    from lab.runtime.lifecycle import down, up
+    from controller.converge import up
+    from lab.runtime.lifecycle import down
 
     path = tmp_path / "gen3.yaml"
     path.write_text(yaml.safe_dump(generate(3)), encoding="utf-8")

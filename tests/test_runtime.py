@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pyroute2 import NetNS
 
+from controller import converge
+from controller.converge import up
 from controller.oracle import predict
-from lab.runtime import converge
-from lab.runtime.lifecycle import down, up
-from lab.runtime.processes import pids_in
+from lab.runtime import lifecycle
+from lab.runtime.lifecycle import down
+from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
-from lab.runtime.state import load_state, namespace_name
+from lab.runtime.state import load_state
 from tests.conftest import BUILTINS, REPO, require_root
 from tests.labs import host_links, leftovers, unique
 
@@ -36,19 +37,11 @@ def _root() -> None:
 
 
 def lab_pids(name: str) -> list[int]:
-    state = load_state(name)
-    assert state is not None
-    return sorted(pids_in(state.namespaces))
+    return attach(name).runtime.pids()
 
 
 def still_converged(name: str) -> list[converge.Difference]:
-    lab = attach(name)
-    handles = {n.name: NetNS(lab.ns(n.name)) for n in lab.topo.routers()}
-    try:
-        return converge.differences(lab.topo, predict(lab.topo), handles)
-    finally:
-        for h in handles.values():
-            h.close()
+    return converge.check(attach(name))
 
 
 def ping(name: str, node: str, address: str) -> bool:
@@ -76,6 +69,27 @@ def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str)
         down(name)
     assert leftovers(name, pids) == []
     assert host_links() == links, "the host's own namespace gained or lost links"
+
+
+def test_the_labs_up_only_builds_and_starts_and_the_controller_waits() -> None:
+    """lab.runtime's up returns once the daemons run (it knows nothing of the oracle); the controller's
+    wait then finds the lab converging to the prediction, through the runtime the state records."""
+    name = unique("tw")
+    try:
+        started = lifecycle.up("active-active", name=name)
+        assert started.lab.state.phase == "started" and started.lab.state.runtime == "netns"
+        assert set(started.timings) == {"render", "namespaces", "daemons"}
+        deadline = time.monotonic() + 5  # a speaker writes its pid file just after it has daemonised
+        while not all(all(d.values()) for d in started.lab.runtime.running_daemons().values()):
+            assert time.monotonic() < deadline, started.lab.runtime.running_daemons()
+            time.sleep(0.02)  # polling the pid files with a deadline
+        lab = attach(name)
+        assert type(lab.runtime) is type(started.lab.runtime)
+        ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
+        assert ok, diffs
+    finally:
+        down(name)
+    assert leftovers(name) == []
 
 
 def test_two_labs_run_at_once_without_interfering() -> None:
