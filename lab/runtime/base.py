@@ -25,16 +25,18 @@ import os
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lab.errors import GwlabError
-from lab.runtime import daemons
+from lab.runtime import daemons, links
+from lab.runtime.configure import configure_node, sysctls
 from lab.runtime.daemons import Launch, Progress
 from lab.runtime.netlink import Handles, interface_index, open_handle
-from lab.runtime.nsenter import preexec, setns
+from lab.runtime.nsenter import preexec, setns, write_sysctls
 from lab.runtime.state import LabState
 from lab.topology import Node, Topology
 
@@ -88,8 +90,20 @@ class Runtime(ABC):
     # -- the lab ------------------------------------------------------------------------------------
     @abstractmethod
     def create(self, progress: Progress) -> None:
-        """Every node, its sysctls, links (lab.runtime.links), addresses and the runtime's routes; records
-        the nodes in the state before creating any. The rendered configs are in state.run_dir/<node>/."""
+        """Every node, then `wire`; records the nodes in the state before creating any. The rendered
+        configs are in state.run_dir/<node>/."""
+
+    def wire(self) -> None:
+        """Once the nodes exist: their sysctls, links, addresses and the runtime's routes, written from the
+        host through each node's namespace; the same on every backend (create calls it)."""
+        nodes = list(self.topo.nodes.values())
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda n: write_sysctls(self.netns_path(n.name), sysctls(n)), nodes))
+        with self.handles() as handles:
+            for link in links.plan(self.topo):
+                link.deploy(handles)
+            for node in nodes:
+                configure_node(handles[node.name], node, holds_shared=not node.standby)
 
     def destroy(self) -> Removal:
         return type(self).sweep(self.topo.name, self.state) or Removal()

@@ -12,15 +12,12 @@ import pwd
 import shutil
 import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyroute2 import netns
 
 from lab.errors import GwlabError
-from lab.runtime import links
 from lab.runtime.base import Launch, Progress, Removal, Runtime, require_root
-from lab.runtime.configure import configure_node, sysctls
 from lab.runtime.daemons import (
     FRR_DAEMONS,
     FRR_SBIN,
@@ -32,7 +29,7 @@ from lab.runtime.daemons import (
     frr_argv,
     speaker_listen,
 )
-from lab.runtime.nsenter import preexec, write_sysctls
+from lab.runtime.nsenter import preexec
 from lab.runtime.processes import pids_in, read_pid, runs_in, stop
 from lab.runtime.state import LabState
 from lab.topology import Node
@@ -99,17 +96,10 @@ class NetnsRuntime(Runtime):
                 raise GwlabError(f"namespace {self.ns(name)} already exists (gwlab down {self.topo.name})")
         self.state.nodes = list(self.topo.nodes)
         self.state.save()  # before anything exists, so that an interrupted up can be undone
-        nodes = list(self.topo.nodes.values())
-        for node in nodes:
-            netns.create(self.ns(node.name))
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda n: write_sysctls(self.netns_path(n.name), sysctls(n)), nodes))
-        with self.handles() as handles:
-            for link in links.plan(self.topo):
-                link.deploy(handles)
-            for node in nodes:
-                configure_node(handles[node.name], node, holds_shared=not node.standby)
-        progress("namespaces", len(nodes), len(nodes))
+        for name in self.topo.nodes:
+            netns.create(self.ns(name))
+        self.wire()
+        progress("namespaces", len(self.topo.nodes), len(self.topo.nodes))
 
     def pids(self) -> list[int]:
         return sorted(pids_in([self.netns_path(n) for n in self.topo.nodes]))
