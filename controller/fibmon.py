@@ -16,6 +16,7 @@ from ipaddress import IPv4Network
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from controller.results import FibChange
+from lab.errors import GwlabError
 from lab.runtime.kernel import RTPROT_BGP
 from lab.runtime.running import RunningLab
 from lab.topology import FLOOD_NET
@@ -62,9 +63,9 @@ class FibMonitor:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.bind((0, RTMGRP_IPV4_ROUTE))
             sock.settimeout(0.1)
-        except OSError:
+        except (OSError, GwlabError):
             self._ready.release()
-            return  # the namespace is gone (a crashed node is not monitored)
+            return  # the node's namespace is gone (a crashed node is not monitored)
         self._ready.release()
         marshal = MarshalRtnl()
         with contextlib.closing(sock):

@@ -223,6 +223,8 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     result = gwlab("up", "dual-redundancy", "--name", cli_lab)
     assert result.returncode == 0, result.stderr
     assert "converged in" in result.stdout
+    for phase in ("render", "namespaces", "daemons", "convergence"):
+        assert f"{phase} " in result.stdout, result.stdout
     status = gwlab("status", cli_lab, "--json")
     assert status.returncode == 0, status.stderr
     import json
@@ -244,6 +246,32 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     assert leftovers(cli_lab) == []
     again = gwlab("down", cli_lab)
     assert again.returncode == 0 and "not up" in again.stdout
+
+
+def test_cli_up_that_does_not_converge_prints_what_differs_and_exits_1(cli_lab: str) -> None:
+    """A real fault while `up` waits: gw0's processes killed once the lab is converging. up prints the
+    differences table, exits 1 and leaves the lab up for inspection."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli.app", "up", "active-active", "--name", cli_lab, "--timeout", "3"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_phase(cli_lab, {"converging"}, 30)
+        assert attach(cli_lab).runtime.stop_node("gw0") > 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert f"{cli_lab}: not converged" in err and "session" in err, err
+    assert f"lab {cli_lab} did not converge within" in err and "Traceback" not in err
+    state = load_state(cli_lab)
+    assert state is not None and state.phase == "converging", "a lab that did not converge is left up"
 
 
 def test_cli_up_refuses_bad_input_in_one_line_and_builds_nothing(cli_lab: str) -> None:

@@ -24,7 +24,7 @@ def _register() -> None:
         module.register(app)
     try:
         from controller.cli import runtime_commands
-    except ImportError:  # not written yet, or pyroute2 missing: model and rendering still work
+    except ImportError:  # pyroute2 missing: the model and rendering still work
         return
     runtime_commands.register(app)
 
