@@ -22,6 +22,7 @@ from lab.errors import GwlabError
 from lab.runtime import lifecycle
 from lab.runtime.backends import DEFAULT
 from lab.runtime.base import Progress
+from lab.runtime.daemons import no_progress
 from lab.runtime.frr import bgp_peers
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
 from lab.runtime.kernel import bgp_routes
@@ -161,10 +162,6 @@ def timeout_s_for(topo: Topology) -> float:
     return max(30.0, 10.0 * topo.timing.connect_retry + 5.0 * len(topo.nodes) / 10)
 
 
-def _quiet(phase: str, done: int, total: int) -> None:
-    return None
-
-
 def up(
     source: str,
     name: str | None = None,
@@ -176,7 +173,7 @@ def up(
     """The lab built and started (lab.runtime.lifecycle.up), then waited for until it matches the
     oracle. Not converged: NotConverged, the lab left up unless `cleanup_on_failure`; any other error
     or an interrupt: the lab taken down."""
-    report = progress or _quiet
+    report = progress or no_progress
     owner = os.getpid()
     with interrupts_at_safe_points():  # the lab's up and the wait: one Ctrl-C, one clean-up
         started = lifecycle.up(source, name=name, runtime=runtime, progress=report)

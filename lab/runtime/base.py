@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from lab.errors import GwlabError
 from lab.runtime import daemons, links
 from lab.runtime.configure import configure_node, sysctls
-from lab.runtime.daemons import Launch, Progress
+from lab.runtime.daemons import Launch, Progress, no_progress
 from lab.runtime.netlink import Handles, interface_index, open_handle
 from lab.runtime.nsenter import preexec, setns, write_sysctls
 from lab.runtime.state import LabState
@@ -55,10 +55,6 @@ class Removal:
 def require_root() -> None:
     if os.geteuid() != 0:
         raise GwlabError("network namespaces need root (run as root or with sudo)")
-
-
-def _quiet(phase: str, done: int, total: int) -> None:
-    return None
 
 
 class Runtime(ABC):
@@ -84,8 +80,9 @@ class Runtime(ABC):
     @classmethod
     @abstractmethod
     def sweep(cls, lab: str, state: LabState | None) -> Removal | None:
-        """Remove everything of lab `lab` this backend created, found by the lab's name (the state, when
-        there is one, may add what it recorded); idempotent. None: nothing of that lab was there."""
+        """Destroy lab `lab`: remove everything this backend created of it, found by the lab's name (the
+        state, when there is one, may add what it recorded); no topology needed, idempotent. None:
+        nothing of that lab was there."""
 
     # -- the lab ------------------------------------------------------------------------------------
     @abstractmethod
@@ -105,10 +102,7 @@ class Runtime(ABC):
             for node in nodes:
                 configure_node(handles[node.name], node, holds_shared=not node.standby)
 
-    def destroy(self) -> Removal:
-        return type(self).sweep(self.topo.name, self.state) or Removal()
-
-    def start_daemons(self, progress: Progress = _quiet, only: set[str] | None = None) -> None:
+    def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None) -> None:
         """FRR and ExaBGP on every node (or the nodes in `only`), in lab.runtime.daemons' order."""
         daemons.start(self, progress, only)
 

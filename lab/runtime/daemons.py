@@ -34,6 +34,10 @@ FRR_DAEMONS = ("zebra", "bgpd", "staticd", "bfdd")
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
+def no_progress(phase: str, done: int, total: int) -> None:
+    """A Progress that reports nothing."""
+
+
 @dataclass(frozen=True)
 class Daemon:
     node: str

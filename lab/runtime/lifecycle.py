@@ -21,6 +21,7 @@ from lab.model import NAME_PATTERN
 from lab.render import render_all, write
 from lab.runtime.backends import DEFAULT, backend, installed
 from lab.runtime.base import Progress, Removal, require_root
+from lab.runtime.daemons import no_progress
 from lab.runtime.interrupts import check_interrupted, interrupts_at_safe_points
 from lab.runtime.running import RunningLab
 from lab.runtime.state import RUN_ROOT, LabState, load_state
@@ -46,10 +47,6 @@ def check_name(name: str) -> None:
         )
 
 
-def _quiet(phase: str, done: int, total: int) -> None:
-    return None
-
-
 def up(source: str, name: str | None = None, runtime: str = DEFAULT, progress: Progress | None = None) -> Started:
     """Build lab `source` (a file or a built-in) on `runtime` and start its daemons; on any error or
     interrupt, take down whatever was built and re-raise."""
@@ -66,7 +63,7 @@ def up(source: str, name: str | None = None, runtime: str = DEFAULT, progress: P
     owner = os.getpid()
     with interrupts_at_safe_points():
         try:
-            _build(started, progress or _quiet)
+            _build(started, progress or no_progress)
         except BaseException:
             # Only the process that built the lab undoes it: a child that pyroute2 forked inherits
             # this frame, and its exit (SystemExit) must not tear the lab down under the parent.
