@@ -21,7 +21,10 @@ from controller import converge
 from controller.converge import up
 from controller.oracle import predict
 from lab.runtime import lifecycle
+from lab.runtime.configure import configure_node
 from lab.runtime.lifecycle import down
+from lab.runtime.links import Veth, Vxlan
+from lab.runtime.netlink import interface_index
 from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
@@ -87,6 +90,32 @@ def test_the_labs_up_only_builds_and_starts_and_the_controller_waits() -> None:
         assert type(lab.runtime) is type(started.lab.runtime)
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
         assert ok, diffs
+    finally:
+        down(name)
+    assert leftovers(name) == []
+
+
+def test_links_remove_and_deploy_themselves_again() -> None:
+    """A veth and a VXLAN tunnel end removed, deployed again and configured as `up` does: traffic flows
+    and the lab converges back (each link kind undoes and redoes itself on a running lab)."""
+    name = unique("tl")
+    try:
+        lab = up("active-active", name=name).lab
+        veth = Veth(next(link for link in lab.topo.links if "vm" in (link.a, link.b)))
+        gw0 = lab.node("gw0")
+        tunnel = Vxlan("gw0", next(i for i in gw0.interfaces if i.kind == "vxlan"))
+        ends = [(veth.link.a, veth.link.a_ifname), (veth.link.b, veth.link.b_ifname), ("gw0", tunnel.iface.name)]
+        with lab.runtime.handles() as handles:
+            for kind in (veth, tunnel):
+                kind.remove(handles)
+            assert all(ifname not in interface_index(handles[node]) for node, ifname in ends)
+            for kind in (veth, tunnel):
+                kind.deploy(handles)
+            for node, ifname in ends:
+                configure_node(handles[node], lab.node(node), holds_shared=True, only={ifname})
+        ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
+        assert ok, diffs
+        assert ping(name, "s1-host", str(lab.node("vm").address_on("vnet")))
     finally:
         down(name)
     assert leftovers(name) == []
