@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 LAB ?= hybrid
 NAME ?=
+RUNTIME ?= netns
 VENV := .venv
 PY := $(VENV)/bin/python
 GWLAB := $(VENV)/bin/gwlab
@@ -57,8 +58,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-up: setup  ## bring a lab up: make up LAB=hybrid [NAME=...]
-	$(GWLAB) up $(LAB) $(if $(NAME),--name $(NAME))
+up: setup  ## bring a lab up: make up LAB=hybrid [NAME=...] [RUNTIME=netns]
+	$(GWLAB) up $(LAB) $(if $(NAME),--name $(NAME)) --runtime $(RUNTIME)
 
 down: venv  ## take a lab down: make down [NAME=...] (default: every lab)
 	$(GWLAB) down $(if $(NAME),$(NAME),--all)
@@ -71,7 +72,7 @@ REPORTS ?= reports
 
 demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, report, take it down
 	@$(GWLAB) down demo >/dev/null 2>&1 || true
-	$(GWLAB) up $(LAB) --name demo
+	$(GWLAB) up $(LAB) --name demo --runtime $(RUNTIME)
 	$(GWLAB) status demo
 	@rc=0; $(GWLAB) run $(SCENARIO) --attach demo --report $(REPORTS)/$(SCENARIO) || rc=$$?; \
 	  $(GWLAB) down demo; exit $$rc

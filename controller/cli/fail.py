@@ -6,9 +6,9 @@ import time
 
 import click
 
-from lab.cli.output import console, emit_json
-from lab.cli.target import lab_option, pick
-from lab.cli.validate import json_option
+from controller.cli.output import console, emit_json
+from controller.cli.target import lab_option, pick
+from controller.cli.validate import json_option
 from lab.errors import GwlabError
 
 
@@ -21,9 +21,9 @@ from lab.errors import GwlabError
 def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: bool, as_json: bool) -> None:
     """Fail TARGET: gw0, s1-vpn0, msee0, s1-vpn0~gw0 (tunnel), s1-vpn0~inet (uplink), s1-ce0~msee0,
     circuit, zone1, flood:s1. Waits until the lab matches the oracle and says how long that took."""
+    from controller.converge import converge_now
     from controller.failures import current_failures, inject, load_active, resolve
     from controller.oracle import predict
-    from controller.runner import converge_now
 
     lab = pick(lab_name)
     failure = resolve(lab, target, mode)
@@ -63,8 +63,8 @@ def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: b
 @click.option("--all", "restore_all", is_flag=True, help="Restore every failure in effect.")
 def restore_command(lab_name: str | None, target: str | None, restore_all: bool) -> None:
     """Undo the failure of TARGET (or --all) and wait for the lab to converge back."""
+    from controller.converge import converge_now
     from controller.failures import from_record, load_active, restore
-    from controller.runner import converge_now
 
     if restore_all == (target is not None):
         raise click.UsageError("give a TARGET or --all")

@@ -7,8 +7,8 @@ import time
 import click
 from rich.table import Table
 
-from lab.cli.output import console, emit_json
-from lab.cli.validate import json_option
+from controller.cli.output import console, emit_json
+from controller.cli.validate import json_option
 from lab.runtime.state import load_state, running_labs
 
 
@@ -25,7 +25,8 @@ def list_command(as_json: bool) -> None:
                     "name": name,
                     "source": state.source,
                     "phase": state.phase,
-                    "nodes": len(state.namespaces),
+                    "runtime": state.runtime,
+                    "nodes": len(state.nodes),
                     "age_s": round(time.time() - state.created),
                 }
             )
@@ -35,9 +36,10 @@ def list_command(as_json: bool) -> None:
     if not rows:
         console.print("no labs are up")
         return
-    table = Table("name", "lab", "phase", "nodes", "age")
+    table = Table("name", "lab", "phase", "runtime", "nodes", "age")
     for r in rows:
-        table.add_row(str(r["name"]), str(r["source"]), str(r["phase"]), str(r["nodes"]), f"{r['age_s']} s")
+        cells = (r["name"], r["source"], r["phase"], r["runtime"], r["nodes"])
+        table.add_row(*(str(c) for c in cells), f"{r['age_s']} s")
     console.print(table)
 
 

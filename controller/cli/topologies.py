@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from lab.cli.output import console, emit_json
-from lab.cli.validate import json_option
+from controller.cli.output import console, emit_json
+from controller.cli.validate import json_option
 from lab.load import read
 from lab.paths import builtin_topologies
 

@@ -1,4 +1,4 @@
-"""`gwlab up LAB [--name NAME]`: build the lab and return once it has converged."""
+"""`gwlab up LAB [--name NAME] [--runtime R]`: build the lab and return once it has converged."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lab.cli.output import console, emit_json, err_console
-from lab.cli.validate import json_option, lab_argument
-from lab.runtime.lifecycle import NotConverged, UpResult, up
+from controller.cli.output import console, emit_json, err_console
+from controller.cli.target import runtime_option
+from controller.cli.validate import json_option, lab_argument
+from controller.converge import NotConverged, UpResult, up
 
 
 def differences_table(exc: NotConverged) -> Table:
@@ -23,9 +24,12 @@ def differences_table(exc: NotConverged) -> Table:
 @click.option("--name", help="Lab name (default: the lab file's); lets two copies of a lab run at once.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for convergence.")
 @click.option("--cleanup-on-failure", is_flag=True, help="Take the lab down if it does not converge.")
+@runtime_option
 @json_option
-def up_command(lab: str, name: str | None, timeout: float | None, cleanup_on_failure: bool, as_json: bool) -> None:
-    """Build LAB in network namespaces, start FRR and ExaBGP, wait until it matches Azure's rules.
+def up_command(
+    lab: str, name: str | None, timeout: float | None, cleanup_on_failure: bool, runtime: str, as_json: bool
+) -> None:
+    """Build LAB (network namespaces by default), start FRR and ExaBGP, wait until it matches Azure's rules.
 
     Returns when every BGP session is Established and every FIB holds the routes the model predicts;
     on time-out prints what has not converged and exits 1, leaving the lab up for inspection.
@@ -45,7 +49,14 @@ def up_command(lab: str, name: str | None, timeout: float | None, cleanup_on_fai
             bar.update(task, description=phase, completed=done, total=max(total, 1))
 
         try:
-            result = up(lab, name=name, timeout_s=timeout, cleanup_on_failure=cleanup_on_failure, progress=progress)
+            result = up(
+                lab,
+                name=name,
+                runtime=runtime,
+                timeout_s=timeout,
+                cleanup_on_failure=cleanup_on_failure,
+                progress=progress,
+            )
         except NotConverged as exc:
             bar.stop()
             err_console.print(differences_table(exc))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lab.cli.output import console
+from controller.cli.output import console
 from lab.errors import GwlabError
 from lab.runtime.lifecycle import down
 from lab.runtime.state import running_labs
@@ -29,7 +29,7 @@ def down_command(name: str | None, all_labs: bool) -> None:
         elif result.leftovers:
             failed.append(f"{lab}: {', '.join(result.leftovers)}")
         else:
-            console.print(f"down: {lab} ({result.processes} processes, {result.namespaces} namespaces removed)")
+            console.print(f"down: {lab} ({result.runtime}: {result.processes} processes, {result.nodes} nodes removed)")
     if failed:
         raise GwlabError("could not remove " + "; ".join(failed))
 

@@ -6,7 +6,8 @@ import os
 
 import click
 
-from lab.cli.target import lab_option, pick
+from controller.cli.target import lab_option, pick
+from lab.runtime.frr import vtysh_argv
 
 
 @click.command("shell")
@@ -17,9 +18,10 @@ def shell_command(lab_name: str | None, node: str) -> None:
     lab = pick(lab_name)
     target = lab.node(node)
     if target.is_router:
-        os.execvp("vtysh", ["vtysh", "-N", lab.ns(node)])
-    shell = os.environ.get("SHELL", "/bin/bash")
-    os.execvp("ip", ["ip", "netns", "exec", lab.ns(node), shell])
+        argv = vtysh_argv(lab.runtime.frr_dir(node))  # the host's vtysh on the node's sockets
+    else:
+        argv = lab.runtime.exec_argv(node, [os.environ.get("SHELL", "/bin/bash")], tty=True)
+    os.execvp(argv[0], argv)
 
 
 def register(app: click.Group) -> None:

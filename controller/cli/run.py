@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from lab.cli.output import console
+from controller.cli.output import console
+from controller.cli.target import runtime_option
 from lab.errors import GwlabError
 
 
@@ -22,7 +23,10 @@ from lab.errors import GwlabError
     help="Write report.json, junit.xml and timeline.png here (default: reports/<scenario>).",
 )
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
-def run_command(scenario: str, lab_source: str | None, attach: str | None, report_dir: Path | None, keep: bool) -> None:
+@runtime_option
+def run_command(
+    scenario: str, lab_source: str | None, attach: str | None, report_dir: Path | None, keep: bool, runtime: str
+) -> None:
     """Run SCENARIO (a file or a built-in name, see `gwlab scenarios`)."""
     from controller.report import print_summary, write_report
     from controller.runner import run_scenario
@@ -31,7 +35,7 @@ def run_command(scenario: str, lab_source: str | None, attach: str | None, repor
     loaded = load_scenario(scenario)
     if attach and lab_source:
         raise click.UsageError("--lab and --attach exclude each other")
-    report = run_scenario(loaded, lab_override=lab_source, attach_to=attach, keep=keep)
+    report = run_scenario(loaded, lab_override=lab_source, attach_to=attach, keep=keep, runtime=runtime)
     out = report_dir or Path("reports") / loaded.name
     paths = write_report(report, out)
     print_summary(report, console)

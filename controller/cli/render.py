@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from lab.cli.output import console, emit_json
-from lab.cli.validate import json_option, lab_argument
+from controller.cli.output import console, emit_json
+from controller.cli.validate import json_option, lab_argument
 from lab.errors import GwlabError
 from lab.load import load
 from lab.render import render_all, write

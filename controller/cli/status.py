@@ -7,9 +7,9 @@ from dataclasses import asdict
 import click
 from rich.table import Table
 
-from lab.cli.output import console, emit_json
-from lab.cli.target import pick
-from lab.cli.validate import json_option
+from controller.cli.output import console, emit_json
+from controller.cli.target import pick
+from controller.cli.validate import json_option
 
 
 @click.command("status")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lab.cli.output import console, emit_json
+from controller.cli.output import console, emit_json
 from lab.load import load
 from lab.topology import Topology
 

@@ -18,13 +18,13 @@ def app() -> None:
 
 def _register() -> None:
     # One module per command (Kathara-style); each adds itself to the group.
-    from lab.cli import generate, render, topologies, validate
+    from controller.cli import generate, render, topologies, validate
 
     for module in (validate, render, topologies, generate):
         module.register(app)
     try:
-        from lab.cli import runtime_commands
-    except ImportError:  # not written yet, or pyroute2 missing: model and rendering still work
+        from controller.cli import runtime_commands
+    except ImportError:  # pyroute2 missing: the model and rendering still work
         return
     runtime_commands.register(app)
 
