@@ -19,8 +19,8 @@ from lab.errors import GwlabError
 from lab.runtime.containers import image, nodes
 from lab.runtime.containers.engine import Engine
 from lab.runtime.frr import bgp_peers
+from lab.runtime.netns import FRR_RUN_ROOT
 from lab.runtime.processes import alive
-from lab.runtime.state import FRR_RUN_ROOT
 from tests.containers.conftest import until
 from tests.labs import unique
 
@@ -145,7 +145,7 @@ def test_bgp_between_two_node_containers(
             start_frr(engine, node, lab_dirs[node.node])
         # Read from the host, through the vty socket FRR made in the bound /run/frr.
         until(
-            lambda: bgp_peers(f"{lab}_r1").get("192.0.2.2", {}).get("state") == "Established",
+            lambda: bgp_peers(FRR_RUN_ROOT / f"{lab}_r1").get("192.0.2.2", {}).get("state") == "Established",
             30,
             "r1 -> r2 Established (host-side vty)",
         )

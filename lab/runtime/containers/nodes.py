@@ -148,8 +148,7 @@ def pid(engine: Engine, name: str) -> int:
 
 def write_sysctls(container_pid: int, values: dict[str, str]) -> None:
     """Write net.* sysctls inside the container's network namespace, from a host thread that joined it
-    (/proc/sys is read-only in the container). nsenter takes namespace names under /run/netns; an
-    absolute path passes through its os.path.join unchanged."""
+    (/proc/sys is read-only in the container)."""
     nsenter.write_sysctls(netns_path(container_pid), values)
 
 
