@@ -4,20 +4,26 @@ SHELL := /bin/bash
 
 LAB ?= hybrid
 NAME ?=
+RUNTIME ?= netns
 VENV := .venv
 PY := $(VENV)/bin/python
 GWLAB := $(VENV)/bin/gwlab
 APT_PACKAGES := frr nftables iproute2 iputils-ping procps graphviz python3-venv kmod
+# The container runtimes (docker.io; podman with catatonit for --init), the node image's build (mmdebstrap,
+# Debian's keyring, also on Ubuntu) and strongSwan's charon with kernel-libipsec; without recommends, as
+# measured in containers.md. podman's install upgrades the host's login and passwd (libsubid4 must match).
+CONTAINER_PACKAGES := docker.io podman catatonit mmdebstrap debian-archive-keyring strongswan-charon \
+  strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins openssl
 PYTEST_ARGS ?=
 
-.PHONY: help setup apt venv up down status demo test bench lint format clean
+.PHONY: help setup apt venv image up down status demo test bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 setup: apt venv  ## install system packages (apt) and the Python side (.venv)
 
-apt:  ## install missing Debian packages (FRR, nftables, iproute2, ...)
+apt:  ## install missing Debian packages (FRR, nftables, iproute2, docker.io, podman, mmdebstrap, ...)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
@@ -25,6 +31,23 @@ apt:  ## install missing Debian packages (FRR, nftables, iproute2, ...)
 	  if echo "$$missing" | grep -qw frr && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then \
 	    systemctl disable --now frr >/dev/null 2>&1 || true; \
 	  fi; \
+	fi
+	@# Docker's service would start dockerd in its default mode (iptables rules, docker0, ip_forward=1,
+	@# never undone): policy-rc.d keeps the install from starting it, and under systemd the service and
+	@# its socket are disabled. gwlab starts dockerd itself, in lab mode, when it needs one.
+	@missing=$$(for p in $(CONTAINER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	  rc=0; { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } || rc=$$?; \
+	  if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  if echo "$$missing" | grep -qw docker.io && [ -d /run/systemd/system ]; then \
+	    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true; \
+	  fi; \
+	  if echo "$$missing" | grep -qw strongswan-charon && [ -d /run/systemd/system ]; then \
+	    systemctl disable --now strongswan-starter strongswan >/dev/null 2>&1 || true; \
+	  fi; \
+	  exit $$rc; \
 	fi
 
 venv: $(VENV)/.installed
@@ -35,8 +58,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-up: setup  ## bring a lab up: make up LAB=hybrid [NAME=...]
-	$(GWLAB) up $(LAB) $(if $(NAME),--name $(NAME))
+up: setup  ## bring a lab up: make up LAB=hybrid [NAME=...] [RUNTIME=netns]
+	$(GWLAB) up $(LAB) $(if $(NAME),--name $(NAME)) --runtime $(RUNTIME)
 
 down: venv  ## take a lab down: make down [NAME=...] (default: every lab)
 	$(GWLAB) down $(if $(NAME),$(NAME),--all)
@@ -49,12 +72,15 @@ REPORTS ?= reports
 
 demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, report, take it down
 	@$(GWLAB) down demo >/dev/null 2>&1 || true
-	$(GWLAB) up $(LAB) --name demo
+	$(GWLAB) up $(LAB) --name demo --runtime $(RUNTIME)
 	$(GWLAB) status demo
 	@rc=0; $(GWLAB) run $(SCENARIO) --attach demo --report $(REPORTS)/$(SCENARIO) || rc=$$?; \
 	  $(GWLAB) down demo; exit $$rc
 
-test: setup lint  ## lint, then the test suite (as root: real namespaces and daemons)
+image: setup  ## the node image gwlab/node:<hash> in docker and podman (built once, then reused: ~2 s)
+	$(PY) -m lab.runtime.containers build
+
+test: setup lint image  ## lint, the node image, then the test suite (as root: real namespaces and daemons)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks: docs/benchmarks.md, bench/results.json (BENCH_ARGS=--quick for a short run)

@@ -13,10 +13,10 @@ import yaml
 
 from bench import cpu
 from bench.memory import sample
+from controller.converge import NotConverged, up
 from lab.generate import generate
 from lab.load import load
-from lab.runtime.lifecycle import NotConverged, down, up
-from lab.runtime.processes import pids_in
+from lab.runtime.lifecycle import down
 from lab.runtime.state import load_state
 from lab.topology import Topology
 
@@ -83,7 +83,7 @@ def run_once(case: Case) -> dict[str, Any]:
         # Before `_build`: parsing, rules, topology and the oracle's prediction.
         out["phases"]["prepare"] = out["up_s"] - sum(result.timings.values())
         out["load1"] = os.getloadavg()[0]  # how busy the shared machine was
-        pids = pids_in(result.state.namespaces)
+        pids = result.lab.runtime.pids()
         out["cpu"] = cpu.since(cpu_start, pids)
         mem = sample(pids)
         out["memory"] = mem.as_dict()

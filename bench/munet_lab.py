@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from lab.render import exabgp_config, frr_config
+from lab.runtime.configure import COMMON_SYSCTLS, ROUTER_SYSCTLS
 from lab.runtime.daemons import frr_daemons
-from lab.runtime.netns import COMMON_SYSCTLS, ROUTER_SYSCTLS
 from lab.topology import SPEAKER_PORT, VXLAN_PORT, Interface, Node, Topology
 
 FRR_KIND = {

@@ -1,5 +1,5 @@
 """munet bringing up the same lab: installed in its own venv, run under `unshare`, timed to the same
-convergence condition as gwlab (lab.runtime.converge.differences against the oracle's prediction).
+convergence condition as gwlab (controller.converge.differences against the oracle's prediction).
 
 munet has no convergence wait of its own (it reports "Topology up" once namespaces and links exist,
 then runs each node's `cmd`), so the clock runs from launching munet until the oracle finds every
@@ -18,23 +18,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from pyroute2 import NetNS
 
 from bench import munet_lab
 from bench.gwlab_runs import ROUTING_COMMANDS
 from bench.memory import command, descendants, parents, sample
+from controller import converge
 from controller.oracle import Prediction
-from lab.runtime import converge
 from lab.runtime.daemons import exabgp_binary
 from lab.runtime.processes import alive
-from lab.runtime.state import namespace_name
 from lab.topology import Topology
 
 MUNET_SPEC = "munet>=0.17,<0.18"  # the release measured; its config schema is the one written here
@@ -119,14 +116,6 @@ def _peers(pid: int) -> dict[str, dict[str, Any]]:
         return {}
     peers: dict[str, dict[str, Any]] = data.get("peers", {}) if isinstance(data, dict) else {}
     return peers
-
-
-@contextlib.contextmanager
-def _frr_read_in_nodes(topo: Topology, pids: dict[str, int]) -> Iterator[None]:
-    """Let converge.differences read FRR inside munet's nodes: same comparison code, other transport."""
-    by_ns = {namespace_name(topo.name, node): pid for node, pid in pids.items()}
-    with mock.patch.object(converge, "bgp_peers", lambda ns: _peers(by_ns[ns])):
-        yield
 
 
 def _log_times(log: Path) -> dict[str, float]:
@@ -222,8 +211,8 @@ def run_once(
                 for name in routers:
                     if name not in handles:
                         handles[name] = NetNS(f"/proc/{pids[name]}/ns/net")
-                with _frr_read_in_nodes(topo, pids):
-                    diffs = converge.differences(topo, pred, handles)
+                # The same comparison as gwlab's, with FRR read inside munet's nodes.
+                diffs = converge.differences(topo, pred, handles, lambda node, found=pids: _peers(found[node]))
                 if not diffs:
                     break
             time.sleep(converge.POLL_S)

@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from lab.runtime.lifecycle import down, up
+from controller.converge import up
+from lab.runtime.lifecycle import down
 
 
 def main(argv: list[str]) -> int:

@@ -284,7 +284,7 @@ def _munet(data: dict[str, Any]) -> list[str]:
         "zebra, bgpd, staticd, bfdd). The rest of each node's set-up is one `ip -batch` file run by the node's "
         "`cmd`, as a munet user would write it.",
         "- **the same finish line**: the clock starts when munet is launched and stops when "
-        "`lab.runtime.converge.differences` finds nothing left against the same prediction, polled every "
+        "`controller.converge.differences` finds nothing left against the same prediction, polled every "
         "100 ms as gwlab does; vtysh runs inside each munet node's network and mount namespaces (through "
         "`nsenter`, one exec more per router and poll than gwlab's `vtysh -N`). munet has "
         'no convergence wait of its own (it logs "Topology up" once namespaces and links exist).',

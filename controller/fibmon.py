@@ -1,7 +1,8 @@
 """Netlink route monitors in every router namespace: when each node's FIB changed, on the shared clock.
 
-One thread per namespace enters it (setns), opens a NETLINK_ROUTE socket subscribed to IPv4 route
-events and stamps each message with time.monotonic_ns() on receipt. pyroute2 decodes the messages.
+One thread per router enters its network namespace (Runtime.enter), opens a NETLINK_ROUTE socket
+subscribed to IPv4 route events and stamps each message with time.monotonic_ns() on receipt. pyroute2
+decodes the messages.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from ipaddress import IPv4Network
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from controller.results import FibChange
+from lab.errors import GwlabError
 from lab.runtime.kernel import RTPROT_BGP
-from lab.runtime.nsenter import setns
 from lab.runtime.running import RunningLab
 from lab.topology import FLOOD_NET
 
@@ -57,14 +58,14 @@ class FibMonitor:
 
     def _watch(self, node: str) -> None:
         try:
-            setns(self.lab.ns(node))
+            self.lab.runtime.enter(node)  # this thread only: it lives for the monitor
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.bind((0, RTMGRP_IPV4_ROUTE))
             sock.settimeout(0.1)
-        except OSError:
+        except (OSError, GwlabError):
             self._ready.release()
-            return  # the namespace is gone (a crashed node is not monitored)
+            return  # the node's namespace is gone (a crashed node is not monitored)
         self._ready.release()
         marshal = MarshalRtnl()
         with contextlib.closing(sock):

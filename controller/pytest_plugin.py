@@ -27,14 +27,16 @@ from typing import Any
 
 import pytest
 
+from controller.converge import converge_now, up
 from controller.failures import current_failures, from_record, inject, load_active, resolve, restore
 from controller.oracle import predict
 from controller.probes import ProbeSession
 from controller.results import Arrival, FlowStats, RunReport
-from controller.runner import Runner, converge_now
+from controller.runner import Runner
 from controller.scenario import load_scenario
-from lab.runtime.lifecycle import down, up
-from lab.runtime.running import RunningLab, attach
+from lab.runtime.backends import DEFAULT
+from lab.runtime.lifecycle import down
+from lab.runtime.running import RunningLab
 
 
 @dataclass
@@ -56,14 +58,15 @@ class ProbeRun:
 
 @pytest.fixture
 def gwlab_lab() -> Iterator[Callable[..., RunningLab]]:
-    """Factory: gwlab_lab(LAB, name=None) brings LAB up (converged) and takes it down after the test."""
+    """Factory: gwlab_lab(LAB, name=None, runtime="netns") brings LAB up (converged) and takes it down
+    after the test."""
     names: list[str] = []
 
-    def make(source: str, name: str | None = None) -> RunningLab:
+    def make(source: str, name: str | None = None, runtime: str = DEFAULT) -> RunningLab:
         lab_name = name or f"pt{os.getpid() % 10000}{len(names)}"
-        up(source, name=lab_name)
+        lab = up(source, name=lab_name, runtime=runtime, cleanup_on_failure=True).lab
         names.append(lab_name)
-        return attach(lab_name)
+        return lab
 
     yield make
     for lab_name in names:

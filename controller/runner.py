@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from controller import analysis
+from controller import analysis, converge
+from controller.converge import up
 from controller.failures import Failure, current_failures, inject, resolve, restore
 from controller.fibmon import FibMonitor
 from controller.oracle import Failures, Prediction, predict
@@ -25,9 +26,9 @@ from controller.probes import ProbeSession
 from controller.results import Expectation, FailureResult, RunReport
 from controller.scenario import Converge, Expect, Fail, Observe, Restore, Scenario, lab_data
 from lab.errors import GwlabError
-from lab.runtime import converge
+from lab.runtime.backends import DEFAULT
 from lab.runtime.frr import vtysh_json
-from lab.runtime.lifecycle import down, up
+from lab.runtime.lifecycle import down
 from lab.runtime.running import RunningLab, attach
 from lab.runtime.state import RUN_ROOT
 from lab.topology import direction
@@ -129,7 +130,7 @@ class Runner:
         return current_failures(self.lab)
 
     def _wait_converged(self, timeout_s: float) -> tuple[bool, float, list[converge.Difference]]:
-        """Until the lab matches the oracle: sessions and FIBs (lab.runtime.converge), then the BFD
+        """Until the lab matches the oracle: sessions and FIBs (controller.converge), then the BFD
         sessions under the BGP sessions that should be up, at the profile's timers (a BFD session still
         coming up, or still at its 1 s start-up interval, would leave the next failure to the hold timer)."""
         failures = self._failures()
@@ -138,9 +139,7 @@ class Runner:
         deadline = start + timeout_s
         while True:
             try:
-                ok, _, diffs = converge.wait(
-                    self.lab.topo, pred, max(0.0, deadline - time.monotonic()), skip=failures.nodes
-                )
+                ok, _, diffs = converge.wait(self.lab, pred, max(0.0, deadline - time.monotonic()), skip=failures.nodes)
             except (RuntimeError, TimeoutError, OSError) as exc:
                 # pyroute2's namespace helper can miss its 2 s deadline on a loaded machine: poll again.
                 ok, diffs = False, [converge.Difference("-", "read", "netlink", "an answer", str(exc))]
@@ -157,7 +156,7 @@ class Runner:
     def _bfd_peers(self, node: str) -> Any:
         # Through vtysh: bfdd's own vty socket has the command only in enable mode.
         try:
-            return vtysh_json(self.lab.ns(node), "show bfd peers json", timeout=3.0)
+            return vtysh_json(self.lab.runtime.frr_dir(node), "show bfd peers json", timeout=3.0)
         except (GwlabError, subprocess.TimeoutExpired):
             return []
 
@@ -340,17 +339,15 @@ class Runner:
         return ", ".join(f"{d}: {'+'.join(e) or 'none'}" for d, e in sorted(paths.items()))
 
 
-def converge_now(lab: RunningLab, timeout_s: float) -> tuple[bool, float]:
-    """Wait until the lab matches the oracle for the failures in effect now."""
-    failures = current_failures(lab)
-    ok, seconds, _ = converge.wait(lab.topo, predict(lab.topo, failures), timeout_s, skip=failures.nodes)
-    return ok, seconds
-
-
 def run_scenario(
-    scenario: Scenario, lab_override: str | None = None, attach_to: str | None = None, keep: bool = False
+    scenario: Scenario,
+    lab_override: str | None = None,
+    attach_to: str | None = None,
+    keep: bool = False,
+    runtime: str = DEFAULT,
 ) -> RunReport:
-    """Bring the lab up (or attach to a running one), run the scenario, take the lab down (unless kept)."""
+    """Bring the lab up on `runtime` and wait until it has converged (or attach to a running one), run
+    the scenario, take the lab down (unless kept)."""
     if attach_to is not None:
         lab = attach(attach_to)
         return Runner(lab, scenario).run()
@@ -363,8 +360,7 @@ def run_scenario(
         merged.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         source = str(merged)
     try:
-        up(source, name=name)
-        return Runner(attach(name), scenario).run()
+        return Runner(up(source, name=name, runtime=runtime).lab, scenario).run()
     finally:
         if not keep:
             down(name)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
+from lab.runtime.netns import FRR_RUN_ROOT
 from lab.runtime.processes import alive
-from lab.runtime.state import FRR_RUN_ROOT, RUN_ROOT
+from lab.runtime.state import RUN_ROOT
 
 
 def unique(prefix: str) -> str:

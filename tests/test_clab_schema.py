@@ -143,10 +143,10 @@ FORCED_BY_CONTAINERLAB = {"net.ipv6.conf.all.disable_ipv6"}
 
 def test_sysctls_match_the_netns_runtime(topo: Topology) -> None:
     """Both ways of running a lab give its namespaces the same kernel settings."""
-    netns = pytest.importorskip("lab.runtime.netns")
-    common, router = getattr(netns, "COMMON_SYSCTLS", None), getattr(netns, "ROUTER_SYSCTLS", None)
+    configure = pytest.importorskip("lab.runtime.configure")
+    common, router = getattr(configure, "COMMON_SYSCTLS", None), getattr(configure, "ROUTER_SYSCTLS", None)
     if common is None or router is None:
-        pytest.skip("lab.runtime.netns no longer has COMMON_SYSCTLS / ROUTER_SYSCTLS")
+        pytest.skip("lab.runtime.configure no longer has COMMON_SYSCTLS / ROUTER_SYSCTLS")
     doc = clab(topo)
     for node in topo.nodes.values():
         want = dict(common) | (dict(router) if node.is_router or node.role == "internet" else {})

@@ -57,12 +57,14 @@ def test_65516_is_allowed_without_expressroute(tmp_path: Path) -> None:
     assert topo.nodes["s1-core"].bgp is not None and topo.nodes["s1-core"].bgp.asn == 65516
 
 
-@pytest.mark.skipif(not (ROOT / "lab" / "cli" / "app.py").is_file(), reason="lab/cli/app.py not written yet")
+@pytest.mark.skipif(
+    not (ROOT / "controller" / "cli" / "app.py").is_file(), reason="controller/cli/app.py not written yet"
+)
 @pytest.mark.parametrize("case", ["asn-reserved", "several-errors", "not-yaml"])
 def test_cli_validate(case: str) -> None:
     path = CASES / f"{case}.yaml"
     run = subprocess.run(
-        [sys.executable, "-m", "lab.cli.app", "validate", str(path)],
+        [sys.executable, "-m", "controller.cli.app", "validate", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -103,7 +103,12 @@ def test_bad_arguments(sites: int, devices: int, message: str) -> None:
 
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lab.cli.app", *args], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "controller.cli.app", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -136,7 +141,8 @@ def test_three_generated_sites_converge(tmp_path: Path) -> None:
     from tests.labs import leftovers, unique
 
     require_root()
-    from lab.runtime.lifecycle import down, up
+    from controller.converge import up
+    from lab.runtime.lifecycle import down
 
     path = tmp_path / "gen3.yaml"
     path.write_text(yaml.safe_dump(generate(3)), encoding="utf-8")

@@ -41,7 +41,8 @@ class Run:
 
 def _up(source: str, prefix: str) -> Iterator[RunningLab]:
     require_root()
-    from lab.runtime.lifecycle import down, up
+    from controller.converge import up
+    from lab.runtime.lifecycle import down
 
     name = f"{prefix}{os.getpid() % 100000}"
     try:

@@ -16,14 +16,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pyroute2 import NetNS
 
+from controller import converge
+from controller.converge import up
 from controller.oracle import predict
-from lab.runtime import converge
-from lab.runtime.lifecycle import down, up
-from lab.runtime.processes import pids_in
+from lab.runtime import lifecycle
+from lab.runtime.configure import configure_node
+from lab.runtime.lifecycle import down
+from lab.runtime.links import Veth, Vxlan
+from lab.runtime.netlink import interface_index
+from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
-from lab.runtime.state import load_state, namespace_name
+from lab.runtime.state import load_state
 from tests.helpers import BUILTINS, REPO, require_root
 from tests.labs import host_links, leftovers, unique
 
@@ -36,19 +40,11 @@ def _root() -> None:
 
 
 def lab_pids(name: str) -> list[int]:
-    state = load_state(name)
-    assert state is not None
-    return sorted(pids_in(state.namespaces))
+    return attach(name).runtime.pids()
 
 
 def still_converged(name: str) -> list[converge.Difference]:
-    lab = attach(name)
-    handles = {n.name: NetNS(lab.ns(n.name)) for n in lab.topo.routers()}
-    try:
-        return converge.differences(lab.topo, predict(lab.topo), handles)
-    finally:
-        for h in handles.values():
-            h.close()
+    return converge.check(attach(name))
 
 
 def ping(name: str, node: str, address: str) -> bool:
@@ -76,6 +72,53 @@ def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str)
         down(name)
     assert leftovers(name, pids) == []
     assert host_links() == links, "the host's own namespace gained or lost links"
+
+
+def test_the_labs_up_only_builds_and_starts_and_the_controller_waits() -> None:
+    """lab.runtime's up returns once the daemons run (it knows nothing of the oracle); the controller's
+    wait then finds the lab converging to the prediction, through the runtime the state records."""
+    name = unique("tw")
+    try:
+        started = lifecycle.up("active-active", name=name)
+        assert started.lab.state.phase == "started" and started.lab.state.runtime == "netns"
+        assert set(started.timings) == {"render", "namespaces", "daemons"}
+        deadline = time.monotonic() + 5  # a speaker writes its pid file just after it has daemonised
+        while not all(all(d.values()) for d in started.lab.runtime.running_daemons().values()):
+            assert time.monotonic() < deadline, started.lab.runtime.running_daemons()
+            time.sleep(0.02)  # polling the pid files with a deadline
+        lab = attach(name)
+        assert type(lab.runtime) is type(started.lab.runtime)
+        ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
+        assert ok, diffs
+    finally:
+        down(name)
+    assert leftovers(name) == []
+
+
+def test_links_remove_and_deploy_themselves_again() -> None:
+    """A veth and a VXLAN tunnel end removed, deployed again and configured as `up` does: traffic flows
+    and the lab converges back (each link kind undoes and redoes itself on a running lab)."""
+    name = unique("tl")
+    try:
+        lab = up("active-active", name=name).lab
+        veth = Veth(next(link for link in lab.topo.links if "vm" in (link.a, link.b)))
+        gw0 = lab.node("gw0")
+        tunnel = Vxlan("gw0", next(i for i in gw0.interfaces if i.kind == "vxlan"))
+        ends = [(veth.link.a, veth.link.a_ifname), (veth.link.b, veth.link.b_ifname), ("gw0", tunnel.iface.name)]
+        with lab.runtime.handles() as handles:
+            for kind in (veth, tunnel):
+                kind.remove(handles)
+            assert all(ifname not in interface_index(handles[node]) for node, ifname in ends)
+            for kind in (veth, tunnel):
+                kind.deploy(handles)
+            for node, ifname in ends:
+                configure_node(handles[node], lab.node(node), holds_shared=True, only={ifname})
+        ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
+        assert ok, diffs
+        assert ping(name, "s1-host", str(lab.node("vm").address_on("vnet")))
+    finally:
+        down(name)
+    assert leftovers(name) == []
 
 
 def test_two_labs_run_at_once_without_interfering() -> None:
@@ -126,7 +169,7 @@ def test_sigint_during_up_leaves_nothing(phase: str) -> None:
     name = unique("ti")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli.app", "up", "hybrid", "--name", name],
+        [sys.executable, "-m", "controller.cli.app", "up", "hybrid", "--name", name],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -195,7 +238,7 @@ def cli_lab() -> Iterator[str]:
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "lab.cli.app", *args],
+        [sys.executable, "-m", "controller.cli.app", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -209,6 +252,8 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     result = gwlab("up", "dual-redundancy", "--name", cli_lab)
     assert result.returncode == 0, result.stderr
     assert "converged in" in result.stdout
+    for phase in ("render", "namespaces", "daemons", "convergence"):
+        assert f"{phase} " in result.stdout, result.stdout
     status = gwlab("status", cli_lab, "--json")
     assert status.returncode == 0, status.stderr
     import json
@@ -230,6 +275,32 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     assert leftovers(cli_lab) == []
     again = gwlab("down", cli_lab)
     assert again.returncode == 0 and "not up" in again.stdout
+
+
+def test_cli_up_that_does_not_converge_prints_what_differs_and_exits_1(cli_lab: str) -> None:
+    """A real fault while `up` waits: gw0's processes killed once the lab is converging. up prints the
+    differences table, exits 1 and leaves the lab up for inspection."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli.app", "up", "active-active", "--name", cli_lab, "--timeout", "3"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_phase(cli_lab, {"converging"}, 30)
+        assert attach(cli_lab).runtime.stop_node("gw0") > 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert f"{cli_lab}: not converged" in err and "session" in err, err
+    assert f"lab {cli_lab} did not converge within" in err and "Traceback" not in err
+    state = load_state(cli_lab)
+    assert state is not None and state.phase == "converging", "a lab that did not converge is left up"
 
 
 def test_cli_up_refuses_bad_input_in_one_line_and_builds_nothing(cli_lab: str) -> None:

@@ -7,12 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from pyroute2 import NetNS
-
 from controller.oracle import Failures
 from lab.profiles import Timing
 from lab.runtime import nodeops
-from lab.runtime.netns import configure_node, interface_index
 from lab.runtime.running import RunningLab
 
 STATE_FILE = "failures.json"
@@ -99,9 +96,7 @@ def reconfigure(lab: RunningLab, node: str, names: list[str]) -> None:
     """Interfaces back as `up` configured them: addresses, link up, the runtime's routes and the
     permanent neighbours of the tunnels (an interface going down takes its routes and neighbours,
     permanent ones included, with it)."""
-    with NetNS(lab.ns(node)) as ns:
-        present = set(interface_index(ns))
-        configure_node(ns, lab.node(node), holds_shared(lab, node), only={n for n in names if n in present})
+    nodeops.reconfigure(lab, node, names, holds_shared(lab, node))
 
 
 def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = None) -> None:

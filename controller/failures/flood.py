@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from controller.failures.base import Detection, Failure
 from controller.oracle import Failures
-from lab.errors import GwlabError
 from lab.render import environment
 from lab.runtime import nodeops
-from lab.runtime.daemons import start_exabgp
-from lab.runtime.processes import pids_in, stop
+from lab.runtime.daemons import confirm
 from lab.topology import FLOOD_COUNT, FLOOD_IP, FLOOD_PORT, MAX_PREFIXES, ROUTER_LO_IP, Node, flood_prefixes
 
 NAME = "flood"
@@ -55,18 +53,11 @@ class PrefixFlood(Failure):
             )
         )
         (node_dir / f"{NAME}.conf").write_text(text, encoding="utf-8")
-        start_exabgp(self.lab.ns(core.name), core, node_dir, name=NAME, listen=(str(FLOOD_IP), FLOOD_PORT))
+        confirm([self.lab.runtime.launch_exabgp(core, name=NAME, listen=(str(FLOOD_IP), FLOOD_PORT))])
 
     def restore(self) -> None:
         core = self.core()
-        pidfile = self.lab.state.run_dir / core.name / f"{NAME}.pid"
-        try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            pid = None
-        ours = pid is not None and pid in pids_in([self.lab.ns(core.name)])  # in that namespace
-        if ours and pid is not None and stop([pid]):
-            raise GwlabError(f"{core.name}: the flood speaker (pid {pid}) would not stop")
+        self.lab.runtime.stop_daemon(core.name, NAME)
         # maximum-prefix keeps a dropped session down until it is cleared.
         for node in self.lab.topo.routers():
             assert node.bgp is not None

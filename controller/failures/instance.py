@@ -72,7 +72,7 @@ class InstanceFailure(Failure):
         # Wait until the NOTIFICATIONs are out: every session of this instance has left Established.
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
-            peers = bgp_peers(self.lab.ns(node.name))
+            peers = bgp_peers(self.lab.runtime.frr_dir(node.name))
             if not any(p.get("state") == "Established" for a, p in peers.items() if not a.startswith("169.254.255.")):
                 return
             time.sleep(0.02)  # polling session state with a deadline

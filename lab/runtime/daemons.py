@@ -1,34 +1,52 @@
-"""FRR and ExaBGP processes of a node: started in its namespace, with their own paths under the run dir.
+"""FRR and ExaBGP daemons of a node: their command lines, and the order they start in on any runtime.
 
-FRR daemons each read the node's integrated frr.conf (-f) and keep their sockets in their own
-pathspace (-N), so labs and nodes never share a socket. ExaBGP runs as root (it would drop to
-`nobody`, who cannot write our logs), with its CLI pipes off and its own pid file.
+FRR daemons each read the node's integrated frr.conf (-f) and keep their sockets in a directory of
+their own (-N pathspace), so labs and nodes never share a socket. ExaBGP runs as root (it would drop
+to `nobody`, who cannot write our logs), with its CLI pipes off and its own pid file.
+
+A runtime launches them where its nodes live (Runtime.launch_frr, launch_exabgp), with the paths
+as its nodes see them, through `frr_argv` and `exabgp_env`; `start` orders them the same way on
+every runtime.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import pwd
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import GwlabError
-from lab.runtime.nsenter import call_in, preexec
-from lab.runtime.state import FRR_RUN_ROOT
+from lab.runtime.interrupts import check_interrupted
 from lab.topology import SPEAKER_PORT, Node
 
+if TYPE_CHECKING:
+    from lab.runtime.base import Runtime
+
 FRR_SBIN = Path(os.environ.get("GWLAB_FRR_SBIN", "/usr/lib/frr"))
+FRR_DAEMONS = ("zebra", "bgpd", "staticd", "bfdd")
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def no_progress(phase: str, done: int, total: int) -> None:
+    """A Progress that reports nothing."""
 
 
 @dataclass(frozen=True)
 class Daemon:
     node: str
-    name: str  # zebra, bgpd, staticd, bfdd, exabgp
-    pidfile: Path
-    logfile: Path
+    name: str  # zebra, bgpd, staticd, bfdd, exabgp (or another speaker's name: flood)
+
+
+# A daemon's launcher: a process that exits once the daemon has daemonised (FRR's -d, ExaBGP's
+# daemonize; `docker exec` of the same), with the daemon's error on stderr if it could not.
+Launch = tuple[Daemon, subprocess.Popen[bytes]]
 
 
 def frr_daemons(node: Node) -> list[str]:
@@ -36,6 +54,11 @@ def frr_daemons(node: Node) -> list[str]:
     if node.bgp is not None and any(n.bfd for n in node.bgp.neighbors):
         names.append("bfdd")
     return names
+
+
+def expected_daemons(node: Node) -> list[str]:
+    """What runs on a node once it is up: FRR on routers, an ExaBGP speaker where it has one."""
+    return (frr_daemons(node) if node.is_router else []) + (["exabgp"] if node.speaker is not None else [])
 
 
 def exabgp_binary() -> str:
@@ -47,124 +70,98 @@ def exabgp_binary() -> str:
 
 
 def check_frr() -> None:
-    missing = [d for d in ("zebra", "bgpd", "staticd", "bfdd") if not (FRR_SBIN / d).exists()]
+    missing = [d for d in FRR_DAEMONS if not (FRR_SBIN / d).exists()]
     if missing or shutil.which("vtysh") is None:
         raise GwlabError(f"FRR not found in {FRR_SBIN} (run 'make setup' or apt-get install frr)")
 
 
-def prepare_frr_dir(ns: str) -> Path:
-    path = FRR_RUN_ROOT / ns
-    path.mkdir(parents=True, exist_ok=True)
-    frr = pwd.getpwnam("frr")
-    os.chown(path, frr.pw_uid, frr.pw_gid)
-    return path
+def frr_argv(sbin: str, name: str, conf: str, pidfile: str, log: str, pathspace: str | None) -> list[str]:
+    """One FRR daemon, daemonising (-d); -P 0: no vty TCP port. Paths as the node sees them."""
+    argv = [f"{sbin}/{name}", "-d"] + (["-N", pathspace] if pathspace else [])
+    return [*argv, "-f", conf, "-i", pidfile, "--log", f"file:{log}", "-u", "frr", "-g", "frr", "-P", "0"]
 
 
-def zebra_ready(ns: str) -> bool:
-    """zebra's socket exists: the other daemons can connect (a refused client retries only after 10 s)."""
-    return (FRR_RUN_ROOT / ns / "zserv.api").exists()
+def speaker_listen(node: Node) -> tuple[str, int]:
+    """Where a node's ExaBGP speaker listens: its loopback address (bgpd connects to it)."""
+    return (str(node.speaker.local_address) if node.speaker else "", SPEAKER_PORT)
 
 
-def launch_frr(ns: str, node: Node, node_dir: Path, daemons: list[str]) -> list[tuple[Daemon, subprocess.Popen[bytes]]]:
-    """Launch some of the node's FRR daemons (-d: each returns once it has forked); confirm with `confirm`."""
-    frr = pwd.getpwnam("frr")
-    os.chown(node_dir, frr.pw_uid, frr.pw_gid)
-    conf = node_dir / "frr.conf"
-    os.chown(conf, frr.pw_uid, frr.pw_gid)
-    launched = []
-    for name in daemons:
-        pidfile = FRR_RUN_ROOT / ns / f"{name}.pid"
-        log = node_dir / f"{name}.log"
-        cmd = [
-            str(FRR_SBIN / name),
-            "-d",
-            "-N",
-            ns,
-            "-f",
-            str(conf),
-            "-i",
-            str(pidfile),
-            "--log",
-            f"file:{log}",
-            "-u",
-            "frr",
-            "-g",
-            "frr",
-            "-P",
-            "0",
-        ]  # -P 0: no vty TCP port
-        proc = subprocess.Popen(
-            cmd, preexec_fn=preexec(ns), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        launched.append((Daemon(node.name, name, pidfile, log), proc))
-    return launched
-
-
-def confirm(launched: list[tuple[Daemon, subprocess.Popen[bytes]]]) -> None:
-    for daemon, proc in launched:
-        _, err = proc.communicate(timeout=30)
-        if proc.returncode != 0:
-            raise GwlabError(f"{daemon.node}: {daemon.name} failed to start: {err.decode(errors='replace').strip()}")
-
-
-def bgp_listening(ns: str) -> bool:
-    """bgpd accepts connections in the namespace (port 179 in LISTEN)."""
-
-    def read() -> bool:
-        for table in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/thread-self/net/{table}", encoding="ascii") as f:
-                    rows = f.read().splitlines()[1:]
-            except OSError:
-                continue
-            for row in rows:
-                fields = row.split()
-                if fields[1].endswith(":00B3") and fields[3] == "0A":
-                    return True
-        return False
-
-    return call_in(ns, read)
-
-
-def start_exabgp(
-    ns: str, node: Node, node_dir: Path, name: str = "exabgp", listen: tuple[str, int] | None = None
-) -> Daemon:
-    """Start an ExaBGP speaker and wait until it has daemonised."""
-    launched = launch_exabgp(ns, node, node_dir, name, listen)
-    confirm([launched])
-    return launched[0]
-
-
-def launch_exabgp(
-    ns: str, node: Node, node_dir: Path, name: str = "exabgp", listen: tuple[str, int] | None = None
-) -> tuple[Daemon, subprocess.Popen[bytes]]:
-    """Launch an ExaBGP speaker from <node_dir>/<name>.conf, listening on `listen` (default: the node's
-    speaker address and port); it daemonises itself, `confirm` waits for that.
-
-    Call from one thread only: a fork with preexec_fn while other threads fork can deadlock."""
-    pidfile = node_dir / f"{name}.pid"
-    log = node_dir / f"{name}.log"
-    address, port = listen or (str(node.speaker.local_address) if node.speaker else "", SPEAKER_PORT)
-    pidfile.unlink(missing_ok=True)  # a crashed speaker's stale pid file would stop the new one
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+def exabgp_env(pidfile: str, log: str, listen: tuple[str, int], path: str) -> dict[str, str]:
+    address, port = listen
+    return {
+        "PATH": path,
         "exabgp.daemon.user": "root",
         "exabgp.daemon.daemonize": "true",
-        "exabgp.daemon.pid": str(pidfile),
-        "exabgp.log.destination": str(log),
+        "exabgp.daemon.pid": pidfile,
+        "exabgp.log.destination": log,
         "exabgp.api.cli": "false",
         "exabgp.api.ack": "false",
         # Listen only on the speaker's loopback address and port; bgpd connects to it.
         "exabgp.tcp.bind": address,
         "exabgp.tcp.port": str(port),
     }
-    cmd = [exabgp_binary(), "server", str(node_dir / f"{name}.conf")]
-    proc = subprocess.Popen(
-        cmd,
-        preexec_fn=preexec(ns),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return Daemon(node.name, name, pidfile, log), proc
+
+
+def confirm(launched: list[Launch]) -> None:
+    for daemon, proc in launched:
+        _, err = proc.communicate(timeout=30)
+        if proc.returncode != 0:
+            raise GwlabError(f"{daemon.node}: {daemon.name} failed to start: {err.decode(errors='replace').strip()}")
+
+
+def start(runtime: Runtime, progress: Progress, only: set[str] | None = None) -> None:
+    """Every FRR daemon at once, then the ExaBGP speakers (they listen; bgpd connects to them).
+    `only`: just these nodes (a restored node)."""
+    topo = runtime.topo
+    routers = [n for n in topo.routers() if only is None or n.name in only]
+    speakers = [n for n in topo.nodes.values() if n.speaker is not None and (only is None or n.name in only)]
+    launched: list[subprocess.Popen[bytes]] = []
+    try:
+        _start(runtime, progress, routers, speakers, launched)
+    except BaseException:
+        # A daemon launched but not yet daemonised would fork after `down` has swept the nodes and
+        # escape it: let every launcher finish first, so that everything it started is findable.
+        for proc in launched:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                proc.wait(timeout=5)
+        raise
+
+
+def _start(
+    runtime: Runtime,
+    progress: Progress,
+    routers: list[Node],
+    speakers: list[Node],
+    launched: list[subprocess.Popen[bytes]],
+) -> None:
+    total = len(routers) + len(speakers)
+    # zebra everywhere first: bgpd, staticd and bfdd connect to its socket, and a client that finds
+    # no socket retries only 10 s later.
+    zebras = []
+    for node in routers:
+        zebras.append(runtime.launch_frr(node, ["zebra"]))
+        launched += [proc for _, proc in zebras[-1]]
+    for group in zebras:
+        confirm(group)
+    waiting = [n.name for n in routers]
+    deadline = time.monotonic() + 10.0
+    while waiting:
+        waiting = [n for n in waiting if not (runtime.frr_dir(n) / "zserv.api").exists()]
+        if waiting and time.monotonic() > deadline:
+            raise GwlabError(f"zebra did not open its socket on {', '.join(waiting)} (see zebra.log)")
+        if waiting:
+            check_interrupted()
+            time.sleep(0.005)  # polling for zebra's socket with a deadline
+    others = [runtime.launch_frr(n, frr_daemons(n)[1:]) for n in routers]
+    launched += [proc for group in others for _, proc in group]
+    for done, group in enumerate(others, start=1):
+        confirm(group)
+        progress("daemons", done, total)
+    check_interrupted()
+    # Speakers listen and bgpd connects to them, so they may start in any order. Launched from this
+    # thread only (forks with preexec_fn from several threads can deadlock), then confirmed together.
+    speakers_launched = [runtime.launch_exabgp(n) for n in speakers]
+    launched += [proc for _, proc in speakers_launched]
+    for done, speaker in enumerate(speakers_launched, start=len(routers) + 1):
+        confirm([speaker])
+        progress("daemons", done, total)

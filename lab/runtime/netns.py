@@ -1,153 +1,184 @@
-"""The namespace runtime: one network namespace per node, built with pyroute2."""
+"""The namespace runtime: one network namespace per node, `<lab>_<node>`, built with pyroute2.
+
+Daemons run on the host's file system inside the node's namespace, FRR with the namespace's name as
+its pathspace (-N: sockets in /var/run/frr/<ns>/). Everything of a lab is found again by the name
+prefix alone ("_" never occurs in a lab name, so lab "a" never claims lab "a-b"'s namespaces).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import zlib
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import os
+import pwd
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
 
-from pyroute2 import NetNS, netns
+from pyroute2 import netns
 
 from lab.errors import GwlabError
-from lab.runtime.links import bridge, veth, vxlan
-from lab.runtime.nsenter import write_sysctls
-from lab.runtime.state import LabState, namespace_name
-from lab.topology import Node, StaticRoute, Topology
+from lab.runtime.base import Launch, Progress, Removal, Runtime, require_root
+from lab.runtime.daemons import (
+    FRR_DAEMONS,
+    FRR_SBIN,
+    Daemon,
+    check_frr,
+    exabgp_binary,
+    exabgp_env,
+    expected_daemons,
+    frr_argv,
+    speaker_listen,
+)
+from lab.runtime.nsenter import preexec
+from lab.runtime.processes import pids_in, read_pid, runs_in, stop
+from lab.runtime.state import LabState
+from lab.topology import Node
 
-ROUTER_SYSCTLS = {
-    "net.ipv4.ip_forward": "1",
-    "net.ipv4.conf.all.forwarding": "1",
-    # A route whose interface lost its carrier leaves the FIB at once instead of black-holing.
-    "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
-    "net.ipv4.conf.default.ignore_routes_with_linkdown": "1",
-    # ECMP by ports, so that flows of one host pair spread across instances and tunnels.
-    "net.ipv4.fib_multipath_hash_policy": "1",
-}
-COMMON_SYSCTLS = {
-    # Tunnels carry traffic from addresses that are not on the receiving interface.
-    "net.ipv4.conf.all.rp_filter": "0",
-    "net.ipv4.conf.default.rp_filter": "0",
-    "net.ipv6.conf.all.disable_ipv6": "1",
-    "net.ipv6.conf.default.disable_ipv6": "1",
-}
+NETNS_DIR = "/run/netns"
+FRR_RUN_ROOT = Path("/var/run/frr")
 
 
-class NetnsRuntime:
+def namespace_name(lab: str, node: str) -> str:
+    # Also the node's FRR pathspace (-N), which refuses dots and slashes.
+    return f"{lab}_{node}"
+
+
+class NetnsRuntime(Runtime):
     name = "netns"
 
-    def __init__(self, topo: Topology, state: LabState) -> None:
-        self.topo = topo
-        self.state = state
-        self.handles: dict[str, Any] = {}
+    @classmethod
+    def check(cls) -> None:
+        require_root()
+        check_frr()
+        exabgp_binary()
+
+    @classmethod
+    def present(cls) -> bool:
+        return True  # namespaces need nothing but the kernel
+
+    @classmethod
+    def sweep(cls, lab: str, state: LabState | None) -> Removal | None:
+        prefix = f"{lab}_"
+        found = {ns for ns in netns.listnetns() if ns.startswith(prefix)}
+        dirs = {p.name for p in FRR_RUN_ROOT.glob(f"{prefix}*")}
+        if not found and not dirs:
+            return None
+        names = sorted(found | dirs | {namespace_name(lab, n) for n in (state.nodes if state else [])})
+        paths = [f"{NETNS_DIR}/{ns}" for ns in names]
+        pids = pids_in(paths)
+        survivors = stop(sorted(pids))
+        for _ in range(3):  # a process that forked while we swept (a daemon daemonising) shows up now
+            late = pids_in(paths)
+            if not late:
+                break
+            pids.update(late)
+            survivors += stop(sorted(late))
+        left = destroy_namespaces(names)
+        for ns in names:
+            shutil.rmtree(FRR_RUN_ROOT / ns, ignore_errors=True)
+        leftovers = [f"process {p}" for p in survivors] + [f"namespace {n}" for n in left]
+        return Removal(len(pids), len(found) - len(left), leftovers)
 
     def ns(self, node: str) -> str:
         return namespace_name(self.topo.name, node)
 
-    def create(self) -> None:
+    def netns_path(self, node: str) -> str:
+        return f"{NETNS_DIR}/{self.ns(node)}"
+
+    def frr_dir(self, node: str) -> Path:
+        return FRR_RUN_ROOT / self.ns(node)
+
+    def create(self, progress: Progress) -> None:
         """Namespaces, sysctls, links, addresses and host routes; FRR adds the routers' routes later."""
         existing = set(netns.listnetns())
         for name in self.topo.nodes:
             if self.ns(name) in existing:
                 raise GwlabError(f"namespace {self.ns(name)} already exists (gwlab down {self.topo.name})")
-        self.state.namespaces = [self.ns(n) for n in self.topo.nodes]
+        self.state.nodes = list(self.topo.nodes)
         self.state.save()  # before anything exists, so that an interrupted up can be undone
+        for name in self.topo.nodes:
+            netns.create(self.ns(name))
+        self.wire()
+        progress("namespaces", len(self.topo.nodes), len(self.topo.nodes))
+
+    def pids(self) -> list[int]:
+        return sorted(pids_in([self.netns_path(n) for n in self.topo.nodes]))
+
+    def _pidfile(self, node: str, daemon: str) -> Path:
+        if daemon in FRR_DAEMONS:
+            return self.frr_dir(node) / f"{daemon}.pid"
+        return self.state.run_dir / node / f"{daemon}.pid"  # ExaBGP speakers write theirs beside their config
+
+    def launch_frr(self, node: Node, names: list[str]) -> list[Launch]:
+        frr = pwd.getpwnam("frr")
+        node_dir = self.state.run_dir / node.name
+        conf = node_dir / "frr.conf"
+        if "zebra" in names:  # the first of a node's daemons: its socket directory and files, frr's
+            self.frr_dir(node.name).mkdir(parents=True, exist_ok=True)
+            for path in (self.frr_dir(node.name), node_dir, conf):
+                os.chown(path, frr.pw_uid, frr.pw_gid)
+        launched = []
+        for name in names:
+            argv = frr_argv(
+                str(FRR_SBIN),
+                name,
+                str(conf),
+                str(self._pidfile(node.name, name)),
+                str(node_dir / f"{name}.log"),
+                pathspace=self.ns(node.name),
+            )
+            launched.append((Daemon(node.name, name), self._launch(node.name, argv)))
+        return launched
+
+    def launch_exabgp(self, node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> Launch:
+        node_dir = self.state.run_dir / node.name
+        pidfile = self._pidfile(node.name, name)
+        pidfile.unlink(missing_ok=True)  # a crashed speaker's stale pid file would stop the new one
+        env = exabgp_env(
+            str(pidfile),
+            str(node_dir / f"{name}.log"),
+            listen or speaker_listen(node),
+            os.environ.get("PATH", "/usr/bin:/bin"),
+        )
+        argv = [exabgp_binary(), "server", str(node_dir / f"{name}.conf")]
+        return Daemon(node.name, name), self._launch(node.name, argv, env)
+
+    def _launch(self, node: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            preexec_fn=preexec(self.netns_path(node)),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def running_daemons(self) -> dict[str, dict[str, bool]]:
+        out = {}
         for node in self.topo.nodes.values():
-            netns.create(self.ns(node.name))
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._sysctls, self.topo.nodes.values()))
-        try:
-            for node in self.topo.nodes.values():
-                self.handles[node.name] = NetNS(self.ns(node.name))
-            self._links()
-            for node in self.topo.nodes.values():
-                self._configure(node)
-        finally:
-            self.close()
+            path = self.netns_path(node.name)
+            pids = {d: read_pid(self._pidfile(node.name, d)) for d in expected_daemons(node)}
+            out[node.name] = {d: pid is not None and runs_in(pid, path) for d, pid in pids.items()}
+        return out
 
-    def close(self) -> None:
-        for handle in self.handles.values():
-            with contextlib.suppress(Exception):
-                handle.close()
-        self.handles.clear()
+    def stop_daemon(self, node: str, name: str) -> bool:
+        pid = read_pid(self._pidfile(node, name))
+        if pid is None or not runs_in(pid, self.netns_path(node)):
+            return False
+        if stop([pid]):
+            raise GwlabError(f"{node}: {name} (pid {pid}) would not stop")
+        return True
 
-    def _sysctls(self, node: Node) -> None:
-        values = dict(COMMON_SYSCTLS)
-        if node.is_router or node.role == "internet":
-            values.update(ROUTER_SYSCTLS)
-            # A seed of its own per router (stable per node name): with one shared seed every hop hashes
-            # a flow the same way, and a flow that went to vpn0 always goes on to gw0 (ECMP polarisation).
-            values["net.ipv4.fib_multipath_hash_seed"] = str(zlib.crc32(node.name.encode()) or 1)
-        write_sysctls(self.ns(node.name), values)
+    def stop_node(self, node: str) -> int:
+        pids = sorted(pids_in([self.netns_path(node)]))
+        left = stop(pids, grace_s=0.0)  # SIGKILL at once: a crash sends no goodbyes
+        if left:
+            raise GwlabError(f"{node}: processes {left} survived SIGKILL")
+        return len(pids)
 
-    def _links(self) -> None:
-        for node in self.topo.nodes.values():
-            for iface in node.interfaces:
-                if iface.kind == "bridge":
-                    bridge.create(self.handles[node.name], iface)
-        for link in self.topo.links:
-            veth.create(self.handles[link.a], link, self.ns(link.b))
-        for node in self.topo.nodes.values():
-            ns = self.handles[node.name]
-            for iface in node.interfaces:
-                if iface.kind == "vxlan":
-                    assert iface.underlay is not None
-                    vxlan.create(ns, iface, ns.link_lookup(ifname=iface.underlay)[0])
-
-    def _configure(self, node: Node) -> None:
-        configure_node(self.handles[node.name], node, holds_shared=not node.standby)
-
-
-def interface_index(ns: Any) -> dict[str, int]:
-    return {link.get_attr("IFLA_IFNAME"): link["index"] for link in ns.get_links()}
-
-
-def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
-    """Bridge ports, addresses, link state, runtime-installed routes and permanent neighbors of a node,
-    or of its interfaces in `only` (a re-created link). `holds_shared`: an active/standby instance
-    holding the public and BGP IPs."""
-    index = interface_index(ns)
-    for iface in node.interfaces:
-        if only is not None and iface.name not in only:
-            continue
-        idx = index[iface.name]
-        if iface.bridge is not None:
-            ns.link("set", index=idx, master=index[iface.bridge])
-        held = iface.addresses + (iface.shared_addresses if holds_shared else [])
-        for addr in held:
-            if iface.kind == "loopback" and addr.ip.is_loopback:
-                continue
-            ns.addr("replace", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
-        ns.link("set", index=idx, state="up")
-    install_routes(ns, node, holds_shared, only)
-    for n in node.neighbors:
-        if only is None or n.dev in only:
-            ns.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
-
-
-def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
-    """Routes the runtime owns: a host's, and every node's internet (underlay) routes."""
-    index = interface_index(ns)
-    for r in node.routes:
-        if node.is_router and not r.underlay:
-            continue  # FRR's staticd installs the routers' own routes
-        if r.underlay and not holds_shared and any(i.shared_addresses for i in node.interfaces):
-            continue  # a standby has no public IP to route from until it takes the IPs over
-        dev = r.dev or _device_towards(node, r)
-        if only is not None and dev not in only:
-            continue
-        if r.via is not None:
-            ns.route("replace", dst=str(r.prefix), gateway=str(r.via))
-        elif r.dev is not None:
-            ns.route("replace", dst=str(r.prefix), oif=index[r.dev])
-
-
-def _device_towards(node: Node, route: StaticRoute) -> str | None:
-    for iface in node.interfaces:
-        for a in iface.addresses + iface.shared_addresses:
-            if route.via is not None and route.via in a.network and a.network.prefixlen < 32:
-                return iface.name
-    return None
+    def exec_argv(self, node: str, argv: Sequence[str], tty: bool) -> list[str]:
+        # ip netns exec also gives the command a /sys of the namespace.
+        return ["ip", "netns", "exec", self.ns(node), *argv]
 
 
 def destroy_namespaces(names: list[str]) -> list[str]:

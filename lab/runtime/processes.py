@@ -7,24 +7,16 @@ import os
 import signal
 import time
 
-from lab.runtime.nsenter import ns_path
+from lab.runtime.nsenter import namespace_id
 
 
-def namespace_id(name: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(ns_path(name))
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def pids_in(names: list[str]) -> dict[int, str]:
-    """pid -> namespace name, for every live process whose network namespace is one of `names`."""
+def pids_in(paths: list[str]) -> dict[int, str]:
+    """pid -> namespace path, for every live process whose network namespace is one of `paths`."""
     wanted: dict[tuple[int, int], str] = {}
-    for name in names:
-        ident = namespace_id(name)
+    for path in paths:
+        ident = namespace_id(path)
         if ident is not None:
-            wanted[ident] = name
+            wanted[ident] = path
     found: dict[int, str] = {}
     if not wanted:
         return found
@@ -42,6 +34,12 @@ def pids_in(names: list[str]) -> dict[int, str]:
         if ns is not None and alive(int(entry)):
             found[int(entry)] = ns
     return found
+
+
+def runs_in(pid: int, path: str) -> bool:
+    """The process is alive and in the network namespace at `path` (a stale pid file's pid may be reused)."""
+    ident = namespace_id(path)
+    return ident is not None and alive(pid) and namespace_id(f"/proc/{pid}/ns/net") == ident
 
 
 def alive(pid: int) -> bool:
@@ -73,3 +71,11 @@ def stop(pids: list[int], grace_s: float = 2.0) -> list[int]:
                 return []
             time.sleep(0.02)  # polling for exit with a deadline, not synchronisation
     return [p for p in pids if alive(p)]
+
+
+def read_pid(path: os.PathLike[str] | str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None

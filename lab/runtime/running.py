@@ -1,4 +1,4 @@
-"""A handle on a running lab: its topology, its namespaces, and running commands inside its nodes."""
+"""A handle on a running lab: its topology, its state, and the runtime it was built with."""
 
 from __future__ import annotations
 
@@ -9,22 +9,27 @@ from typing import Any
 
 from lab.errors import GwlabError
 from lab.load import load
-from lab.runtime.nsenter import preexec
-from lab.runtime.state import LabState, load_state, namespace_name
+from lab.runtime.backends import backend
+from lab.runtime.base import Runtime
+from lab.runtime.state import LabState, load_state
 from lab.topology import Node, Topology
 
 
 @dataclass
 class RunningLab:
-    topo: Topology
-    state: LabState
+    runtime: Runtime
+
+    @property
+    def topo(self) -> Topology:
+        return self.runtime.topo
+
+    @property
+    def state(self) -> LabState:
+        return self.runtime.state
 
     @property
     def name(self) -> str:
         return self.topo.name
-
-    def ns(self, node: str) -> str:
-        return namespace_name(self.name, node)
 
     def node(self, name: str) -> Node:
         try:
@@ -36,27 +41,20 @@ class RunningLab:
     def run(
         self, node: str, argv: Sequence[str], timeout: float | None = 30.0, check: bool = False, **kwargs: Any
     ) -> subprocess.CompletedProcess[str]:
-        """Run argv inside the node's namespace (never through a shell)."""
+        """argv with the node's network view (Runtime.run), never through a shell."""
         self.node(node)
-        return subprocess.run(
-            list(argv),
-            preexec_fn=preexec(self.ns(node)),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-            **kwargs,
-        )
+        return self.runtime.run(node, argv, timeout=timeout, check=check, **kwargs)
 
     def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         self.node(node)
-        return subprocess.Popen(list(argv), preexec_fn=preexec(self.ns(node)), **kwargs)
+        return self.runtime.popen(node, argv, **kwargs)
 
 
 def attach(name: str) -> RunningLab:
+    """The running lab `name`, on the runtime it was built with."""
     state = load_state(name)
     if state is None:
         raise GwlabError(f"no lab named {name} is up (gwlab list shows the labs)")
     topo = load(state.source)
     topo.name = state.name
-    return RunningLab(topo, state)
+    return RunningLab(backend(state.runtime)(topo, state))

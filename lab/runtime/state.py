@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 RUN_ROOT = Path(os.environ.get("GWLAB_RUN_DIR", "/run/gwlab"))
-FRR_RUN_ROOT = Path("/var/run/frr")
 
 
 @dataclass
 class LabState:
     name: str
     source: str  # the LAB argument given to `up`
-    runtime: str = "netns"
-    namespaces: list[str] = field(default_factory=list)  # every namespace it may have created
-    phase: str = "creating"  # creating -> starting -> converging -> up
+    runtime: str = "netns"  # the backend that built it; every later command uses the same one
+    nodes: list[str] = field(default_factory=list)  # every node it may have created
+    phase: str = "creating"  # creating -> starting -> started (lab.runtime); converging -> up (controller)
     created: float = 0.0
     up_seconds: float | None = None
     owner_pid: int = 0  # the `gwlab up` that created it
@@ -26,9 +25,6 @@ class LabState:
     @property
     def run_dir(self) -> Path:
         return RUN_ROOT / self.name
-
-    def frr_dirs(self) -> list[Path]:
-        return [FRR_RUN_ROOT / ns for ns in self.namespaces]
 
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -43,16 +39,14 @@ def load_state(name: str) -> LabState | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return LabState(**data)
+    known = {f.name for f in fields(LabState)}
+    try:
+        return LabState(**{k: v for k, v in data.items() if k in known})
+    except TypeError:  # not a state file of ours: `down` still finds the lab by its name
+        return None
 
 
 def running_labs() -> list[str]:
     if not RUN_ROOT.is_dir():
         return []
     return sorted(p.name for p in RUN_ROOT.iterdir() if (p / "state.json").is_file())
-
-
-def namespace_name(lab: str, node: str) -> str:
-    # "_" cannot occur in a lab or node name, so lab "a" never claims lab "a-b"'s namespaces; it is
-    # also the namespace's FRR pathspace (-N), which refuses dots and slashes.
-    return f"{lab}_{node}"

@@ -1,1 +1,35 @@
-"""One module per link kind (containerlab-style): veth pairs, bridges, VXLAN tunnels."""
+"""One module per link kind (containerlab-style), each able to deploy and remove itself: veth pairs,
+bridges, VXLAN tunnels (IPsec next, as a module of its own).
+
+A kind works on every runtime: it is given `Handles` (lab.runtime.netlink), pyroute2 handles on the
+nodes' network namespaces and their paths, whatever made those namespaces. `plan` lists a lab's links
+in the order they can be deployed (a bridge before its ports, a VXLAN device after its underlay).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from lab.runtime.links.bridge import Bridge
+from lab.runtime.links.veth import Veth
+from lab.runtime.links.vxlan import Vxlan
+from lab.runtime.netlink import Handles
+from lab.topology import Topology
+
+
+class LinkKind(Protocol):
+    def deploy(self, handles: Handles) -> None: ...
+
+    def remove(self, handles: Handles) -> None: ...
+
+
+def plan(topo: Topology) -> list[LinkKind]:
+    bridges: list[LinkKind] = [
+        Bridge(n.name, i) for n in topo.nodes.values() for i in n.interfaces if i.kind == "bridge"
+    ]
+    veths: list[LinkKind] = [Veth(link) for link in topo.links]
+    vxlans: list[LinkKind] = [Vxlan(n.name, i) for n in topo.nodes.values() for i in n.interfaces if i.kind == "vxlan"]
+    return bridges + veths + vxlans
+
+
+__all__ = ["Bridge", "LinkKind", "Veth", "Vxlan", "plan"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from dataclasses import dataclass
 
+from lab.runtime.netlink import Handles, interface_index
 from lab.topology import Interface
 
 
@@ -15,7 +16,15 @@ def bridge_mac(name: str) -> str:
     return "02:67:77:ff:" + ":".join(f"{b:02x}" for b in digest.to_bytes(4, "big")[2:])
 
 
-def create(ns: Any, iface: Interface) -> int:
-    ns.link("add", ifname=iface.name, kind="bridge", address=bridge_mac(iface.name))
-    index: int = ns.link_lookup(ifname=iface.name)[0]
-    return index
+@dataclass(frozen=True)
+class Bridge:
+    node: str
+    iface: Interface
+
+    def deploy(self, handles: Handles) -> None:
+        handles[self.node].link("add", ifname=self.iface.name, kind="bridge", address=bridge_mac(self.iface.name))
+
+    def remove(self, handles: Handles) -> None:
+        index = interface_index(handles[self.node]).get(self.iface.name)
+        if index is not None:
+            handles[self.node].link("del", index=index)  # its ports stay, detached

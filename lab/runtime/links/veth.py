@@ -1,11 +1,28 @@
-"""A veth pair created directly between two namespaces: nothing appears in the host's namespace."""
+"""A veth pair created directly between two nodes' namespaces: nothing appears in the host's namespace.
+
+The peer end is placed by the namespace's path (pyroute2 opens it), so the same call wires network
+namespaces and containers (/proc/<pid>/ns/net).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
+from lab.runtime.netlink import Handles, interface_index
 from lab.topology import Link
 
 
-def create(ns_a: Any, link: Link, ns_b_name: str) -> None:
-    ns_a.link("add", ifname=link.a_ifname, kind="veth", peer={"ifname": link.b_ifname, "net_ns_fd": ns_b_name})
+@dataclass(frozen=True)
+class Veth:
+    link: Link
+
+    def deploy(self, handles: Handles) -> None:
+        link = self.link
+        peer = {"ifname": link.b_ifname, "net_ns_fd": handles.netns_path(link.b)}
+        handles[link.a].link("add", ifname=link.a_ifname, kind="veth", peer=peer)
+
+    def remove(self, handles: Handles) -> None:
+        """One end deleted takes the other with it (and every VXLAN device riding on it)."""
+        index = interface_index(handles[self.link.a]).get(self.link.a_ifname)
+        if index is not None:
+            handles[self.link.a].link("del", index=index)

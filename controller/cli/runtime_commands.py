@@ -1,0 +1,12 @@
+"""Registers the commands that act on running labs (they need root, pyroute2 and FRR)."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(app: click.Group) -> None:
+    from controller.cli import down, exec_cmd, fail, list_cmd, run, shell, status, up
+
+    for module in (up, down, status, exec_cmd, shell, list_cmd, fail, run):
+        module.register(app)

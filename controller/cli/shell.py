@@ -1,0 +1,28 @@
+"""`gwlab shell NODE`: vtysh on a router, a shell on a host."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from controller.cli.target import lab_option, pick
+from lab.runtime.frr import vtysh_argv
+
+
+@click.command("shell")
+@lab_option
+@click.argument("node")
+def shell_command(lab_name: str | None, node: str) -> None:
+    """Open vtysh on router NODE, or a shell on a host or the internet switch."""
+    lab = pick(lab_name)
+    target = lab.node(node)
+    if target.is_router:
+        argv = vtysh_argv(lab.runtime.frr_dir(node))  # the host's vtysh on the node's sockets
+    else:
+        argv = lab.runtime.exec_argv(node, [os.environ.get("SHELL", "/bin/bash")], tty=True)
+    os.execvp(argv[0], argv)
+
+
+def register(app: click.Group) -> None:
+    app.add_command(shell_command)

@@ -1,0 +1,87 @@
+"""`gwlab up LAB [--name NAME] [--runtime R]`: build the lab and return once it has converged."""
+
+from __future__ import annotations
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from controller.cli.output import console, emit_json, err_console
+from controller.cli.target import runtime_option
+from controller.cli.validate import json_option, lab_argument
+from controller.converge import NotConverged, UpResult, up
+
+
+def differences_table(exc: NotConverged) -> Table:
+    table = Table("node", "what", "item", "expected", "actual", title=f"{exc.name}: not converged")
+    for d in exc.diffs:
+        table.add_row(d.node, d.what, d.item, d.expected, d.actual)
+    return table
+
+
+@click.command("up")
+@lab_argument
+@click.option("--name", help="Lab name (default: the lab file's); lets two copies of a lab run at once.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for convergence.")
+@click.option("--cleanup-on-failure", is_flag=True, help="Take the lab down if it does not converge.")
+@runtime_option
+@json_option
+def up_command(
+    lab: str, name: str | None, timeout: float | None, cleanup_on_failure: bool, runtime: str, as_json: bool
+) -> None:
+    """Build LAB (network namespaces by default), start FRR and ExaBGP, wait until it matches Azure's rules.
+
+    Returns when every BGP session is Established and every FIB holds the routes the model predicts;
+    on time-out prints what has not converged and exits 1, leaving the lab up for inspection.
+    """
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=done, total=max(total, 1))
+
+        try:
+            result = up(
+                lab,
+                name=name,
+                runtime=runtime,
+                timeout_s=timeout,
+                cleanup_on_failure=cleanup_on_failure,
+                progress=progress,
+            )
+        except NotConverged as exc:
+            bar.stop()
+            err_console.print(differences_table(exc))
+            raise
+    report(result, as_json)
+
+
+def report(result: UpResult, as_json: bool) -> None:
+    total = sum(result.timings.values())
+    if as_json:
+        emit_json(
+            {
+                "lab": result.topo.name,
+                "converged": True,
+                "seconds": round(total, 3),
+                "phases": {k: round(v, 3) for k, v in result.timings.items()},
+                "paths": result.prediction.paths,
+            }
+        )
+        return
+    phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    console.print(f"[green]up[/]: {result.topo.name} converged in {total:.2f} s ({phases})")
+    for direction, elements in sorted(result.prediction.paths.items()):
+        console.print(f"  {direction}: {', '.join(elements) or 'no path'}")
+
+
+def register(app: click.Group) -> None:
+    app.add_command(up_command)

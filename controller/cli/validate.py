@@ -1,0 +1,53 @@
+"""`gwlab validate LAB`: check a lab file against the model and Azure's rules."""
+
+from __future__ import annotations
+
+import click
+
+from controller.cli.output import console, emit_json
+from lab.load import load
+from lab.topology import Topology
+
+lab_argument = click.argument("lab", metavar="LAB")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+
+
+def summary(topo: Topology) -> dict[str, object]:
+    gw = topo.lab.vpn_gateway
+    sessions = sum(len(n.bgp.neighbors) for n in topo.routers() if n.bgp)
+    return {
+        "name": topo.name,
+        "profile": topo.timing.profile,
+        "gateway": {"type": gw.type, "mode": gw.mode, "asn": gw.asn, "bgp": gw.bgp},
+        "sites": [s.name for s in topo.lab.onprem.sites],
+        "expressroute": topo.er_site is not None,
+        "nodes": sorted(topo.nodes),
+        "tunnels": len(topo.tunnels),
+        "bgp_neighbors": sessions,
+    }
+
+
+@click.command("validate")
+@lab_argument
+@json_option
+def validate(lab: str, as_json: bool) -> None:
+    """Check LAB (a file or a built-in name) against the model and Azure's rules.
+
+    Every problem is listed on its own line and the exit code is 2.
+    """
+    topo = load(lab)
+    info = summary(topo)
+    if as_json:
+        emit_json({"valid": True, **info})
+        return
+    gw = topo.lab.vpn_gateway
+    er = "ExpressRoute, " if info["expressroute"] else ""
+    console.print(
+        f"[green]valid[/]: {topo.name}: {gw.mode} {gw.type} gateway, {er}"
+        f"{len(topo.lab.onprem.sites)} site(s), {len(topo.nodes)} nodes, {info['tunnels']} tunnel(s), "
+        f"profile {topo.timing.profile}"
+    )
+
+
+def register(app: click.Group) -> None:
+    app.add_command(validate)

@@ -1,0 +1,208 @@
+"""Has the lab converged? Every expected BGP session Established and every FIB as the oracle predicts;
+and `up` until it has.
+
+Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
+what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
+through pyroute2 handles on the namespaces the lab's runtime hands out, opened once per wait, and BGP
+from bgpd's vty socket in the node's FRR directory: a poll spawns no process, on any runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.failures import current_failures
+from controller.oracle import Prediction, predict
+from lab.errors import GwlabError
+from lab.runtime import lifecycle
+from lab.runtime.backends import DEFAULT
+from lab.runtime.base import Progress
+from lab.runtime.daemons import no_progress
+from lab.runtime.frr import bgp_peers
+from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
+from lab.runtime.kernel import bgp_routes
+from lab.runtime.running import RunningLab
+from lab.runtime.state import LabState
+from lab.topology import Topology
+
+POLL_S = 0.1
+
+Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary` peers
+
+
+@dataclass
+class Difference:
+    node: str
+    what: str  # "session" or "fib"
+    item: str  # neighbor address or prefix
+    expected: str
+    actual: str
+
+
+def _fmt(hops: Any) -> str:
+    return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
+
+
+def differences(
+    topo: Topology,
+    pred: Prediction,
+    handles: Mapping[str, Any],
+    peers: Peers,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> list[Difference]:
+    """What differs from the prediction, for the routers in `handles` (node -> netlink handle) and
+    `peers(node)`; `skip`: failed nodes (a crashed router's FIB is stale)."""
+    routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
+
+    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any]]:
+        try:
+            routes = bgp_routes(handles[node_name])
+        except (RuntimeError, TimeoutError, OSError):
+            # pyroute2's namespace helper can miss its deadline on a loaded machine: this poll sees
+            # the node as not converged, the next one asks again.
+            routes = {}
+        return node_name, peers(node_name), routes
+
+    diffs: list[Difference] = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(probe, [n.name for n in routers]))
+    for name, found, fib in results:
+        for (node, addr), expected_up in pred.sessions.items():
+            if node != name:
+                continue
+            state = found.get(str(addr), {}).get("state", "absent")
+            if (state == "Established") != expected_up:
+                diffs.append(Difference(name, "session", str(addr), "Established" if expected_up else "down", state))
+        want = {p: e.next_hops for p, e in pred.fib.get(name, {}).items()}
+        for prefix in sorted(set(want) | set(fib)):
+            if want.get(prefix) != fib.get(prefix):
+                diffs.append(
+                    Difference(name, "fib", str(prefix), _fmt(want.get(prefix, ())), _fmt(fib.get(prefix, ())))
+                )
+    return diffs
+
+
+def wait(
+    lab: RunningLab,
+    pred: Prediction,
+    timeout_s: float,
+    progress: Callable[[int, int], None] | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+    stop: Callable[[], bool] | None = None,
+) -> tuple[bool, float, list[Difference]]:
+    """Poll until no difference is left, the deadline passes or `stop()` says so; returns
+    (converged, seconds, differences)."""
+    runtime = lab.runtime
+    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values())
+    start = time.monotonic()
+    with runtime.handles() as opened:
+        handles = {n.name: opened[n.name] for n in lab.topo.routers() if n.name not in skip}
+
+        def peers(node: str) -> dict[str, dict[str, Any]]:
+            return bgp_peers(runtime.frr_dir(node))
+
+        while True:
+            diffs = differences(lab.topo, pred, handles, peers, skip)
+            if progress is not None:
+                progress(total - min(len(diffs), total), total)
+            if not diffs:
+                return True, time.monotonic() - start, []
+            if time.monotonic() - start > timeout_s or (stop is not None and stop()):
+                return False, time.monotonic() - start, diffs
+            time.sleep(POLL_S)  # the poll interval of a deadline-bounded wait
+
+
+def check(lab: RunningLab, pred: Prediction | None = None) -> list[Difference]:
+    """What differs now (one poll) from `pred`, by default the prediction without failures."""
+    return wait(lab, pred or predict(lab.topo), 0.0)[2]
+
+
+def converge_now(lab: RunningLab, timeout_s: float) -> tuple[bool, float]:
+    """Wait until the lab matches the oracle for the failures in effect now."""
+    failures = current_failures(lab)
+    ok, seconds, _ = wait(lab, predict(lab.topo, failures), timeout_s, skip=failures.nodes)
+    return ok, seconds
+
+
+# -- up, until converged ----------------------------------------------------------------------------
+
+
+class NotConverged(GwlabError):
+    def __init__(self, name: str, seconds: float, diffs: list[Difference]) -> None:
+        self.name, self.seconds, self.diffs = name, seconds, diffs
+        super().__init__(
+            f"lab {name} did not converge within {seconds:.1f} s ({len(diffs)} differences); "
+            f"it is left up for inspection ('gwlab status {name}', 'gwlab down {name}')"
+        )
+
+
+@dataclass
+class UpResult:
+    lab: RunningLab
+    prediction: Prediction
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+
+    @property
+    def topo(self) -> Topology:
+        return self.lab.topo
+
+    @property
+    def state(self) -> LabState:
+        return self.lab.state
+
+
+def timeout_s_for(topo: Topology) -> float:
+    # Sessions come up within a few connect-retry intervals; realistic timers stay bounded by the
+    # same, since nothing fails during `up`.
+    return max(30.0, 10.0 * topo.timing.connect_retry + 5.0 * len(topo.nodes) / 10)
+
+
+def up(
+    source: str,
+    name: str | None = None,
+    runtime: str = DEFAULT,
+    timeout_s: float | None = None,
+    cleanup_on_failure: bool = False,
+    progress: Progress | None = None,
+) -> UpResult:
+    """The lab built and started (lab.runtime.lifecycle.up), then waited for until it matches the
+    oracle. Not converged: NotConverged, the lab left up unless `cleanup_on_failure`; any other error
+    or an interrupt: the lab taken down."""
+    report = progress or no_progress
+    owner = os.getpid()
+    with interrupts_at_safe_points():  # the lab's up and the wait: one Ctrl-C, one clean-up
+        started = lifecycle.up(source, name=name, runtime=runtime, progress=report)
+        lab = started.lab
+        try:
+            lab.state.phase = "converging"
+            lab.state.save()
+            clock = time.monotonic()
+            prediction = predict(lab.topo)  # while BGP converges
+            ok, seconds, diffs = wait(
+                lab,
+                prediction,
+                timeout_s or timeout_s_for(lab.topo),
+                lambda done, total: report("converging", done, total),
+                stop=INTERRUPTED.is_set,
+            )
+            check_interrupted()
+            started.timings["convergence"] = time.monotonic() - clock
+            if not ok:
+                raise NotConverged(lab.name, seconds, diffs)
+            lab.state.phase = "up"
+            lab.state.up_seconds = sum(started.timings.values())
+            lab.state.save()
+        except NotConverged:
+            if cleanup_on_failure:
+                lifecycle.down(lab.name)
+            raise
+        except BaseException:
+            if os.getpid() == owner:  # not in a child pyroute2 forked
+                lifecycle.down(lab.name)
+            raise
+    return UpResult(lab, prediction, started.timings)

@@ -1,0 +1,89 @@
+"""A node's network configuration inside its namespace, the same on every runtime: sysctls, bridge
+ports, addresses, link state, the routes the runtime owns and permanent neighbours.
+
+Everything is written from the host through the namespace (netlink, /proc/sys seen from inside it):
+a container's /proc/sys is read-only from within, its namespace is not.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from lab.runtime.netlink import interface_index
+from lab.topology import Node, StaticRoute
+
+ROUTER_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.conf.all.forwarding": "1",
+    # A route whose interface lost its carrier leaves the FIB at once instead of black-holing.
+    "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
+    "net.ipv4.conf.default.ignore_routes_with_linkdown": "1",
+    # ECMP by ports, so that flows of one host pair spread across instances and tunnels.
+    "net.ipv4.fib_multipath_hash_policy": "1",
+}
+COMMON_SYSCTLS = {
+    # Tunnels carry traffic from addresses that are not on the receiving interface.
+    "net.ipv4.conf.all.rp_filter": "0",
+    "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
+
+
+def sysctls(node: Node) -> dict[str, str]:
+    values = dict(COMMON_SYSCTLS)
+    if node.is_router or node.role == "internet":
+        values.update(ROUTER_SYSCTLS)
+        # A seed of its own per router (stable per node name): with one shared seed every hop hashes
+        # a flow the same way, and a flow that went to vpn0 always goes on to gw0 (ECMP polarisation).
+        values["net.ipv4.fib_multipath_hash_seed"] = str(zlib.crc32(node.name.encode()) or 1)
+    return values
+
+
+def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+    """Bridge ports, addresses, link state, runtime-installed routes and permanent neighbors of a node,
+    or of its interfaces in `only` (a re-created link). `holds_shared`: an active/standby instance
+    holding the public and BGP IPs."""
+    index = interface_index(ns)
+    for iface in node.interfaces:
+        if only is not None and iface.name not in only:
+            continue
+        idx = index[iface.name]
+        if iface.bridge is not None:
+            ns.link("set", index=idx, master=index[iface.bridge])
+        held = iface.addresses + (iface.shared_addresses if holds_shared else [])
+        for addr in held:
+            if iface.kind == "loopback" and addr.ip.is_loopback:
+                continue
+            ns.addr("replace", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+        ns.link("set", index=idx, state="up")
+    install_routes(ns, node, holds_shared, only)
+    for n in node.neighbors:
+        if only is None or n.dev in only:
+            ns.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
+
+
+def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+    """Routes the runtime owns: a host's, and every node's internet (underlay) routes."""
+    index = interface_index(ns)
+    for r in node.routes:
+        if node.is_router and not r.underlay:
+            continue  # FRR's staticd installs the routers' own routes
+        if r.underlay and not holds_shared and any(i.shared_addresses for i in node.interfaces):
+            continue  # a standby has no public IP to route from until it takes the IPs over
+        dev = r.dev or _device_towards(node, r)
+        if only is not None and dev not in only:
+            continue
+        if r.via is not None:
+            ns.route("replace", dst=str(r.prefix), gateway=str(r.via))
+        elif r.dev is not None:
+            ns.route("replace", dst=str(r.prefix), oif=index[r.dev])
+
+
+def _device_towards(node: Node, route: StaticRoute) -> str | None:
+    for iface in node.interfaces:
+        for a in iface.addresses + iface.shared_addresses:
+            if route.via is not None and route.via in a.network and a.network.prefixlen < 32:
+                return iface.name
+    return None

@@ -1,0 +1,239 @@
+"""Node containers: what the docker and podman runtime backends build a lab from.
+
+A node is a container `gwlab-<lab>-<node>` of the node image, labelled gwlab.lab, gwlab.node and
+gwlab.runtime (so a lab's containers are found with no state file, also after kill -9 of gwlab),
+with `--network none` (only lo: links are wired from the host into /proc/PID/ns/net with pyroute2),
+`--init` (daemons started with -d are re-parented to PID 1, which must reap them) and the capabilities
+FRR and charon need, never `--privileged` (runc cannot apply it here: no CAP_SYS_RESOURCE):
+  NET_ADMIN, SYS_ADMIN  zebra and bgpd refuse to start without them (privs_init: cap_set_proc failed);
+  NET_RAW               zebra, ping; docker grants it by default, podman 4 no longer does;
+  NET_BIND_SERVICE      bgpd (179), charon (500/4500).
+/dev/net/tun is passed for charon's kernel-libipsec (userspace ESP over TUN: this kernel has no xfrm).
+/proc/sys is read-only inside; net.* sysctls are written from the host into the node's network
+namespace (`write_sysctls`). The node's config dir is bound at /etc/gwlab and a host dir at /run/frr,
+so FRR (run without -N) puts its vty sockets where the host reads them (lab.runtime.frr.vty).
+
+A crash is `kill`: SIGKILL to the container's init, so every process in it dies at once and its network
+namespace goes with it, taking its interfaces and the peer ends of its veths (a machine that lost power
+and its NICs). The container stays, stopped; `start` runs it again from the same image and mounts in a
+fresh namespace with only lo: the backend wires its links, writes its sysctls and starts its daemons
+again, as after a reboot. `stop` is the graceful variant (SIGTERM, then SIGKILL after the grace time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import GwlabError
+from lab.runtime import nsenter
+from lab.runtime.containers.engine import Engine, calling
+
+CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN", "NET_RAW", "NET_BIND_SERVICE")
+DEVICES = ("/dev/net/tun",)
+CONFIG_MOUNT = "/etc/gwlab"
+FRR_MOUNT = "/run/frr"
+LAB_LABEL, NODE_LABEL, RUNTIME_LABEL = "gwlab.lab", "gwlab.node", "gwlab.runtime"
+# 14 nodes on 2 cores (python -m bench.containers, two runs at load 7-12): serial 5.6-6.1 s docker, 4.1-5.7 s
+# podman; all 14 at once 3.0-3.8 s and 1.7-2.3 s, the best or tied in both runs; 2-8 at a time in between.
+# Capped so that a 50-site lab does not start hundreds of CLI processes at once.
+CREATE_WORKERS = 16
+_GONE = ("No such container", "no such container", "is not running", "state improper")
+
+
+def container_name(lab: str, node: str) -> str:
+    return f"gwlab-{lab}-{node}"
+
+
+def netns_path(pid: int) -> str:
+    return f"/proc/{pid}/ns/net"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    lab: str
+    node: str
+    image: str
+    config_dir: Path  # bound at /etc/gwlab, read-write (daemons log there)
+    frr_run_dir: Path  # bound at /run/frr: FRR's sockets and pid files, read from the host
+    binds: tuple[tuple[str, str, str], ...] = ()  # more (host path, container path, "rw" or "ro")
+
+    @property
+    def name(self) -> str:
+        return container_name(self.lab, self.node)
+
+
+@dataclass(frozen=True)
+class NodeContainer:
+    engine: str
+    lab: str
+    node: str
+    name: str
+    id: str
+    pid: int  # the container's init on the host; 0 when it is not running
+
+    @property
+    def netns(self) -> str:
+        return netns_path(self.pid)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def create(engine: Engine, spec: NodeSpec) -> NodeContainer:
+    """Run one node container (detached, never pulling) and return it with its pid. Its config and FRR
+    dirs are created if missing (docker would make them, podman refuses); their owner is the caller's
+    choice (image.frr_owner)."""
+    for path in (spec.config_dir, spec.frr_run_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    labels = {LAB_LABEL: spec.lab, NODE_LABEL: spec.node, RUNTIME_LABEL: engine.name}
+    volumes = [(str(spec.config_dir), CONFIG_MOUNT, "rw"), (str(spec.frr_run_dir), FRR_MOUNT, "rw"), *spec.binds]
+    with calling(engine.name, f"create {spec.name}"):
+        container = engine.client.container.run(
+            spec.image,
+            detach=True,
+            name=spec.name,
+            hostname=spec.node,
+            networks=["none"],
+            init=True,
+            cap_add=list(CAPABILITIES),
+            devices=list(DEVICES),
+            volumes=volumes,
+            labels=labels,
+            pull="never",
+        )
+    return NodeContainer(engine.name, spec.lab, spec.node, spec.name, container.id, container.state.pid or 0)
+
+
+def existing(engine: Engine, names: Iterable[str]) -> list[str]:
+    """Which of these container names exist (running or not)."""
+    wanted = set(names)
+    proc = engine.run("ps", "-a", "--format", "{{.Names}}")
+    if proc.returncode != 0:
+        raise GwlabError(f"{engine.name} ps: {proc.stderr.strip() or proc.stdout.strip()}")
+    return sorted(wanted & set(proc.stdout.split()))
+
+
+def create_all(engine: Engine, specs: list[NodeSpec], workers: int = CREATE_WORKERS) -> dict[str, NodeContainer]:
+    """Create the nodes, `workers` at a time; node name -> container. On any failure (or Ctrl-C) the
+    containers of this call are removed again and the first error is raised: nothing half-built."""
+    for image in sorted({s.image for s in specs}):
+        with calling(engine.name, f"inspect {image}"):
+            if not engine.client.image.exists(image):
+                raise GwlabError(f"{engine.name}: image {image} not found (run 'gwlab image build')")
+    taken = existing(engine, [s.name for s in specs])
+    if taken:
+        lab = specs[0].lab
+        raise GwlabError(f"{engine.name}: container {taken[0]} already exists (take lab {lab} down: gwlab down {lab})")
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="create") as pool:
+            made = list(pool.map(lambda spec: create(engine, spec), specs))
+    except BaseException:
+        remove(engine, [s.name for s in specs])
+        raise
+    return {c.node: c for c in made}
+
+
+def pid(engine: Engine, name: str) -> int:
+    """The pid of the container's init on the host (0: not running)."""
+    with calling(engine.name, f"inspect {name}"):
+        return engine.client.container.inspect(name).state.pid or 0
+
+
+def write_sysctls(container_pid: int, values: dict[str, str]) -> None:
+    """Write net.* sysctls inside the container's network namespace, from a host thread that joined it
+    (/proc/sys is read-only in the container)."""
+    nsenter.write_sysctls(netns_path(container_pid), values)
+
+
+def run_in(container_pid: int, fn: Callable[[], object]) -> object:
+    """fn() in a host thread that joined the container's network namespace (e.g. reading /proc/net)."""
+    return nsenter.call_in(netns_path(container_pid), fn)
+
+
+def exec_in(
+    engine: Engine, name: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 30.0
+) -> ExecResult:
+    """Run a command in the container and wait for it: exit code, stdout, stderr (~0.1 s on docker,
+    ~0.2 s on podman). A container that is gone or stopped raises; the command's own failure does not."""
+    proc = engine.run("exec", *_env_args(env), name, *argv, timeout=timeout)
+    _raise_if_gone(engine, name, proc.returncode, proc.stderr)
+    return ExecResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_daemon(engine: Engine, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Start a long-running command in the container without waiting for it (`exec --detach`)."""
+    proc = engine.run("exec", "--detach", *_env_args(env), name, *argv)
+    _raise_if_gone(engine, name, proc.returncode, proc.stderr)
+    if proc.returncode != 0:
+        raise GwlabError(f"{engine.name}: {name}: {argv[0]} did not start: {proc.stderr.strip()}")
+
+
+def _env_args(env: dict[str, str] | None) -> list[str]:
+    return [arg for key, value in (env or {}).items() for arg in ("--env", f"{key}={value}")]
+
+
+def _raise_if_gone(engine: Engine, name: str, code: int, stderr: str) -> None:
+    if code != 0 and any(marker in stderr for marker in _GONE):
+        raise GwlabError(f"{engine.name}: {name} is not running ({stderr.strip().splitlines()[-1]})")
+
+
+def kill(engine: Engine, name: str) -> None:
+    """Crash the node: SIGKILL to its init; every process and its network namespace go at once."""
+    with calling(engine.name, f"kill {name}"):
+        engine.client.container.kill(name)
+
+
+def stop(engine: Engine, name: str, grace_s: int = 2) -> None:
+    """Shut the node down: SIGTERM, SIGKILL after grace_s seconds."""
+    with calling(engine.name, f"stop {name}"):
+        engine.client.container.stop(name, time=grace_s)
+
+
+def start(engine: Engine, name: str) -> int:
+    """Start a stopped or killed node again; returns its new pid (a fresh network namespace with only lo)."""
+    with calling(engine.name, f"start {name}"):
+        engine.client.container.start(name)
+    return pid(engine, name)
+
+
+def lab_containers(engine: Engine, lab: str) -> list[str]:
+    """Ids of every container of the lab, running or not, found by label (no state needed)."""
+    proc = engine.run("ps", "-a", "-q", "--no-trunc", "--filter", f"label={LAB_LABEL}={lab}")
+    if proc.returncode != 0:
+        raise GwlabError(f"{engine.name} ps: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.split()
+
+
+def labs(engine: Engine) -> list[str]:
+    """Every lab that has a container in this engine."""
+    with calling(engine.name, "list containers"):
+        containers = engine.client.container.list(all=True, filters=[("label", LAB_LABEL)])
+    return sorted({c.config.labels[LAB_LABEL] for c in containers if c.config.labels})
+
+
+def remove(engine: Engine, names_or_ids: list[str]) -> None:
+    """Force-remove these containers (running ones are killed); missing ones are ignored."""
+    if not names_or_ids:
+        return
+    # podman 4.3 removes nothing (and exits 0) when one of the names is missing, unless --ignore.
+    ignore = ["--ignore"] if engine.name == "podman" else []
+    proc = engine.run("rm", "--force", *ignore, *names_or_ids)
+    if proc.returncode != 0:
+        errors = [line for line in proc.stderr.splitlines() if line.strip() and not any(m in line for m in _GONE)]
+        if errors:
+            raise GwlabError(f"{engine.name} rm: {errors[-1].strip()}")
+
+
+def remove_lab(engine: Engine, lab: str) -> list[str]:
+    """Remove every container of the lab (by label; works after kill -9 of gwlab and without a state
+    file); returns their ids. Their veths go with their network namespaces."""
+    ids = lab_containers(engine, lab)
+    remove(engine, ids)
+    return ids

@@ -1,0 +1,227 @@
+"""One charon per tunnel end, started inside a given network namespace with a /run of its own.
+
+The namespace is a path: /run/netns/<name> for the namespace runtime, /proc/<pid>/ns/net for a
+container. Either way charon runs from the host's binaries, entered into that network namespace, in a
+fresh mount namespace where <root>/run is bound over /run (charon's pid file is hard-coded to
+/var/run/charon.pid, and several charons must coexist). Running it from the host, not inside the
+container, means no image needs strongSwan, keys never enter a container, and the pid is the host's:
+stopped by pid, also after the container is gone (a process keeps its network namespace alive).
+
+Configuration goes in with `swanctl --load-all --file ... --uri ...` from the host; SA state comes back
+with `swanctl --list-sas --raw`. No secret is ever on a command line: swanctl reads secrets.conf (0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from lab.errors import GwlabError
+from lab.ipsec.render import INSIDE_RUN, Layout
+from lab.ipsec.sas import IkeSa, parse_list_sas
+from lab.runtime.nsenter import call_in, setns
+from lab.runtime.processes import alive, stop
+
+CHARON = Path(os.environ.get("GWLAB_CHARON", "/usr/lib/ipsec/charon"))
+SWANCTL = os.environ.get("GWLAB_SWANCTL", "swanctl")
+START_TIMEOUT_S = 10.0  # vici is up after ~0.12 s on an idle machine
+STATUS_TIMEOUT_S = 5.0  # a hung charon must not hold `gwlab status` for long
+ROUTING_RULE_PREF = 220  # charon's "from all lookup 220", added at start (ipsec.md §2a)
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STRONGSWAN_CONF": f"{INSIDE_RUN}/strongswan.conf"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def check_strongswan() -> None:
+    """strongSwan present: the bad-input check for `ipsec` tunnels on a host without it."""
+    if not CHARON.exists() or shutil.which(SWANCTL) is None:
+        raise GwlabError(
+            "strongSwan not found (run 'make setup', or apt-get install strongswan-charon strongswan-swanctl "
+            "libcharon-extra-plugins libstrongswan-standard-plugins; or use tunnel kind vxlan)"
+        )
+
+
+@dataclass
+class Charon:
+    """A running (or stopped) charon: its files and the pid we started."""
+
+    name: str
+    netns: str  # a path: /run/netns/<name> or /proc/<pid>/ns/net
+    layout: Layout
+    pid: int | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"unix://{self.layout.vici}"
+
+    def start(self, keep_rule_220: bool = False) -> None:
+        """Start charon and wait for its vici socket; a road warrior (client) keeps charon's routing rule
+        220, a tunnel endpoint drops it (route-based: `install_routes = no` is ignored by libipsec)."""
+        self.launch()
+        self.wait_started(keep_rule_220)
+
+    def launch(self) -> None:
+        """Fork charon and return at once: a lab launches all its charons, then waits for them together.
+        Call from one thread only (a fork with preexec_fn while other threads fork can deadlock)."""
+        lay = self.layout
+        lay.run.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for stale in (lay.charon_pidfile, lay.vici):  # left by kill -9; a reused pid would stop charon
+            stale.unlink(missing_ok=True)
+        with open(lay.stdout, "ab") as out:
+            self._proc = subprocess.Popen(
+                [str(CHARON)],
+                env=ENV,
+                preexec_fn=_enter(self.netns, str(lay.run)),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.pid = self._proc.pid
+        lay.pidfile.write_text(f"{self.pid}\n", encoding="ascii")
+
+    def wait_started(self, keep_rule_220: bool = False) -> None:
+        proc = self._proc
+        assert proc is not None, "launch() first"
+        try:
+            failed = lambda: self._not_started(proc)  # noqa: E731
+            wait_for(self.layout.vici.exists, START_TIMEOUT_S, f"{self.name}: charon's vici socket", failed)
+            if not keep_rule_220:
+                wait_for(self._drop_rule_220, START_TIMEOUT_S, f"{self.name}: charon's routing rule 220", failed)
+        except BaseException:
+            self.stop(grace_s=0)
+            raise
+
+    def _not_started(self, proc: subprocess.Popen[bytes]) -> str | None:
+        if proc.poll() is None:
+            return None
+        return f"{self.name}: charon exited with {proc.returncode}: {_last_line(self.layout.stdout, self.layout.log)}"
+
+    def _drop_rule_220(self) -> bool:
+        def drop() -> bool:
+            with IPRoute() as ipr:
+                rules = [r for r in ipr.get_rules(family=2) if r.get_attr("FRA_PRIORITY") == ROUTING_RULE_PREF]
+                for _ in rules:
+                    ipr.rule("del", priority=ROUTING_RULE_PREF)
+                return bool(rules)
+
+        return call_in(self.netns, drop)
+
+    def load(self) -> str:
+        """swanctl --load-all; returns its output (names of what was loaded, never a key)."""
+        out = self.swanctl("--load-all", "--noprompt", "--file", str(self.layout.swanctl_conf))
+        if "failed" in out:
+            raise GwlabError(f"{self.name}: swanctl --load-all: {out.strip().splitlines()[-1]}")
+        return out
+
+    def sas(self) -> list[IkeSa]:
+        return parse_list_sas(self.swanctl("--list-sas", "--raw", timeout_s=STATUS_TIMEOUT_S))
+
+    def swanctl(self, *args: str, timeout_s: float = 30.0) -> str:
+        try:
+            proc = subprocess.run(
+                [SWANCTL, *args, "--uri", self.uri], capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise GwlabError(
+                f"{self.name}: swanctl {args[0]}: no answer from charon within {timeout_s:.0f} s"
+            ) from None
+        if proc.returncode != 0:
+            raise GwlabError(f"{self.name}: swanctl {args[0]} failed: {(proc.stderr or proc.stdout).strip()}")
+        return proc.stdout
+
+    def running(self) -> bool:
+        return self.pid is not None and alive(self.pid)
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """By pid, never by name; grace_s 0 is kill -9 (a crash that says no goodbye)."""
+        pid = self.pid if self.pid is not None else read_pid(self.layout)
+        if pid is not None and _is_charon(pid):
+            left = stop([pid], grace_s)
+            if left:
+                raise GwlabError(f"{self.name}: charon {pid} did not stop")
+        self.pid = None
+        self.layout.pidfile.unlink(missing_ok=True)
+
+    def pss_kib(self) -> int:
+        """Proportional set size of the charon process (what it really costs the machine)."""
+        assert self.pid is not None
+        with open(f"/proc/{self.pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        raise GwlabError(f"{self.name}: no Pss in /proc/{self.pid}/smaps_rollup")
+
+
+def read_pid(layout: Layout) -> int | None:
+    """The pid gwlab recorded for an instance (for `down` after a crash of gwlab itself)."""
+    try:
+        return int(layout.pidfile.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
+
+
+def _is_charon(pid: int) -> bool:
+    """The recorded pid is still our charon, not a process that reused the number."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe") == str(CHARON)
+    except OSError:
+        return False
+
+
+def _enter(netns: str, run_dir: str) -> Callable[[], None]:
+    """preexec_fn: enter the network namespace, then a private mount namespace with run_dir as /run."""
+    run, target = run_dir.encode(), INSIDE_RUN.encode()
+
+    def enter() -> None:
+        setns(netns)
+        steps: list[tuple[Callable[[], int], str]] = [
+            (lambda: int(_libc.unshare(CLONE_NEWNS)), "unshare"),
+            # slave: our bind must not propagate back to the host's /run
+            (lambda: int(_libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None)), "mount --make-rslave /"),
+            (lambda: int(_libc.mount(run, target, None, MS_BIND, None)), "mount --bind"),
+        ]
+        for call, what in steps:
+            if call() != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"{what}: {os.strerror(err)}")
+        os.setsid()
+
+    return enter
+
+
+def wait_for(
+    ready: Callable[[], bool], timeout_s: float, what: str, failed: Callable[[], str | None] | None = None
+) -> float:
+    """Poll `ready` every 10 ms until it holds (returns the seconds it took) or the deadline passes;
+    `failed` returning a message ends the wait early with that message."""
+    start = time.monotonic()
+    while True:
+        if ready():
+            return time.monotonic() - start
+        message = failed() if failed is not None else None
+        if message is not None:
+            raise GwlabError(message)
+        if time.monotonic() - start > timeout_s:
+            raise GwlabError(f"{what}: not there after {timeout_s:.1f} s")
+        time.sleep(0.01)  # the poll interval of a deadline-bounded wait
+
+
+def _last_line(*paths: Path) -> str:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            lines = path.read_text(errors="replace").strip().splitlines()
+            if lines:
+                return lines[-1]
+    return "no output"

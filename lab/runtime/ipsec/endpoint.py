@@ -1,0 +1,171 @@
+"""A tunnel-endpoint namespace (ipsec.md §2b): charon and its ipsec0 on one side, a veth "VTI" to the
+router on the other, the router's WAN behind NAT. Works on a namespace given by path (/run/netns/<name>
+or a container's /proc/<pid>/ns/net).
+
+    router --vti (veth, 169.254.x peer y)-- r0 [endpoint: charon, ipsec0] eth0 --wan /30-- router --inet
+
+In the endpoint: from r0 everything goes into ipsec0 (table 100), from ipsec0 everything to r0 (table
+101); the endpoint's own IKE/ESP-in-UDP uses main (default via the router), so no route ever sends the
+peer's public IP into ipsec0 (the ESP loop of ipsec.md §6.2). r0 stays down until the first CHILD_SA is
+up (the updown hook), so the router sees carrier exactly while the tunnel is up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from pyroute2 import IPRoute
+
+from lab.errors import GwlabError
+from lab.render import environment
+from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
+from lab.runtime.nsenter import call_in, preexec, write_sysctls
+
+TUN = "ipsec0"  # kernel-libipsec's TUN; always this name with one charon per namespace
+TO_TUNNEL, FROM_TUNNEL = 100, 101  # tables, also the rules' priorities
+VTI_MTU = 1400  # ipsec0's fixed MTU; the outer packet then stays under 1500 (ipsec.md §6.9)
+NAT_TABLE = "gwlab_ipsec"
+
+
+def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> None:
+    """A veth pair between two namespaces given by path; nothing appears in the host's namespace."""
+    fd = os.open(ns_b, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+
+        def add() -> None:
+            with IPRoute() as ipr:
+                extra = {"mtu": mtu} if mtu else {}
+                ipr.link("add", ifname=if_a, kind="veth", peer={"ifname": if_b, "net_ns_fd": fd, **extra}, **extra)
+
+        call_in(ns_a, add)
+    finally:
+        os.close(fd)
+
+
+def prepare(netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address) -> None:
+    """Before charon starts: addresses, sysctls, the two policy rules and the WAN default route."""
+    write_sysctls(
+        netns,
+        {
+            "net.ipv4.ip_forward": "1",
+            "net.ipv4.conf.all.rp_filter": "0",
+            "net.ipv4.conf.default.rp_filter": "0",
+            f"net.ipv4.conf.{vti}.rp_filter": "0",
+            # The router ARPs for its peer's VTI address (and the tunnel for the router's hosts) on the veth.
+            f"net.ipv4.conf.{vti}.proxy_arp": "1",
+            f"net.ipv4.neigh.{vti}.proxy_delay": "0",  # else each proxied ARP reply waits up to 0.8 s
+            "net.ipv6.conf.all.disable_ipv6": "1",
+        },
+    )
+
+    def configure() -> None:
+        with IPRoute() as ipr:
+            lo, w, v = (ipr.link_lookup(ifname=n)[0] for n in ("lo", wan, vti))
+            ipr.link("set", index=lo, state="up")
+            ipr.addr("replace", index=w, address=str(wan_address.ip), prefixlen=wan_address.network.prefixlen)
+            ipr.link("set", index=w, state="up")
+            ipr.link("set", index=v, state="down", mtu=VTI_MTU)
+            ipr.route("replace", dst="0.0.0.0/0", gateway=str(wan_gateway))
+            for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
+                ipr.rule("add", priority=table, iifname=iif, table=table)
+
+    call_in(netns, configure)
+
+
+def attach_tunnel(netns: str) -> None:
+    """After charon started: everything from the router into ipsec0 (charon creates it anew each start)."""
+
+    def route() -> bool:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=TUN)
+            if not idx:
+                return False
+            ipr.link("set", index=idx[0], state="up")
+            ipr.route("replace", dst="0.0.0.0/0", oif=idx[0], table=TO_TUNNEL)
+            return True
+
+    wait_for(lambda: call_in(netns, route), START_TIMEOUT_S, f"{netns}: {TUN}")
+
+
+def anchor_selectors(netns: str, local_ts: list[IPv4Network]) -> None:
+    """Policy-based selectors: kernel-libipsec refuses a CHILD_SA ("unable to install IPsec policies")
+    unless the namespace owns an address inside each local selector, for the source of its route. The
+    endpoint gets the last address of each selector on lo: a subnet's broadcast (Azure reserves it), which
+    no host uses, and which is the only destination the endpoint then keeps for itself."""
+
+    def add() -> None:
+        with IPRoute() as ipr:
+            lo = ipr.link_lookup(ifname="lo")[0]
+            for prefix in local_ts:
+                if prefix.prefixlen == 0:
+                    continue  # 0/0: any address of the namespace will do
+                ipr.addr("replace", index=lo, address=str(prefix.broadcast_address), prefixlen=32)
+
+    call_in(netns, add)
+
+
+def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
+    """The router's end of the VTI: a point-to-point address pair, proxy ARP for what lies behind it."""
+    write_sysctls(
+        netns,
+        {
+            f"net.ipv4.conf.{vti}.proxy_arp": "1",
+            f"net.ipv4.neigh.{vti}.proxy_delay": "0",
+            f"net.ipv4.conf.{vti}.rp_filter": "0",
+        },
+    )
+
+    def configure() -> None:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=vti)[0]
+            ipr.addr("add", index=idx, local=str(local), address=str(peer), prefixlen=32)
+            ipr.link("set", index=idx, state="up", mtu=VTI_MTU)
+
+    call_in(netns, configure)
+
+
+def router_nat(
+    netns: str,
+    wan: str,
+    public: IPv4Address,
+    inside: IPv4Network,
+    by_peer: list[tuple[IPv4Address, IPv4Address]],
+    default_endpoint: IPv4Address | None = None,
+) -> None:
+    """The router's NAT in front of its endpoints: (peer public IP, endpoint WAN IP) pairs, an optional
+    catch-all endpoint (point-to-site), source NAT of `inside` (the endpoints' WAN /30s) to `public`."""
+    ruleset = (
+        environment()
+        .get_template("ipsec/nat.nft.j2")
+        .render(
+            table=NAT_TABLE, wan=wan, public=public, inside=inside, by_peer=by_peer, default_endpoint=default_endpoint
+        )
+    )
+    _nft(netns, ruleset)
+
+
+def remove_router_nat(netns: str) -> None:
+    # add-then-delete in one transaction: works whether the table exists or not (nft 1.0.6 has no destroy)
+    _nft(netns, f"table ip {NAT_TABLE}\ndelete table ip {NAT_TABLE}\n")
+
+
+def vti_up(netns: str, vti: str) -> None:
+    """What the updown hook does on up-client, for an endpoint without one (point-to-site)."""
+
+    def up() -> None:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=vti)[0]
+            ipr.link("set", index=idx, state="up")
+            ipr.route("replace", dst="0.0.0.0/0", oif=idx, table=FROM_TUNNEL)
+
+    call_in(netns, up)
+
+
+def _nft(netns: str, ruleset: str) -> None:
+    proc = subprocess.run(
+        ["nft", "-f", "-"], input=ruleset, text=True, capture_output=True, preexec_fn=preexec(netns), check=False
+    )
+    if proc.returncode != 0:
+        raise GwlabError(f"{netns}: nft: {proc.stderr.strip()}")
