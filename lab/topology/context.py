@@ -4,6 +4,7 @@ veths, routers, iBGP and speaker sessions."""
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Literal
 
 from lab.model import LabFile
 from lab.profiles import Timing
@@ -122,7 +123,8 @@ class Build:
     def speaker_neighbor(self, rr_client: bool = False, flood: bool = False) -> Neighbor:
         """The session to the node's own ExaBGP speaker (or to its flood speaker, idle until the
         prefix-flood failure): the speaker listens on lo, bgpd connects to it from ROUTER_LO_IP."""
-        address, kind, port = (FLOOD_IP, "flood", FLOOD_PORT) if flood else (SPEAKER_IP, "speaker", SPEAKER_PORT)
+        kind: Literal["speaker", "flood"] = "flood" if flood else "speaker"
+        address, port = (FLOOD_IP, FLOOD_PORT) if flood else (SPEAKER_IP, SPEAKER_PORT)
         return Neighbor(
             address,
             0,
