@@ -20,12 +20,10 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
 import yaml
 
-from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.topology import VXLAN_PORT, Topology
 
 SCHEMA = Path(__file__).parent / "data" / "clab.schema.json"
-BUILTINS = sorted(builtin_topologies())
 
 
 @cache
