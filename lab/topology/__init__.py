@@ -24,12 +24,14 @@ from lab.topology.addressing import (
 from lab.topology.builder import build
 from lab.topology.constants import (
     APIPA,
+    BLACKHOLE,
     ECMP_PATHS,
     ER_WEIGHT,
     FLOOD_COUNT,
     FLOOD_IP,
     FLOOD_NET,
     FLOOD_PORT,
+    LOCAL_WEIGHT,
     MAX_PREFIXES,
     ROUTER_LO_IP,
     SPEAKER_IP,
@@ -69,12 +71,14 @@ from lab.topology.types import (
 
 __all__ = [
     "APIPA",
+    "BLACKHOLE",
     "ECMP_PATHS",
     "ER_WEIGHT",
     "FLOOD_COUNT",
     "FLOOD_IP",
     "FLOOD_NET",
     "FLOOD_PORT",
+    "LOCAL_WEIGHT",
     "MAX_PREFIXES",
     "ROUTER_LO_IP",
     "ROUTER_ROLES",
