@@ -141,6 +141,8 @@ class Device(Strict):
     # (on-prem prefers the higher: picks the device for traffic towards Azure).
     as_path_prepend: Prepend = 0
     local_preference: LocalPreference | None = None  # None: BGP_LOCAL_PREFERENCE
+    # A filter towards Azure: only these of the site's prefixes and summaries (default: all of them).
+    advertise: Annotated[list[Prefix], Field(min_length=1)] | None = None
 
 
 class Site(Strict):

@@ -41,7 +41,8 @@ MULTI_SITE = {
 }
 
 # On-prem routing policy (issue 12): per-tunnel and per-device AS-path prepending, local-preference per
-# device, a summary of two prefixes on the ExpressRoute site, and a device with one tunnel only.
+# device, a summary of two prefixes on the ExpressRoute site, and a device with one tunnel only that
+# advertises one of its site's two prefixes.
 ROUTING_POLICY = {
     "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
     "vpn_gateway": {"mode": "active-active"},
@@ -61,7 +62,12 @@ ROUTING_POLICY = {
                     {"name": "vpn1", "local_preference": 150},
                 ],
             },
-            {"name": "s2", "asn": 65020, "prefixes": ["192.168.20.0/24"], "devices": [{"tunnels": ["gw1"]}]},
+            {
+                "name": "s2",
+                "asn": 65020,
+                "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
+                "devices": [{"tunnels": ["gw1"], "advertise": ["192.168.20.0/24"]}],
+            },
         ]
     },
     "expressroute": {"site": "s1"},

@@ -140,3 +140,14 @@ def test_routing_policy_lab_converges_to_the_prediction() -> None:
         down(name)
         path.unlink(missing_ok=True)
     assert leftovers(name) == []
+
+
+def test_a_device_advertises_only_what_its_filter_lets_through() -> None:
+    topo = topology_of(ROUTING_POLICY, "routing-policy")
+    best = predict(topo).best
+    kept, withheld = IPv4Network("192.168.20.0/24"), IPv4Network("192.168.21.0/24")
+    assert kept in best["gw1"] and withheld not in best["gw1"] and withheld not in best["vnet"]
+    assert withheld in best["s2-vpn0"]  # the device has it from its core: the filter is towards Azure only
+    conf = render_all(topo)["s2-vpn0/frr.conf"]
+    assert "ip prefix-list TO-AZURE seq 5 permit 192.168.20.0/24\n" in conf
+    assert "prefix-list TO-AZURE out" in conf

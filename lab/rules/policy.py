@@ -12,6 +12,7 @@ from lab.errors import Problem
 from lab.model import Device, LabFile, Site
 from lab.rules.addresses import address_plan
 from lab.topology import FLOOD_NET, gateway_names
+from lab.topology.policy import offered_to_azure
 
 
 def routing_policy(lab: LabFile) -> Iterator[Problem]:
@@ -19,8 +20,27 @@ def routing_policy(lab: LabFile) -> Iterator[Problem]:
     bgp_on = gw.bgp and gw.type == "route-based"
     for s_idx, site in enumerate(lab.onprem.sites):
         for d_idx, device in enumerate(site.devices):
-            yield from _tunnels(lab, device, f"onprem.sites[{s_idx}].devices[{d_idx}]", bgp_on)
+            path = f"onprem.sites[{s_idx}].devices[{d_idx}]"
+            yield from _tunnels(lab, device, path, bgp_on)
+            if bgp_on:
+                yield from _advertise(site, device, path)
         yield from _summaries(lab, site, s_idx, bgp_on)
+
+
+def _advertise(site: Site, device: Device, path: str) -> Iterator[Problem]:
+    """What a device may filter towards Azure: what it would advertise there, the site's prefixes that no
+    summary covers and the summaries."""
+    offered = offered_to_azure(site)
+    for i, prefix in enumerate(device.advertise or []):
+        if prefix in offered:
+            continue
+        covered = next((s for s in site.summaries if prefix.subnet_of(s)), None)
+        if covered is not None:
+            why = f"goes to Azure as part of summary {covered} (advertise {covered})"
+        else:
+            names = ", ".join(str(p) for p in offered)
+            why = f"is not one of the prefixes the device advertises (use one of {names})"
+        yield Problem(f"{path}.advertise[{i}]", f"{prefix} {why}")
 
 
 def _needs_bgp(path: str) -> Problem:
@@ -33,6 +53,8 @@ def _tunnels(lab: LabFile, device: Device, path: str, bgp_on: bool) -> Iterator[
             yield _needs_bgp(f"{path}.as_path_prepend")
         if device.local_preference is not None:
             yield _needs_bgp(f"{path}.local_preference")
+        if device.advertise is not None:
+            yield _needs_bgp(f"{path}.advertise")
     if device.tunnels is None:
         return
     if lab.vpn_gateway.mode == "active-standby":

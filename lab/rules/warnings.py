@@ -18,7 +18,7 @@ from lab.profiles import PROFILES, resolve
 from lab.rules.vnet import ER_GATEWAY_SUBNET
 from lab.topology import MAX_PREFIXES, device_node_names, er_site_index, gateway_names
 from lab.topology.addressing import derived_public_ips, gateway_bgp_ips, uses_apipa
-from lab.topology.policy import tunnel_instances, tunnel_policy
+from lab.topology.policy import advertised_by, offered_to_azure, tunnel_instances, tunnel_policy
 
 WarningCheck = Callable[[LabFile], Iterator[LabWarning]]
 AZURE = PROFILES["realistic"]  # Azure's own timers
@@ -167,8 +167,7 @@ def zonal(lab: LabFile) -> Iterator[LabWarning]:
 def too_many_prefixes(lab: LabFile) -> Iterator[LabWarning]:
     er_index = er_site_index(lab) if lab.expressroute is not None else None
     for i, site in enumerate(lab.onprem.sites):
-        covered = [p for p in site.prefixes if any(p.subnet_of(s) and p != s for s in site.summaries)]
-        over_vpn = len(site.prefixes) - len(covered) + len(site.summaries)
+        over_vpn = max(len(advertised_by(site, d)) for d in site.devices)
         for count, where in (
             (over_vpn, "the VPN gateway"),
             (len(site.prefixes) if i == er_index else 0, "ExpressRoute"),
@@ -182,6 +181,26 @@ def too_many_prefixes(lab: LabFile) -> Iterator[LabWarning]:
                 )
 
 
+def unadvertised(lab: LabFile) -> Iterator[LabWarning]:
+    """A prefix (or summary) every device's `advertise` filter leaves out never reaches Azure over VPN."""
+    if not _bgp_on(lab):
+        return
+    for i, site in enumerate(lab.onprem.sites):
+        if all(d.advertise is None for d in site.devices):
+            continue
+        sent = {p for d in site.devices for p in advertised_by(site, d)}
+        for prefix in offered_to_azure(site):
+            if prefix not in sent:
+                field = "summaries" if prefix in site.summaries else "prefixes"
+                index = getattr(site, field).index(prefix)
+                yield LabWarning(
+                    "unadvertised",
+                    f"onprem.sites[{i}].{field}[{index}]",
+                    f"{prefix} is left out by the advertise filter of every device of site {site.name}: the VNet "
+                    "cannot reach it over VPN (add it to a device's advertise)",
+                )
+
+
 WARNINGS: list[WarningCheck] = [
     same_asn,
     er_local_preference,
@@ -192,6 +211,7 @@ WARNINGS: list[WarningCheck] = [
     unused_apipa,
     zonal,
     too_many_prefixes,
+    unadvertised,
 ]
 
 

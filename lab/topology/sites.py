@@ -10,7 +10,7 @@ from lab.topology.addressing import lan_addresses, public_network, tunnel_mac
 from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES, VXLAN_MTU
 from lab.topology.context import Build
 from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name, tunnel_ifname
-from lab.topology.policy import NOT_SUMMARIES, TunnelPolicy, tunnel_instances, tunnel_policy
+from lab.topology.policy import NOT_SUMMARIES, TO_AZURE, TunnelPolicy, tunnel_instances, tunnel_policy
 from lab.topology.types import Interface, Neighbor, Node, PrefixListEntry, StaticNeighbor, StaticRoute, Tunnel
 from lab.topology.vnet import AZURE_IN, AZURE_OUT
 
@@ -51,6 +51,9 @@ def _device(b: Build, site: Site, core: Node, device: Device, name: str, public:
     dev.interface(INTERNET).addresses.append(IPv4Interface(f"{public}/{public_network(b.lab, public).prefixlen}"))
     edge_ip = site_uplink(b, core, dev)
     _summaries(b, site, dev)
+    if device.advertise is not None and b.bgp_on:
+        assert dev.bgp is not None
+        dev.bgp.prefix_lists[TO_AZURE] = [PrefixListEntry("permit", p) for p in device.advertise]
     # One tunnel per (device, instance public IP): 2 for active/active (or the instances its `tunnels`
     # name), 1 for active/standby; every instance gets the gateway end so that a standby can take the IPs over.
     peers: list[TunnelPeer] = []
@@ -110,6 +113,8 @@ def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int, policy: Tu
         assert dev.bgp is not None
         n = vpn_neighbor(b, azure_ip, b.lab.vpn_gateway.asn, b.gateways[g_idx].name, bgp_ip, onprem=True)
         n.as_path_prepend, n.local_preference = policy.as_path_prepend, policy.local_preference
+        if TO_AZURE in dev.bgp.prefix_lists:
+            n.prefix_list_out = TO_AZURE
         dev.bgp.neighbors.append(n)
     return dev_if, azure_ip
 
