@@ -14,6 +14,7 @@ import yaml
 
 from controller.converge import up
 from controller.oracle import Failures, predict
+from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.runtime.lifecycle import down
 from lab.runtime.state import RUN_ROOT
@@ -21,20 +22,7 @@ from lab.topology import BLACKHOLE, Topology
 from tests.helpers import ROUTING_POLICY, require_root, topology_of
 from tests.labs import leftovers, unique
 
-DUAL: dict[str, Any] = {
-    "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
-    "vpn_gateway": {"mode": "active-active"},
-    "onprem": {
-        "sites": [
-            {
-                "name": "s1",
-                "asn": 65010,
-                "prefixes": ["192.168.10.0/24"],
-                "devices": [{"name": "vpn0"}, {"name": "vpn1"}],
-            }
-        ]
-    },
-}
+DUAL: dict[str, Any] = yaml.safe_load(builtin_topologies()["dual-redundancy"].read_text(encoding="utf-8"))
 SITE = IPv4Network("192.168.10.0/24")
 VNET = IPv4Network("10.1.0.0/16")
 
