@@ -205,7 +205,9 @@ FAST_CONVERGENCE = [
     "er-failover `s1->azure`, as the VPN devices still routed to the core until the core's withdraw "
     "reached them). What users see is unchanged: the core and the VNet still prefer ExpressRoute, paths "
     "and symmetry are the same; only a VPN device's own FIB now sends the VNet prefixes into its tunnels "
-    "(the oracle predicts it: it already models the filter).",
+    "(the oracle predicts it: it already models the filter). The same holds when on-prem prefers one "
+    "device by local-preference: the other keeps its tunnels as its best path, so the core holds it as "
+    "the backup instead of learning it only after the preferred device's withdraw.",
     "3. **zebra programs a route change at once** (`zebra work-queue 0`; by default zebra holds every RIB "
     "change 10 ms, and next-hop tracking waits for it too). *Fidelity*: the lab's own latency between a "
     "router's decision and its FIB; no rule or timer of Azure changes.",
