@@ -61,7 +61,7 @@ class InstanceFailure(Failure):
         nodeops.set_links(self.lab, node.name, up=False, names=self._interfaces())
 
     def _interfaces(self) -> list[str]:
-        return [i.name for i in self.lab.node(self.target).interfaces if i.kind in ("veth", "vxlan")]
+        return [i.name for i in self.lab.node(self.target).interfaces if i.kind != "loopback"]
 
     def _shutdown_bgp(self) -> None:
         node = self.lab.node(self.target)

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from controller.oracle.holdings import Holdings
 from controller.oracle.model import FibEntry, Prediction, Route
-from lab.topology import Node, Tunnel, direction
+from lab.topology import TUNNEL_KINDS, Node, Tunnel, direction
 
 TRANSIT_ROLES = ("gateway", "msee")  # the elements a traffic path is told by
 NextHop = tuple[IPv4Address | None, str]  # (gateway, device); gateway None: on-link
@@ -145,7 +145,7 @@ class Forwarding:
 
     def _neighbor_on(self, node: Node, dev: str, addr: IPv4Address) -> tuple[str, str] | None:
         iface = node.interface(dev)
-        if iface.kind == "vxlan":
+        if iface.kind in TUNNEL_KINDS:
             for t in self._tunnels_at.get((node.name, dev), []):
                 if f"{t.device}~{t.gateway}" in self.f.tunnels:
                     continue

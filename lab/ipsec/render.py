@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +73,8 @@ def render(inst: Instance, ip_binary: str | None = None) -> dict[str, tuple[byte
         raise ValueError(f"log level {inst.log_level} would put keys into charon's log (use at most {MAX_LOG_LEVEL})")
     env = environment().overlay()
     env.filters["b64"] = lambda s: base64.b64encode(s.encode()).decode()
-    ctx = {"inst": inst, "run": INSIDE_RUN, "plugins": PLUGINS, "ip": ip_binary or shutil.which("ip") or "/usr/sbin/ip"}
+    # `ip` from the script's own PATH (the updown hook sets it): the same file on every host.
+    ctx = {"inst": inst, "run": INSIDE_RUN, "plugins": PLUGINS, "ip": ip_binary or "ip"}
 
     def text(name: str) -> bytes:
         return env.get_template(f"ipsec/{name}.j2").render(**ctx).encode()

@@ -14,6 +14,7 @@ from lab.rules.asns import ER_EXTRA_RESERVED, RESERVED_ASNS, gateway_asn, onprem
 from lab.rules.common import Check
 from lab.rules.expressroute import expressroute
 from lab.rules.gateway import gateway_instances, gateway_type, zones
+from lab.rules.ipsec import connections
 from lab.rules.names import device_count, names, node_names
 from lab.rules.pools import pool_capacity, pools
 from lab.rules.vnet import vnet_layout
@@ -33,6 +34,7 @@ CHECKS: list[Check] = [
     pools,
     pool_capacity,
     zones,
+    connections,
 ]
 
 

@@ -9,7 +9,7 @@ from lab.errors import Problem
 from lab.model import LabFile
 from lab.rules.common import NOT_UNICAST, in_special
 from lab.topology import er_subnets
-from lab.topology.addressing import FIRST_PUBLIC_HOST
+from lab.topology.addressing import FIRST_PUBLIC_HOST, instance_ip_count
 
 LARGEST_PUBLIC_POOL = 16  # the lab lists a public pool's addresses; keep it reasonable
 
@@ -39,6 +39,7 @@ def pools(lab: LabFile) -> Iterator[Problem]:
     for field, pool, min_len in (
         ("loopback", pools.loopback, 24),
         ("p2p", pools.p2p, 24),
+        ("tunnel_endpoints", pools.tunnel_endpoints, 24),
         ("azure_public", pools.azure_public, 28),
         ("onprem_public", pools.onprem_public, 26),
     ):
@@ -89,3 +90,19 @@ def pool_capacity(lab: LabFile) -> Iterator[Problem]:
         yield Problem(
             "pools.p2p", f"{lab.pools.p2p} has room for {room} links, the lab needs {links} (use a shorter prefix)"
         )
+    ends = tunnel_end_count(lab)
+    room = lab.pools.tunnel_endpoints.num_addresses // 4
+    if ends > room:
+        yield Problem(
+            "pools.tunnel_endpoints",
+            f"{lab.pools.tunnel_endpoints} has room for {room} tunnel ends, the lab needs {ends} "
+            "(use a shorter prefix)",
+        )
+
+
+def tunnel_end_count(lab: LabFile) -> int:
+    """IPsec tunnel ends, a /30 each: per device one per gateway public IP, and one per instance."""
+    if lab.tunnels.kind != "ipsec":
+        return 0
+    devices = sum(len(s.devices) for s in lab.onprem.sites)
+    return devices * (instance_ip_count(lab) + 2)

@@ -117,9 +117,14 @@ class Allocator:
     def __init__(self, lab: LabFile) -> None:
         self._loopbacks = lab.pools.loopback.hosts()
         self._p2p = lab.pools.p2p.subnets(new_prefix=31)
+        self._endpoints = lab.pools.tunnel_endpoints.subnets(new_prefix=30)
 
     def loopback(self) -> IPv4Address:
         return next(self._loopbacks)
+
+    def tunnel_endpoint(self) -> IPv4Network:
+        """An IPsec tunnel end's router <-> endpoint /30."""
+        return next(self._endpoints)
 
     def p2p(self) -> tuple[IPv4Interface, IPv4Interface]:
         net = next(self._p2p)

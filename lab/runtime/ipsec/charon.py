@@ -147,7 +147,7 @@ class Charon:
     def stop(self, grace_s: float = 2.0) -> None:
         """By pid, never by name; grace_s 0 is kill -9 (a crash that says no goodbye)."""
         pid = self.pid if self.pid is not None else read_pid(self.layout)
-        if pid is not None and _is_charon(pid):
+        if pid is not None and is_charon(pid):
             left = stop([pid], grace_s)
             if left:
                 raise GwlabError(f"{self.name}: charon {pid} did not stop")
@@ -172,7 +172,7 @@ def read_pid(layout: Layout) -> int | None:
         return None
 
 
-def _is_charon(pid: int) -> bool:
+def is_charon(pid: int) -> bool:
     """The recorded pid is still our charon, not a process that reused the number."""
     try:
         return os.readlink(f"/proc/{pid}/exe") == str(CHARON)

@@ -22,10 +22,10 @@ from lab.errors import GwlabError
 from lab.render import environment
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
 from lab.runtime.nsenter import call_in, preexec, write_sysctls
+from lab.topology.constants import VTI_MTU
 
 TUN = "ipsec0"  # kernel-libipsec's TUN; always this name with one charon per namespace
 TO_TUNNEL, FROM_TUNNEL = 100, 101  # tables, also the rules' priorities
-VTI_MTU = 1400  # ipsec0's fixed MTU; the outer packet then stays under 1500 (ipsec.md §6.9)
 NAT_TABLE = "gwlab_ipsec"
 
 
@@ -106,8 +106,8 @@ def anchor_selectors(netns: str, local_ts: list[IPv4Network]) -> None:
     call_in(netns, add)
 
 
-def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
-    """The router's end of the VTI: a point-to-point address pair, proxy ARP for what lies behind it."""
+def router_vti_sysctls(netns: str, vti: str) -> None:
+    """The router's end of the VTI answers ARP for what lies behind the router, at once."""
     write_sysctls(
         netns,
         {
@@ -116,6 +116,11 @@ def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> N
             f"net.ipv4.conf.{vti}.rp_filter": "0",
         },
     )
+
+
+def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
+    """The router's end of the VTI with a point-to-point address pair (BGP between VTI addresses)."""
+    router_vti_sysctls(netns, vti)
 
     def configure() -> None:
         with IPRoute() as ipr:

@@ -1,5 +1,5 @@
 """One module per link kind (containerlab-style), each able to deploy and remove itself: veth pairs,
-bridges, VXLAN tunnels (IPsec next, as a module of its own).
+bridges, VXLAN tunnels, IPsec tunnel ends and their routers' NAT.
 
 A kind works on every runtime: it is given `Handles` (lab.runtime.netlink), pyroute2 handles on the
 nodes' network namespaces and their paths, whatever made those namespaces. `plan` lists a lab's links
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from lab.runtime.links import ipsec
 from lab.runtime.links.bridge import Bridge
+from lab.runtime.links.ipsec import IpsecEnd, IpsecNat
 from lab.runtime.links.veth import Veth
 from lab.runtime.links.vxlan import Vxlan
 from lab.runtime.netlink import Handles
@@ -29,7 +31,13 @@ def plan(topo: Topology) -> list[LinkKind]:
     ]
     veths: list[LinkKind] = [Veth(link) for link in topo.links]
     vxlans: list[LinkKind] = [Vxlan(n.name, i) for n in topo.nodes.values() for i in n.interfaces if i.kind == "vxlan"]
-    return bridges + veths + vxlans
+    ends, nats = ipsec.plan(topo)
+    return [*bridges, *veths, *vxlans, *ends, *nats]
 
 
-__all__ = ["Bridge", "LinkKind", "Veth", "Vxlan", "plan"]
+def settle(kinds: list[LinkKind]) -> None:
+    """What a deployed link kind finishes once the lab's daemons run (IPsec: charons loaded)."""
+    ipsec.settle([k for k in kinds if isinstance(k, IpsecEnd)])
+
+
+__all__ = ["Bridge", "IpsecEnd", "IpsecNat", "LinkKind", "Veth", "Vxlan", "plan", "settle"]

@@ -2,6 +2,7 @@
 # gwlab updown hook of s1-vpn0~gw0: the CHILD_SA's state becomes the carrier of the veth "VTI"
 # r0 (never ipsec0 itself: a TUN taken down breaks the next CHILD_SA, ipsec.md §6.4).
 # Counted, not toggled: a replacing SA can come up before the old one goes down.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
 exec 9>>/run/updown.lock
 flock 9
 count=$(cat /run/updown.count 2>/dev/null || echo 0)

@@ -1,0 +1,203 @@
+"""IPsec tunnels as a link kind: one `IpsecEnd` per tunnel end, and one `IpsecNat` per router.
+
+An end is an endpoint namespace (`<lab>_<router>.<peer>`: the namespace runtime's sweep finds it by the
+lab's prefix, and `sweep` here on every other runtime) holding charon and its ipsec0, two veths to its
+router (`t-<peer>`, the "VTI", and `e-<peer>`, its WAN), and the instance's files under
+RUN_ROOT/<lab>/ipsec/<endpoint>/ (0700; keys 0600). The router side is reached by the path its runtime
+gives (Handles.netns_path: /run/netns/... or a container's /proc/<pid>/ns/net), charon runs from the
+host's binaries (lab.runtime.ipsec.charon), so this works on every runtime without strongSwan in any
+image. The router's NAT table (`IpsecNat`) sends each peer's IKE and ESP to the endpoint of its tunnel.
+
+Bring-up is two-phase so that charons start in parallel with FRR: `deploy` forks charon and returns;
+`settle` (after the daemons) waits for every charon's vici socket, points the endpoint's tunnel table at
+ipsec0 and loads the configurations, responders before initiators (an initiator whose peer has no
+configuration yet would wait for its next retry). A standby instance's ends are deployed without
+charon: it has no public IP to speak IKE from until it takes the IPs over (`start_charons`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+
+from pyroute2 import netns
+
+from lab.ipsec import render
+from lab.ipsec.psk import derive_psk, lab_secret
+from lab.ipsec.tunnels import ENDPOINT_VTI, ENDPOINT_WAN, is_azure_end, local_selectors, site_to_site
+from lab.runtime.ipsec import endpoint
+from lab.runtime.ipsec.charon import Charon, check_strongswan, is_charon, read_pid
+from lab.runtime.netlink import Handles
+from lab.runtime.processes import pids_in, stop
+from lab.runtime.state import RUN_ROOT
+from lab.topology import VTI_MTU, Topology, Tunnel, TunnelEnd, device_node_names
+from lab.topology.naming import INTERNET
+
+NETNS_DIR = "/run/netns"
+LAB_KEY = "lab.key"  # the lab's secret, from which absent keys are derived (0600)
+LOAD_THREADS = 4
+
+
+def lab_dir(lab: str) -> Path:
+    return RUN_ROOT / lab / "ipsec"
+
+
+def endpoint_namespace(lab: str, endpoint_name: str) -> str:
+    """The namespace runtime's scheme (`<lab>_<name>`): its sweep finds endpoints with the nodes."""
+    return f"{lab}_{endpoint_name}"
+
+
+def endpoint_path(lab: str, endpoint_name: str) -> str:
+    return f"{NETNS_DIR}/{endpoint_namespace(lab, endpoint_name)}"
+
+
+def charon_of(lab: str, end: TunnelEnd) -> Charon:
+    """The charon of an end, as far as its files say (pid from its pid file)."""
+    layout = render.Layout(lab_dir(lab) / end.endpoint)
+    return Charon(end.endpoint, endpoint_path(lab, end.endpoint), layout, pid=read_pid(layout))
+
+
+def connection_psk(topo: Topology, connection: str, variant: str = "") -> str:
+    """A connection's key: the lab file's, or derived from the lab's secret (`variant`: a known-wrong
+    one, for the key-mismatch failure). Never logged, never returned to anything that prints."""
+    for s_idx, names in enumerate(device_node_names(topo.lab)):
+        if connection in names:
+            given = topo.lab.onprem.sites[s_idx].devices[names.index(connection)].psk
+            if given is not None and not variant:
+                return given.get_secret_value()
+    return derive_psk(lab_secret(lab_dir(topo.name) / LAB_KEY), connection, variant)
+
+
+def instance_files(topo: Topology, tunnel: Tunnel, end: TunnelEnd, variant: str = "") -> None:
+    """Write (or rewrite) an end's charon files, its key included."""
+    assert tunnel.ipsec is not None
+    psk = connection_psk(topo, tunnel.ipsec.connection, variant)
+    lay = render.Layout(lab_dir(topo.name) / end.endpoint)
+    render.write(lay, render.render(site_to_site(tunnel, end, psk)))
+
+
+@dataclass
+class IpsecEnd:
+    topo: Topology
+    tunnel: Tunnel
+    end: TunnelEnd
+    launch: bool = True  # False: a standby's end, charon started at takeover
+    charon: Charon | None = field(default=None, compare=False)
+
+    @property
+    def path(self) -> str:
+        return endpoint_path(self.topo.name, self.end.endpoint)
+
+    @property
+    def initiator(self) -> bool:
+        return is_azure_end(self.tunnel, self.end)
+
+    def deploy(self, handles: Handles) -> None:
+        end, lab = self.end, self.topo.name
+        lab_dir(lab).mkdir(parents=True, exist_ok=True, mode=0o700)
+        lab_dir(lab).chmod(0o700)  # `up` may have made it already, for the rendered configurations
+        name = endpoint_namespace(lab, end.endpoint)
+        if name not in netns.listnetns():
+            netns.create(name)
+        router = handles.netns_path(end.node)
+        endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN)
+        endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU)
+        wan = IPv4Interface(f"{end.endpoint_address}/{end.wan.prefixlen}")
+        endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address)
+        selectors = local_selectors(self.tunnel, end)
+        if selectors:
+            endpoint.anchor_selectors(self.path, selectors)
+        endpoint.router_vti_sysctls(router, end.vti)
+        instance_files(self.topo, self.tunnel, end)
+        self.charon = charon_of(lab, end)
+        if self.launch:
+            self.charon.launch()
+
+    def remove(self, handles: Handles) -> None:
+        """Charon by pid, the namespace (its veths, and so the router's ends, with it), the files."""
+        charon = self.charon or charon_of(self.topo.name, self.end)
+        charon.stop()
+        name = endpoint_namespace(self.topo.name, self.end.endpoint)
+        if name in netns.listnetns():
+            netns.remove(name)
+        shutil.rmtree(charon.layout.root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class IpsecNat:
+    """A router's NAT in front of its tunnel endpoints, rebuilt whole from all its ends (idempotent)."""
+
+    topo: Topology
+    node: str
+
+    def rules(self) -> tuple[IPv4Address, list[tuple[IPv4Address, IPv4Address]]]:
+        """(the public IP the router presents, [(peer public IP, endpoint WAN IP)])."""
+        public: IPv4Address | None = None
+        by_peer: list[tuple[IPv4Address, IPv4Address]] = []
+        for t in self.topo.tunnels:
+            if t.kind != "ipsec":
+                continue
+            for mine, peer in (t.ends(), t.ends()[::-1]):
+                if mine.node == self.node and (peer.public, mine.endpoint_address) not in by_peer:
+                    public = mine.public
+                    by_peer.append((peer.public, mine.endpoint_address))
+        assert public is not None, f"{self.node} has no IPsec tunnel"
+        return public, by_peer
+
+    def deploy(self, handles: Handles) -> None:
+        public, by_peer = self.rules()
+        inside = self.topo.lab.pools.tunnel_endpoints
+        endpoint.router_nat(handles.netns_path(self.node), INTERNET, public, inside, by_peer)
+
+    def remove(self, handles: Handles) -> None:
+        endpoint.remove_router_nat(handles.netns_path(self.node))
+
+
+def plan(topo: Topology) -> tuple[list[IpsecEnd], list[IpsecNat]]:
+    """Every tunnel end (a standby's without charon) and every router's NAT."""
+    ends = [IpsecEnd(topo, t, e, launch=not topo.nodes[e.node].standby) for t, e in topo.tunnel_ends()]
+    routers = list(dict.fromkeys(e.end.node for e in ends))
+    return ends, [IpsecNat(topo, r) for r in routers]
+
+
+def settle(ends: list[IpsecEnd]) -> None:
+    """Once charons run: wait for each, attach its tunnel, load responders, then initiators."""
+    launched = [e for e in ends if e.charon is not None and e.charon.running()]
+    for e in launched:
+        assert e.charon is not None
+        e.charon.wait_started()
+        endpoint.attach_tunnel(e.path)
+    for wave in ([e for e in launched if not e.initiator], [e for e in launched if e.initiator]):
+        with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+            list(pool.map(lambda e: e.charon.load() if e.charon else None, wave))
+
+
+def sweep(lab: str) -> tuple[int, list[str]]:
+    """Every charon of lab `lab` stopped by the pid it recorded (checked to be charon), anything else left
+    in its endpoint namespaces, then those namespaces: (processes stopped, what could not be removed).
+    No topology needed: `down` works after kill -9, without the lab file, on every runtime."""
+    pids = set()
+    root = lab_dir(lab)
+    if root.is_dir():
+        for pidfile in root.glob("*/pid"):
+            pid = read_pid(render.Layout(pidfile.parent))
+            if pid is not None and is_charon(pid):
+                pids.add(pid)
+    names = [n for n in netns.listnetns() if n.startswith(f"{lab}_") and "." in n]
+    pids.update(pids_in([f"{NETNS_DIR}/{n}" for n in names]))
+    left = [f"process {p}" for p in stop(sorted(pids), grace_s=1.0)]
+    for name in names:
+        try:
+            netns.remove(name)
+        except OSError as exc:
+            left.append(f"namespace {name} ({exc.strerror})")
+    return len(pids), left
+
+
+def require_strongswan(topo: Topology) -> None:
+    """`ipsec` tunnels on a host without strongSwan (or with its AppArmor profile enforced): one line."""
+    if any(t.kind == "ipsec" for t in topo.tunnels):
+        check_strongswan()
