@@ -1,5 +1,5 @@
-"""Has the lab converged? Every expected BGP session Established and every FIB as the oracle predicts;
-and `up` until it has.
+"""Has the lab converged? Every expected BGP session Established, every FIB and every IPsec tunnel (its
+VTIs' carrier: IKE and a CHILD_SA up) as the oracle predicts; and `up` until it has.
 
 Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
 what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
@@ -25,7 +25,7 @@ from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
 from lab.runtime.frr import bgp_peers
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
-from lab.runtime.kernel import bgp_routes
+from lab.runtime.kernel import bgp_routes, carriers
 from lab.runtime.running import RunningLab
 from lab.runtime.state import LabState
 from lab.topology import Topology
@@ -38,14 +38,31 @@ Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary`
 @dataclass
 class Difference:
     node: str
-    what: str  # "session" or "fib"
-    item: str  # neighbor address or prefix
+    what: str  # "session", "fib" or "tunnel"
+    item: str  # neighbor address, prefix or VTI
     expected: str
     actual: str
 
 
 def _fmt(hops: Any) -> str:
     return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
+
+
+def expected_vtis(topo: Topology, pred: Prediction) -> dict[str, dict[str, bool]]:
+    """router -> VTI -> carrier expected: an IPsec tunnel's VTIs have carrier exactly while IKE and a
+    CHILD_SA are up (its endpoints' updown hooks), which the oracle predicts per tunnel. An active/standby
+    device's VTI serves both instances' tunnels: up when either is."""
+    out: dict[str, dict[str, bool]] = {}
+    for t in topo.tunnels:
+        if t.kind == "ipsec":
+            for end in t.ends():
+                mine = out.setdefault(end.node, {})
+                mine[end.vti] = mine.get(end.vti, False) or pred.tunnels.get(t.name, False)
+    return out
+
+
+def _updown(up: bool) -> str:
+    return "up" if up else "down"
 
 
 def differences(
@@ -59,19 +76,26 @@ def differences(
     `peers(node)`; `skip`: failed nodes (a crashed router's FIB is stale)."""
     routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
 
-    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any]]:
+    vtis = expected_vtis(topo, pred)
+
+    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool]]:
         try:
             routes = bgp_routes(handles[node_name])
+            links = carriers(handles[node_name]) if node_name in vtis else {}
         except (RuntimeError, TimeoutError, OSError):
             # pyroute2's namespace helper can miss its deadline on a loaded machine: this poll sees
             # the node as not converged, the next one asks again.
-            routes = {}
-        return node_name, peers(node_name), routes
+            routes, links = {}, {}
+        return node_name, peers(node_name), routes, links
 
     diffs: list[Difference] = []
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(probe, [n.name for n in routers]))
-    for name, found, fib in results:
+    for name, found, fib, links in results:
+        for vti, expected in sorted(vtis.get(name, {}).items()):
+            actual = links.get(vti, False)
+            if actual != expected:
+                diffs.append(Difference(name, "tunnel", vti, _updown(expected), _updown(actual)))
         for (node, addr), expected_up in pred.sessions.items():
             if node != name:
                 continue

@@ -108,12 +108,24 @@ class GatewayInstance(Strict):
     apipa_bgp_ip: IPv4 | None = None  # in APIPA_AZURE; AZURE_DEFAULT_APIPA[i] when a device uses APIPA
 
 
+class PointToSite(Strict):
+    """Point-to-site: IKEv2 road warriors with certificates from the lab's CA (Azure's IKEv2 P2S), each
+    given an address from the pool. Active/active splits the pool between the instances (a lab choice)."""
+
+    address_pool: Prefix
+    clients: Annotated[int, Field(ge=1, le=16)] = 2
+    # Whether Azure advertises P2S pools to on-prem BGP peers is not clearly documented by Microsoft:
+    # off by default, a switch here.
+    advertise_to_onprem: bool = False
+
+
 class VpnGateway(Strict):
     type: Literal["route-based", "policy-based"] = "route-based"
     mode: Literal["active-active", "active-standby"] = "active-standby"  # Azure's default
     asn: Asn = AZURE_GATEWAY_ASN
     bgp: bool = True
     instances: list[GatewayInstance] = Field(default_factory=list)  # derived: two
+    p2s: PointToSite | None = None
 
 
 class Device(Strict):

@@ -38,6 +38,7 @@ class Oracle:
             fib = {n.name: self.forwarding.fib(n, best[n.name]) for n in routers}
             pred = Prediction(sessions, best, fib, {})
             pred.paths = self.traffic_paths(pred)
+            pred.tunnels = {t.name: self.sessions.tunnel_up(t) for t in self.topo.tunnels}
         return pred
 
     def traffic_paths(self, pred: Prediction) -> dict[str, list[str]]:

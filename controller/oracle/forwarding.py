@@ -98,13 +98,15 @@ class Forwarding:
 
     def fib(self, node: Node, best: dict[IPv4Network, list[Route]]) -> dict[IPv4Network, FibEntry]:
         fib: dict[IPv4Network, FibEntry] = {}
-        connected = {a.network for a, _ in self.h.connected(node)}
+        # A connected route, or a static one for the very prefix (a gateway's point-to-site pool into its
+        # P2S VTI, which its speaker may also originate), wins over BGP: administrative distance.
+        connected = {a.network for a, _ in self.h.connected(node)} | {r.prefix for r in node.routes}
         # Many prefixes share their paths' next hops and peers (every site behind the same two
         # instances): their next-hop and peer sets are made once per combination.
         sets: dict[tuple[tuple[int, str], ...], tuple[frozenset[tuple[IPv4Address | None, str]], frozenset[str]]] = {}
         for prefix, paths in best.items():
             if prefix in connected:
-                continue  # the connected route wins over BGP
+                continue
             key = tuple([(int(r.next_hop), r.peer) for r in paths])
             found = sets.get(key)
             if found is None:

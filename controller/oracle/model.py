@@ -47,6 +47,7 @@ class Prediction:
     best: dict[str, dict[IPv4Network, list[Route]]]  # node -> prefix -> ECMP set (best first)
     fib: dict[str, dict[IPv4Network, FibEntry]]
     paths: dict[str, list[str]]  # "<site>->azure" / "azure-><site>" -> transit elements
+    tunnels: dict[str, bool] = field(default_factory=dict)  # "<device>~<gateway>" -> carries traffic
 
     def established(self, node: str) -> list[IPv4Address]:
         return [addr for (n, addr), up in self.sessions.items() if n == node and up]

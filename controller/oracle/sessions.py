@@ -6,7 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from controller.oracle.holdings import Holdings
-from lab.topology import Neighbor, Node, Topology
+from lab.topology import Neighbor, Node, Topology, Tunnel
 
 LOCAL_KINDS = ("speaker", "flood")  # sessions to a speaker in the node's own namespace
 
@@ -98,6 +98,13 @@ class Sessions:
             other = a if b.role == "vnet" else b
             return not self.f.link_down(other.name, "vnet")
         return not self.f.link_down(a.name, b.name)
+
+    def tunnel_up(self, t: Tunnel) -> bool:
+        """Does the tunnel carry traffic: both ends alive, the path between them intact, and the instance
+        holding the public IP the device's end talks to (a standby does not until it takes it over). For
+        IPsec: IKE and a CHILD_SA up, so its VTIs have carrier."""
+        gw, dev = self.topo.nodes[t.gateway], self.topo.nodes[t.device]
+        return self.reachable(gw, dev) and (not self.h.has_shared(gw) or self.h.holds_shared(gw))
 
     def peer_node(self, n: Neighbor) -> Node:
         """The node at the other end of a session now: the named peer, or, for an address that moved

@@ -55,6 +55,11 @@ class Layout:
         return self.run / "updown.log"
 
     @property
+    def updown_count(self) -> Path:
+        """The updown hook's count of installed CHILD_SAs (the VTI is up while it is above 0)."""
+        return self.run / "updown.count"
+
+    @property
     def charon_pidfile(self) -> Path:
         return self.run / "charon.pid"
 

@@ -16,6 +16,7 @@ from lab.rules.expressroute import expressroute
 from lab.rules.gateway import gateway_instances, gateway_type, zones
 from lab.rules.ipsec import connections
 from lab.rules.names import device_count, names, node_names
+from lab.rules.p2s import point_to_site
 from lab.rules.pools import pool_capacity, pools
 from lab.rules.vnet import vnet_layout
 
@@ -35,6 +36,7 @@ CHECKS: list[Check] = [
     pool_capacity,
     zones,
     connections,
+    point_to_site,
 ]
 
 

@@ -63,12 +63,14 @@ def pools(lab: LabFile) -> Iterator[Problem]:
 
 def pool_capacity(lab: LabFile) -> Iterator[Problem]:
     wanted = sum(1 for s in lab.onprem.sites for d in s.devices if d.public_ip is None)
+    clients = lab.vpn_gateway.p2s.clients if lab.vpn_gateway.p2s else 0
     room = lab.pools.onprem_public.num_addresses - public_pool_kept_back()
-    if wanted > room:
+    if wanted + clients > room:
+        what = "devices and point-to-site clients" if clients else "devices"
         yield Problem(
             "pools.onprem_public",
-            f"{lab.pools.onprem_public} has room for {max(room, 0)} devices, "
-            f"the lab needs {wanted} (use a shorter prefix)",
+            f"{lab.pools.onprem_public} has room for {max(room, 0)} {what}, "
+            f"the lab needs {wanted + clients} (use a shorter prefix)",
         )
     er = 1 if lab.expressroute is not None else 0
     devices = sum(len(s.devices) for s in lab.onprem.sites)
@@ -101,8 +103,10 @@ def pool_capacity(lab: LabFile) -> Iterator[Problem]:
 
 
 def tunnel_end_count(lab: LabFile) -> int:
-    """IPsec tunnel ends, a /30 each: per device one per gateway public IP, and one per instance."""
+    """IPsec tunnel ends, a /30 each: per device one per gateway public IP and one per instance; and an
+    instance's point-to-site end."""
     if lab.tunnels.kind != "ipsec":
         return 0
     devices = sum(len(s.devices) for s in lab.onprem.sites)
-    return devices * (instance_ip_count(lab) + 2)
+    p2s = 2 if lab.vpn_gateway.p2s else 0  # one point-to-site end per instance
+    return devices * (instance_ip_count(lab) + 2) + p2s

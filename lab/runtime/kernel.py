@@ -1,4 +1,5 @@
-"""The kernel's view of a namespace: BGP routes in the FIB, as (prefix -> {(gateway, device)})."""
+"""The kernel's view of a namespace: BGP routes in the FIB, as (prefix -> {(gateway, device)}), and the
+carrier of its interfaces."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ RTPROT_BGP = 186
 MAIN_TABLE = 254
 
 NextHops = frozenset[tuple[IPv4Address | None, str]]
+
+
+def carriers(ns: Any) -> dict[str, bool]:
+    """Interface -> has carrier (an IPsec VTI: its tunnel's CHILD_SA is up)."""
+    return {link.get_attr("IFLA_IFNAME"): bool(link.get_attr("IFLA_CARRIER")) for link in ns.get_links()}
 
 
 def bgp_routes(ns: Any) -> dict[IPv4Network, NextHops]:

@@ -51,6 +51,14 @@ def tunnel_ifname(far_end: str) -> str:
     return f"{TUNNEL_PREFIX}{far_end}"
 
 
+P2S = "p2s"  # a gateway instance's point-to-site end: endpoint "<gw>.p2s", interfaces t-p2s and e-p2s
+
+
+def p2s_client_names(lab: LabFile) -> list[str]:
+    """The point-to-site clients' nodes: p2s0, p2s1, ..."""
+    return [f"{P2S}{i}" for i in range(lab.vpn_gateway.p2s.clients)] if lab.vpn_gateway.p2s else []
+
+
 def endpoint_ifname(far_end: str) -> str:
     return f"{ENDPOINT_PREFIX}{far_end}"
 

@@ -39,7 +39,7 @@ def device_end(
     gw_name = b.gateways[g_idx].name
     dev_if = tunnel_ifname(gw_name)
     if ipsec(b):
-        end = _ipsec_end(b, dev, gw_name, public)  # no permanent neighbour: the endpoint answers ARP
+        end = ipsec_end(b, dev, gw_name, public)  # no permanent neighbour: the endpoint answers ARP
     else:
         vni = b.next_vni()
         dev.interfaces.append(
@@ -64,7 +64,7 @@ def gateway_end(
     """An instance's end of the device's current tunnel (the standby's too: it takes the IPs over)."""
     gw_if = tunnel_ifname(dev.name)
     if ipsec(b):
-        return gw_if, _ipsec_end(b, gw, dev.name, public)
+        return gw_if, ipsec_end(b, gw, dev.name, public)
     vni = b.vni
     gw.interfaces.append(
         Interface(
@@ -81,7 +81,8 @@ def gateway_end(
     return gw_if, None
 
 
-def _ipsec_end(b: Build, router: Node, far_end: str, public: IPv4Address) -> TunnelEnd:
+def ipsec_end(b: Build, router: Node, far_end: str, public: IPv4Address) -> TunnelEnd:
+    """A router's IPsec end towards `far_end`: its VTI and endpoint veths, and the endpoint's /30."""
     wan = b.alloc.tunnel_endpoint()
     end = TunnelEnd(
         router.name, endpoint_name(router.name, far_end), tunnel_ifname(far_end), endpoint_ifname(far_end), wan, public

@@ -14,7 +14,7 @@ from lab.ipsec.dpd import Dpd, IkeVersion
 from lab.model import LabFile
 from lab.profiles import Timing
 
-Role = Literal["internet", "vnet", "vm", "gateway", "ergw", "msee", "vpn", "ce", "core", "host"]
+Role = Literal["internet", "vnet", "vm", "gateway", "ergw", "msee", "vpn", "ce", "core", "host", "p2s-client"]
 ROUTER_ROLES: frozenset[str] = frozenset({"vnet", "gateway", "ergw", "msee", "vpn", "ce", "core"})
 TunnelKind = Literal["ipsec", "vxlan"]
 # Interface kinds a router routes a tunnel through: a VXLAN device, or the veth "VTI" to an IPsec
@@ -203,6 +203,30 @@ class Tunnel:
 
 
 @dataclass
+class P2sClient:
+    """A point-to-site road warrior: a node on the internet whose charon connects to one public IP of the
+    gateway and is given `vip` (deterministic here, so that probes and the oracle know it; Azure hands
+    them out dynamically)."""
+
+    node: str
+    public: IPv4Address  # the gateway public IP it connects to (active/standby: the shared one)
+    vip: IPv4Address
+    identity: str  # its certificate's subject and IKE identity
+
+
+@dataclass
+class P2s:
+    """Point-to-site on the gateway: each instance has one P2S endpoint (`ends`, standby included)."""
+
+    pools: dict[str, IPv4Network]  # instance -> the addresses it hands out (active/active: a half each)
+    clients: list[P2sClient]
+    ends: list[TunnelEnd]
+    identity: str  # the gateway's certificate subject and IKE identity
+    dpd: Dpd
+    advertise_to_onprem: bool
+
+
+@dataclass
 class Link:
     """A veth pair."""
 
@@ -221,6 +245,7 @@ class Topology:
     links: list[Link]
     tunnels: list[Tunnel]
     er_site: str | None = None
+    p2s: P2s | None = None
 
     def routers(self) -> Iterator[Node]:
         return (n for n in self.nodes.values() if n.is_router)
@@ -230,6 +255,10 @@ class Topology:
 
     def tunnel(self, name: str) -> Tunnel:
         return next(t for t in self.tunnels if t.name == name)
+
+    def p2s_client(self, node: str) -> P2sClient:
+        assert self.p2s is not None
+        return next(c for c in self.p2s.clients if c.node == node)
 
     def tunnel_ends(self) -> list[tuple[Tunnel, TunnelEnd]]:
         """Every IPsec tunnel end once (active/standby's device end serves two tunnels: its first)."""

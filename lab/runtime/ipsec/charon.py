@@ -77,7 +77,8 @@ class Charon:
         Call from one thread only (a fork with preexec_fn while other threads fork can deadlock)."""
         lay = self.layout
         lay.run.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in (lay.charon_pidfile, lay.vici):  # left by kill -9; a reused pid would stop charon
+        # Left by kill -9: a reused pid would stop charon; a new charon has no CHILD_SA to count.
+        for stale in (lay.charon_pidfile, lay.vici, lay.updown_count):
             stale.unlink(missing_ok=True)
         with open(lay.stdout, "ab") as out:
             self._proc = subprocess.Popen(

@@ -44,8 +44,12 @@ def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> 
         os.close(fd)
 
 
-def prepare(netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address) -> None:
-    """Before charon starts: addresses, sysctls, the two policy rules and the WAN default route."""
+def prepare(
+    netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address, wan_up: bool = True
+) -> None:
+    """Before charon starts: addresses, sysctls, the two policy rules and the WAN default route.
+    `wan_up` False: the WAN stays down until `set_wan(..., up=True)`, so that no IKE reaches a charon
+    before its configuration is loaded (it would answer NO_PROPOSAL_CHOSEN, and the initiator give up)."""
     write_sysctls(
         netns,
         {
@@ -68,6 +72,8 @@ def prepare(netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gate
             ipr.link("set", index=w, state="up")
             ipr.link("set", index=v, state="down", mtu=VTI_MTU)
             ipr.route("replace", dst="0.0.0.0/0", gateway=str(wan_gateway))
+            if not wan_up:
+                ipr.link("set", index=w, state="down")  # the default route comes back with it (set_wan)
             for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
                 ipr.rule("add", priority=table, iifname=iif, table=table)
 
@@ -166,6 +172,33 @@ def vti_up(netns: str, vti: str) -> None:
             ipr.route("replace", dst="0.0.0.0/0", oif=idx, table=FROM_TUNNEL)
 
     call_in(netns, up)
+
+
+def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool) -> None:
+    """The endpoint's WAN up with its default route (a link down takes its routes with it), or down."""
+
+    def apply() -> None:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=wan)[0]
+            ipr.link("set", index=idx, state="up" if up else "down")
+            if up:
+                ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+
+    call_in(netns, apply)
+
+
+def dead(netns: str, vti: str, wan: str) -> None:
+    """An endpoint whose charon died without running its updown hook: no carrier towards the router, and
+    nothing answers on its WAN until a new charon is loaded."""
+
+    def down() -> None:
+        with IPRoute() as ipr:
+            for name in (vti, wan):
+                idx = ipr.link_lookup(ifname=name)
+                if idx:
+                    ipr.link("set", index=idx[0], state="down")
+
+    call_in(netns, down)
 
 
 def _nft(netns: str, ruleset: str) -> None:

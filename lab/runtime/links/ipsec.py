@@ -106,7 +106,7 @@ class IpsecEnd:
         endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN)
         endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU)
         wan = IPv4Interface(f"{end.endpoint_address}/{end.wan.prefixlen}")
-        endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address)
+        endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address, wan_up=False)
         selectors = local_selectors(self.tunnel, end)
         if selectors:
             endpoint.anchor_selectors(self.path, selectors)
@@ -115,6 +115,9 @@ class IpsecEnd:
         self.charon = charon_of(lab, end)
         if self.launch:
             self.charon.launch()
+
+    def wan(self, up: bool) -> None:
+        endpoint.set_wan(self.path, ENDPOINT_WAN, self.end.router_address, up)
 
     def remove(self, handles: Handles) -> None:
         """Charon by pid, the namespace (its veths, and so the router's ends, with it), the files."""
@@ -164,15 +167,24 @@ def plan(topo: Topology) -> tuple[list[IpsecEnd], list[IpsecNat]]:
 
 
 def settle(ends: list[IpsecEnd]) -> None:
-    """Once charons run: wait for each, attach its tunnel, load responders, then initiators."""
+    """Once charons run: wait for each and attach its tunnel; then the responders loaded and their WAN up
+    (nothing reaches them before), then the initiators' WAN up and them loaded (they initiate at once)."""
     launched = [e for e in ends if e.charon is not None and e.charon.running()]
     for e in launched:
         assert e.charon is not None
         e.charon.wait_started()
         endpoint.attach_tunnel(e.path)
-    for wave in ([e for e in launched if not e.initiator], [e for e in launched if e.initiator]):
-        with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
-            list(pool.map(lambda e: e.charon.load() if e.charon else None, wave))
+    responders = [e for e in launched if not e.initiator]
+    initiators = [e for e in launched if e.initiator]
+    _load(responders)
+    for e in responders + initiators:
+        e.wan(up=True)
+    _load(initiators)
+
+
+def _load(ends: list[IpsecEnd]) -> None:
+    with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+        list(pool.map(lambda e: e.charon.load() if e.charon else None, ends))
 
 
 def sweep(lab: str) -> tuple[int, list[str]]:
