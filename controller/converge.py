@@ -38,8 +38,8 @@ Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary`
 @dataclass
 class Difference:
     node: str
-    what: str  # "session", "fib" or "tunnel"
-    item: str  # neighbor address, prefix or VTI
+    what: str  # "session", "fib", "tunnel" or "p2s"
+    item: str  # neighbor address, prefix, VTI or a client's virtual IP
     expected: str
     actual: str
 
@@ -65,6 +65,24 @@ def _updown(up: bool) -> str:
     return "up" if up else "down"
 
 
+def _p2s_differences(topo: Topology, pred: Prediction, handles: Mapping[str, Any]) -> list[Difference]:
+    """A point-to-site client holds its virtual IP (charon put it on its ipsec0) exactly while the oracle
+    says an instance serves it."""
+    diffs = []
+    for client in topo.p2s.clients if topo.p2s else []:
+        if client.node not in handles:
+            continue
+        try:
+            held = {a.get_attr("IFA_ADDRESS") for a in handles[client.node].get_addr(family=2)}
+        except (RuntimeError, TimeoutError, OSError):
+            held = set()
+        expected, actual = pred.p2s.get(client.node) is not None, str(client.vip) in held
+        if expected != actual:
+            state = {True: "connected", False: "disconnected"}
+            diffs.append(Difference(client.node, "p2s", str(client.vip), state[expected], state[actual]))
+    return diffs
+
+
 def differences(
     topo: Topology,
     pred: Prediction,
@@ -88,7 +106,7 @@ def differences(
             routes, links = {}, {}
         return node_name, peers(node_name), routes, links
 
-    diffs: list[Difference] = []
+    diffs = _p2s_differences(topo, pred, handles)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(probe, [n.name for n in routers]))
     for name, found, fib, links in results:
@@ -122,10 +140,11 @@ def wait(
     """Poll until no difference is left, the deadline passes or `stop()` says so; returns
     (converged, seconds, differences)."""
     runtime = lab.runtime
-    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values())
+    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values()) + len(pred.p2s)
     start = time.monotonic()
     with runtime.handles() as opened:
-        handles = {n.name: opened[n.name] for n in lab.topo.routers() if n.name not in skip}
+        watched = [*lab.topo.routers(), *lab.topo.by_role("p2s-client")]
+        handles = {n.name: opened[n.name] for n in watched if n.name not in skip}
 
         def peers(node: str) -> dict[str, dict[str, Any]]:
             return bgp_peers(runtime.frr_dir(node))

@@ -29,7 +29,7 @@ def group_of(node: Node) -> str:
     """The cluster a node belongs in, named as the DOT file names it."""
     if node.role in AZURE_ROLES:
         return "cluster_azure"
-    if node.role == "internet":
+    if node.role in ("internet", "p2s-client"):  # point-to-site clients are road warriors on the internet
         return "cluster_internet"
     assert node.site is not None, node
     return f"cluster_site_{node.site}"

@@ -28,6 +28,7 @@ from controller import analysis
 from controller.results import FailureResult, RunReport
 from controller.runner import run_scenario
 from controller.scenario import builtin_scenarios, load_scenario, parse_scenario
+from lab.ipsec import dpd
 from lab.load import load
 from lab.profiles import PROFILES, Timing
 from tests.helpers import require_root
@@ -79,6 +80,8 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         "er-vpn",
         "zone-redundant",
         "hybrid",
+        "policy-based",
+        "point-to-site",
     }
     failures = {(step.args.target, step.args.mode) for s in scenarios for step in s.steps if step.kind == "fail"}
     assert failures >= {
@@ -94,8 +97,11 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         ("msee1", "crash"),
         ("zone1", None),
         ("flood:s1", None),
+        ("s1-vpn0~gw0", "psk-mismatch"),
+        ("s1-vpn0~gw0", "selector-mismatch"),
     }
     assert any(s.overrides.get("expressroute", {}).get("bfd") is False for s in scenarios)
+    assert any(s.overrides.get("profile") == "realistic" for s in scenarios)  # Azure's DPD timeout
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -227,3 +233,39 @@ def test_device_loss_on_prem_at_once_azure_after_dead_peer_detection() -> None:
     assert f.outage_ms["s1->azure"] < 500, f.outage_ms  # the site core sees its link go
     ms = f.outage_ms["azure->s1"]  # the gateways wait for DPD on the device's tunnels
     assert low - 100 <= ms <= high + SLACK_MS + 500, f.outage_ms
+
+
+# -- (d) IPsec: realistic DPD, IKE failures, point-to-site --------------------------------------------
+
+
+def test_realistic_dpd_sees_a_crashed_instance_long_before_the_hold_timer() -> None:
+    report = report_of("aa-instance-crash-realistic")
+    f = failure_of("aa-instance-crash-realistic")
+    topo = load(load_scenario("aa-instance-crash-realistic").lab)
+    low, high = dpd.for_target(45, 2).detection_window()
+    assert report.profile == "realistic+custom" and f.detection == "dpd" and f.expected_detection_ms == high * 1000
+    hold_low_ms = 60_000  # hold 90 s, keepalive 30 s: the hold timer expires 60-90 s after the crash
+    ms = f.outage_ms["s1->azure"]
+    assert low * 1000 - 1000 <= ms <= high * 1000 + 2000 < hold_low_ms, f"{ms:.0f} ms, DPD window {low}-{high} s"
+    assert topo.timing.dpd_s == 45
+
+
+def test_ike_failures_are_named_in_the_report() -> None:
+    assert failure_of("psk-mismatch").detection == "ike-auth"
+    assert failure_of("selector-mismatch").detection == "ike-selectors"
+    assert failure_of("tunnel-down").detection == "ike-delete"
+    assert failure_of("tunnel-blackhole").detection == failure_of("uplink-loss").detection == "dpd"
+
+
+def test_each_point_to_site_client_reconnects_after_the_failover() -> None:
+    report = report_of("p2s-failover")
+    t = timing_of(report)
+    f = failure_of("p2s-failover")
+    assert f.detection == "failover"
+    clients = sorted(d for d in f.outage_ms if d.startswith("p2s"))
+    assert clients == ["p2s0->azure", "p2s1->azure"]
+    for d in clients:  # the failover delay, then the standby's charon and the client's next attempt
+        assert t.failover_unplanned_s * 1000 - 100 <= f.outage_ms[d] <= t.failover_unplanned_s * 1000 + 3500, (
+            f.outage_ms
+        )
+    assert f.path_after["p2s0->azure"] == f.path_after["azure->p2s1"] == ["gw1"]

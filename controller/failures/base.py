@@ -11,7 +11,7 @@ from controller.oracle import Failures
 from lab.profiles import Timing
 from lab.runtime import nodeops
 from lab.runtime.running import RunningLab
-from lab.topology import Tunnel
+from lab.topology import Topology, Tunnel
 
 STATE_FILE = "failures.json"
 
@@ -126,11 +126,11 @@ def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = No
     reconfigure(lab, node, mine)
 
 
-def silent_tunnel_detection(lab: RunningLab, tunnels: list[Tunnel]) -> Detection:
+def silent_tunnel_detection(topo: Topology, tunnels: list[Tunnel]) -> Detection:
     """A VPN tunnel gone silent (its far end lost, or the path): IPsec's dead-peer detection when every
     tunnel has it and it is shorter than the BGP hold timer (Azure: 45 s against 180 s), else the hold
     timer (VXLAN has no DPD)."""
-    hold_ms = lab.topo.timing.hold * 1000.0
+    hold_ms = topo.timing.hold * 1000.0
     dpd_ms = [t.ipsec.dpd.detection_s() * 1000.0 for t in tunnels if t.ipsec is not None]
     if tunnels and len(dpd_ms) == len(tunnels) and max(dpd_ms) < hold_ms:
         return Detection("dpd", max(dpd_ms))

@@ -21,7 +21,7 @@ class DeviceFailure(Failure):
         into.nodes.add(self.target)
 
     def detection(self) -> Detection:
-        return silent_tunnel_detection(self.lab, [t for t in self.lab.topo.tunnels if t.device == self.target])
+        return silent_tunnel_detection(self.lab.topo, [t for t in self.lab.topo.tunnels if t.device == self.target])
 
     def inject(self) -> None:
         set_veths(self.lab, self.target, up=False)  # dark first: a dead box sends nothing

@@ -45,7 +45,7 @@ class InstanceFailure(Failure):
             return Detection("failover", delay * 1000)
         if self.mode == "graceful":
             return Detection("withdraw", 0.0)
-        return silent_tunnel_detection(self.lab, [tn for tn in self.lab.topo.tunnels if tn.gateway == self.target])
+        return silent_tunnel_detection(self.lab.topo, [tn for tn in self.lab.topo.tunnels if tn.gateway == self.target])
 
     def inject(self) -> None:
         node = self.lab.node(self.target)

@@ -57,7 +57,7 @@ class IpsecTunnelFailure(TunnelFailure):
 
     def detection(self) -> Detection:
         if self.mode == "blackhole":
-            return silent_tunnel_detection(self.lab, [self.tunnel()])
+            return silent_tunnel_detection(self.lab.topo, [self.tunnel()])
         mechanism = {"down": "ike-delete", "psk-mismatch": "ike-auth", "selector-mismatch": "ike-selectors"}
         return Detection(mechanism[self.mode], 0.0)
 

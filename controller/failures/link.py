@@ -103,7 +103,7 @@ class UplinkFailure(Failure):
         into.links.add(f"{self.device()}~inet")
 
     def detection(self) -> Detection:
-        return silent_tunnel_detection(self.lab, [t for t in self.lab.topo.tunnels if t.device == self.device()])
+        return silent_tunnel_detection(self.lab.topo, [t for t in self.lab.topo.tunnels if t.device == self.device()])
 
     def inject(self) -> None:
         nodeops.set_links(self.lab, self.device(), up=False, names=["inet"])

@@ -176,6 +176,12 @@ class Forwarding:
             host_ip = host.address_on(host.interfaces[0].name)
             out[direction(host.site, to_azure=True)] = self._transit(pred, host, vm_ip, index)
             out[direction(host.site, to_azure=False)] = self._transit(pred, vm, host_ip, index)
+        # A point-to-site client's traffic crosses the instance serving it, both ways (the VNet routes the
+        # pool to that instance's BGP IP, the instance into its P2S tunnel); nothing while it reconnects.
+        for client, instance in pred.p2s.items():
+            path = [instance] if instance is not None else []
+            out[direction(client, to_azure=True)] = path
+            out[direction(client, to_azure=False)] = list(path)
         return out
 
     def _transit(self, pred: Prediction, start: Node, dst: IPv4Address, index: FibIndex) -> list[str]:

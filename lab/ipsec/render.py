@@ -89,7 +89,7 @@ def render(inst: Instance, ip_binary: str | None = None) -> dict[str, tuple[byte
         "swanctl/swanctl.conf": (text("swanctl.conf"), 0o644),
         "swanctl/secrets.conf": (text("secrets.conf"), 0o600),
     }
-    if inst.vti is not None:
+    if any(ch.updown for c in inst.connections for ch in c.children):
         files["run/updown.sh"] = (text("updown.sh"), 0o755)
     creds = inst.credentials
     files.update({f"swanctl/x509/{n}": (pem, 0o644) for n, pem in creds.certs.items()})

@@ -13,10 +13,11 @@ from ipaddress import IPv4Network
 
 from lab.ipsec import render, spec
 from lab.ipsec.proposals import POLICY_BASED, ROUTE_BASED
-from lab.topology import Topology, Tunnel, TunnelEnd
+from lab.topology import P2sClient, Topology, Tunnel, TunnelEnd
 
 # The endpoint namespace's interfaces: towards the router's VTI, and its WAN towards the router's NAT.
 ENDPOINT_VTI, ENDPOINT_WAN = "r0", "eth0"
+CA, CERT = "ca.pem", "cert.pem"  # point-to-site: file names under swanctl/x509ca/, x509/ and private/
 # `gwlab render` and the golden files show the configuration, never a key: secrets.conf is left out and
 # the instance is built with this stand-in.
 NO_KEY = "not-rendered"
@@ -61,12 +62,50 @@ def _ts(prefixes: list[IPv4Network]) -> tuple[str, ...]:
     return tuple(str(p) for p in prefixes) or spec.ANY_TS
 
 
+def p2s_gateway(topo: Topology, end: TunnelEnd, credentials: spec.Credentials) -> spec.Instance:
+    """An instance's point-to-site end, for the clients that connect to its public IP."""
+    p2s = topo.p2s
+    assert p2s is not None
+    return spec.p2s_gateway(
+        end.endpoint,
+        local_addr=end.endpoint_address,
+        gateway_id=p2s.identity,
+        vnet=tuple(topo.lab.vnet.address_space),
+        pool=p2s.pools[end.node],
+        dpd=p2s.dpd,
+        credentials=credentials,
+        cert=CERT,
+        cacert=CA,
+        fixed=tuple((c.node, c.identity, c.vip) for c in p2s.clients if c.public == end.public),
+    )
+
+
+def p2s_client(topo: Topology, client: P2sClient, credentials: spec.Credentials) -> spec.Instance:
+    p2s = topo.p2s
+    assert p2s is not None
+    return spec.p2s_client(
+        client.node,
+        gateway_addr=client.public,
+        client_id=client.identity,
+        gateway_id=p2s.identity,
+        vnet=tuple(topo.lab.vnet.address_space),
+        dpd=p2s.dpd,
+        credentials=credentials,
+        cert=CERT,
+        cacert=CA,
+    )
+
+
 def rendered(topo: Topology) -> dict[str, str]:
-    """Every tunnel end's configuration without keys, at the paths `up` writes the instances to
-    (ipsec/<endpoint>/..., relative to the lab's run directory)."""
+    """Every charon's configuration without keys or certificates, at the paths `up` writes the instances
+    to (ipsec/<endpoint or client>/..., relative to the lab's run directory)."""
+    instances = [(end.endpoint, site_to_site(tunnel, end, NO_KEY)) for tunnel, end in topo.tunnel_ends()]
+    if topo.p2s is not None:
+        instances += [(end.endpoint, p2s_gateway(topo, end, spec.Credentials())) for end in topo.p2s.ends]
+        instances += [(c.node, p2s_client(topo, c, spec.Credentials())) for c in topo.p2s.clients]
     files: dict[str, str] = {}
-    for tunnel, end in topo.tunnel_ends():
-        for rel, (data, mode) in render.render(site_to_site(tunnel, end, NO_KEY)).items():
+    for name, inst in instances:
+        for rel, (data, mode) in render.render(inst).items():
             if mode & 0o077:  # private files (keys) are never rendered
-                files[f"ipsec/{end.endpoint}/{rel}"] = data.decode()
+                files[f"ipsec/{name}/{rel}"] = data.decode()
     return files

@@ -15,9 +15,12 @@ from ipaddress import IPv4Network
 
 from lab.errors import GwlabError
 from lab.ipsec.tunnels import ENDPOINT_VTI, ENDPOINT_WAN, site_to_site
+from lab.runtime import links
 from lab.runtime.ipsec import endpoint, status
 from lab.runtime.ipsec.charon import Charon
 from lab.runtime.links import ipsec
+from lab.runtime.links.ipsec import CharonEnd, EndpointEnd
+from lab.runtime.links.p2s import P2sClientEnd
 from lab.runtime.running import RunningLab
 from lab.topology import Tunnel, TunnelEnd
 
@@ -25,7 +28,7 @@ SWANCTL_TIMEOUT_S = 5.0
 
 
 def ends_of(lab: RunningLab, node: str) -> list[tuple[Tunnel, TunnelEnd]]:
-    """The node's IPsec tunnel ends (a router's, or none)."""
+    """The node's site-to-site tunnel ends (a router's, or none)."""
     return [(t, e) for t, e in lab.topo.tunnel_ends() if e.node == node]
 
 
@@ -33,19 +36,32 @@ def charon(lab: RunningLab, end: TunnelEnd) -> Charon:
     return ipsec.charon_of(lab.name, end)
 
 
+def charons_of(lab: RunningLab, node: str) -> list[CharonEnd]:
+    """Every charon that belongs to the node (its tunnel ends, its point-to-site end or client)."""
+    return [e for e in links.charons_of(lab.topo) if e.node == node]
+
+
 def stop(lab: RunningLab, node: str, graceful: bool = False) -> int:
     """The node's charons: killed at once (a crash), or after deleting their IKE_SAs (graceful, so that
     the peers see the tunnels go at once); returns how many were running."""
-    running = [(t, c) for t, e in ends_of(lab, node) if (c := charon(lab, e)).running()]
+    ends = charons_of(lab, node)
+    running = [c for e in ends if (c := e.recorded(lab.runtime.netns_path)).running()]
     if graceful:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(_delete_ike, [(c, t.ipsec.connection) for t, c in running if t.ipsec is not None]))
-    for _, c in running:
+            list(pool.map(_delete_all, running))
+    for c in running:
         c.stop(grace_s=2.0 if graceful else 0.0)
-    for _, e in ends_of(lab, node):
-        # A charon killed never ran its updown hook: the tunnel is gone, so is the VTI's carrier.
-        endpoint.dead(ipsec.endpoint_path(lab.name, e.endpoint), ENDPOINT_VTI, ENDPOINT_WAN)
+    for e in ends:
+        if isinstance(e, EndpointEnd):
+            # A charon killed never ran its updown hook: the tunnel is gone, so is the VTI's carrier.
+            endpoint.dead(e.path, ENDPOINT_VTI, ENDPOINT_WAN)
     return len(running)
+
+
+def _delete_all(c: Charon) -> None:
+    with contextlib.suppress(GwlabError):
+        for connection in sorted({sa.connection for sa in c.sas()}):
+            _delete_ike((c, connection))
 
 
 def _delete_ike(item: tuple[Charon, str]) -> None:
@@ -56,12 +72,11 @@ def _delete_ike(item: tuple[Charon, str]) -> None:
 
 
 def start(lab: RunningLab, node: str) -> int:
-    """The node's charons started again (takeover, restore), each as `up` starts it: files as the topology
-    says, launched together, then loaded. Returns how many were started."""
-    ends = [ipsec.IpsecEnd(lab.topo, t, e) for t, e in ends_of(lab, node)]
+    """The node's charons started again (takeover, restore) from the files `up` wrote, launched together,
+    then loaded as `up` loads them. Returns how many were started."""
+    ends = charons_of(lab, node)
     for end in ends:
-        ipsec.instance_files(lab.topo, end.tunnel, end.end)
-        end.charon = charon(lab, end.end)
+        end.charon = end.recorded(lab.runtime.netns_path)
         if not end.charon.running():
             end.charon.launch()
     ipsec.settle(ends)
@@ -121,10 +136,26 @@ def ends_status(lab: RunningLab) -> list[status.EndStatus]:
         for t, e in lab.topo.tunnel_ends()
         if t.ipsec is not None
     ]
+    ends += _p2s_ends(lab)
     shown = status.read(ends)
     return [
         dataclasses.replace(s, problem=STANDBY) if not s.running and not holds_ips(lab, s.end) else s for s in shown
     ]
+
+
+def _p2s_ends(lab: RunningLab) -> list[status.End]:
+    """Point-to-site: each client's connection at the instance(s) it may use, and at the client."""
+    p2s = lab.topo.p2s
+    if p2s is None:
+        return []
+    out = []
+    for end in p2s.ends:
+        gateway = charon(lab, end)
+        out += [status.End(c.node, end.node, gateway, c.node) for c in p2s.clients if c.public == end.public]
+    for client in links.charons_of(lab.topo):
+        if isinstance(client, P2sClientEnd):
+            out.append(status.End(client.node, client.node, client.recorded(lab.runtime.netns_path), client.node))
+    return out
 
 
 STANDBY = "standby instance: its charons start when it takes the gateway's IPs over"

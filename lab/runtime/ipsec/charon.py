@@ -35,6 +35,7 @@ CHARON = Path(os.environ.get("GWLAB_CHARON", "/usr/lib/ipsec/charon"))
 SWANCTL = os.environ.get("GWLAB_SWANCTL", "swanctl")
 START_TIMEOUT_S = 10.0  # vici is up after ~0.12 s on an idle machine
 STATUS_TIMEOUT_S = 5.0  # a hung charon must not hold `gwlab status` for long
+APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 ROUTING_RULE_PREF = 220  # charon's "from all lookup 220", added at start (ipsec.md §2a)
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
@@ -43,12 +44,23 @@ ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STRONGSWAN_CONF": f"{INSIDE_RUN
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def check_strongswan() -> None:
-    """strongSwan present: the bad-input check for `ipsec` tunnels on a host without it."""
+def check_strongswan(apparmor_profiles: Path = APPARMOR_PROFILES) -> None:
+    """strongSwan present, and not confined by its AppArmor profile: the bad-input check for `ipsec`
+    tunnels. Debian's profile (usr.lib.ipsec.charon), enforced, would keep charon from its files under
+    /run/gwlab; this kernel has no AppArmor, hosts that enforce it need the profile in complain mode."""
     if not CHARON.exists() or shutil.which(SWANCTL) is None:
         raise GwlabError(
             "strongSwan not found (run 'make setup', or apt-get install strongswan-charon strongswan-swanctl "
             "libcharon-extra-plugins libstrongswan-standard-plugins; or use tunnel kind vxlan)"
+        )
+    try:
+        profiles = apparmor_profiles.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return  # no AppArmor
+    if f"{CHARON} (enforce)" in profiles:
+        raise GwlabError(
+            f"strongSwan's AppArmor profile {CHARON} is enforced and would keep charon from the lab's files "
+            f"(run 'aa-complain {CHARON}', or use tunnel kind vxlan)"
         )
 
 

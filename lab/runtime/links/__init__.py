@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from lab.runtime.links import ipsec
+from lab.runtime.links import ipsec, p2s
 from lab.runtime.links.bridge import Bridge
-from lab.runtime.links.ipsec import IpsecEnd, IpsecNat
+from lab.runtime.links.ipsec import CharonEnd, IpsecEnd, IpsecNat
+from lab.runtime.links.p2s import P2sClientEnd, P2sEnd
 from lab.runtime.links.veth import Veth
 from lab.runtime.links.vxlan import Vxlan
 from lab.runtime.netlink import Handles
@@ -32,12 +33,38 @@ def plan(topo: Topology) -> list[LinkKind]:
     veths: list[LinkKind] = [Veth(link) for link in topo.links]
     vxlans: list[LinkKind] = [Vxlan(n.name, i) for n in topo.nodes.values() for i in n.interfaces if i.kind == "vxlan"]
     ends, nats = ipsec.plan(topo)
-    return [*bridges, *veths, *vxlans, *ends, *nats]
+    p2s_ends, clients = p2s.plan(topo)
+    return [*bridges, *veths, *vxlans, *ends, *p2s_ends, *nats, *clients]
+
+
+def charon_ends(kinds: list[LinkKind]) -> list[CharonEnd]:
+    return [k for k in kinds if isinstance(k, IpsecEnd | P2sEnd | P2sClientEnd)]
+
+
+def charons_of(topo: Topology) -> list[CharonEnd]:
+    """Every charon the lab runs (site-to-site ends, point-to-site ends and clients), as planned."""
+    ends, _ = ipsec.plan(topo)
+    p2s_ends, clients = p2s.plan(topo)
+    return [*ends, *p2s_ends, *clients]
 
 
 def settle(kinds: list[LinkKind]) -> None:
     """What a deployed link kind finishes once the lab's daemons run (IPsec: charons loaded)."""
-    ipsec.settle([k for k in kinds if isinstance(k, IpsecEnd)])
+    ipsec.settle(charon_ends(kinds))
 
 
-__all__ = ["Bridge", "IpsecEnd", "IpsecNat", "LinkKind", "Veth", "Vxlan", "plan", "settle"]
+__all__ = [
+    "Bridge",
+    "CharonEnd",
+    "IpsecEnd",
+    "IpsecNat",
+    "LinkKind",
+    "P2sClientEnd",
+    "P2sEnd",
+    "Veth",
+    "Vxlan",
+    "charon_ends",
+    "charons_of",
+    "plan",
+    "settle",
+]

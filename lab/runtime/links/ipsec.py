@@ -18,10 +18,12 @@ charon: it has no public IP to speak IKE from until it takes the IPs over (`star
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
+from typing import Protocol
 
 from pyroute2 import netns
 
@@ -80,25 +82,46 @@ def instance_files(topo: Topology, tunnel: Tunnel, end: TunnelEnd, variant: str 
 
 
 @dataclass
-class IpsecEnd:
+class EndpointEnd:
+    """A charon in an endpoint namespace of its own, beside its router: the namespace, the two veths to
+    the router, the endpoint's routing, the instance's files, charon. What it runs is its subclass's."""
+
     topo: Topology
-    tunnel: Tunnel
     end: TunnelEnd
     launch: bool = True  # False: a standby's end, charon started at takeover
     charon: Charon | None = field(default=None, compare=False)
+
+    @property
+    def initiator(self) -> bool:
+        return False
+
+    @property
+    def keeps_rule_220(self) -> bool:
+        return False
 
     @property
     def path(self) -> str:
         return endpoint_path(self.topo.name, self.end.endpoint)
 
     @property
-    def initiator(self) -> bool:
-        return is_azure_end(self.tunnel, self.end)
+    def name(self) -> str:
+        return self.end.endpoint
+
+    @property
+    def node(self) -> str:
+        """The node it belongs to: it fails and comes back with it."""
+        return self.end.node
+
+    def selectors(self) -> list[IPv4Network]:
+        """The local traffic selectors this endpoint must hold an address of (kernel-libipsec)."""
+        return []
+
+    def write_files(self) -> None:
+        raise NotImplementedError
 
     def deploy(self, handles: Handles) -> None:
         end, lab = self.end, self.topo.name
-        lab_dir(lab).mkdir(parents=True, exist_ok=True, mode=0o700)
-        lab_dir(lab).chmod(0o700)  # `up` may have made it already, for the rendered configurations
+        private_dir(lab)
         name = endpoint_namespace(lab, end.endpoint)
         if name not in netns.listnetns():
             netns.create(name)
@@ -107,17 +130,21 @@ class IpsecEnd:
         endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU)
         wan = IPv4Interface(f"{end.endpoint_address}/{end.wan.prefixlen}")
         endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address, wan_up=False)
-        selectors = local_selectors(self.tunnel, end)
-        if selectors:
-            endpoint.anchor_selectors(self.path, selectors)
+        if self.selectors():
+            endpoint.anchor_selectors(self.path, self.selectors())
         endpoint.router_vti_sysctls(router, end.vti)
-        instance_files(self.topo, self.tunnel, end)
-        self.charon = charon_of(lab, end)
+        self.write_files()
+        self.charon = self.recorded(handles.netns_path)
         if self.launch:
             self.charon.launch()
 
-    def wan(self, up: bool) -> None:
-        endpoint.set_wan(self.path, ENDPOINT_WAN, self.end.router_address, up)
+    def recorded(self, netns_path: Callable[[str], str]) -> Charon:
+        """Its charon as its files say (the pid it was started with): for `down`, failures, restarts."""
+        return charon_of(self.topo.name, self.end)
+
+    def ready(self) -> None:
+        """Once loaded (a responder) or about to be loaded (an initiator): IKE may reach it now."""
+        endpoint.set_wan(self.path, ENDPOINT_WAN, self.end.router_address, up=True)
 
     def remove(self, handles: Handles) -> None:
         """Charon by pid, the namespace (its veths, and so the router's ends, with it), the files."""
@@ -129,6 +156,37 @@ class IpsecEnd:
         shutil.rmtree(charon.layout.root, ignore_errors=True)
 
 
+@dataclass
+class IpsecEnd(EndpointEnd):
+    """One end of a site-to-site tunnel: the Azure end initiates, the on-prem end responds."""
+
+    tunnel: Tunnel | None = None
+
+    def __post_init__(self) -> None:
+        assert self.tunnel is not None
+
+    @property
+    def initiator(self) -> bool:
+        assert self.tunnel is not None
+        return is_azure_end(self.tunnel, self.end)
+
+    def selectors(self) -> list[IPv4Network]:
+        assert self.tunnel is not None
+        return local_selectors(self.tunnel, self.end)
+
+    def write_files(self) -> None:
+        assert self.tunnel is not None
+        instance_files(self.topo, self.tunnel, self.end)
+
+
+def private_dir(lab: str) -> Path:
+    """The lab's IPsec directory, 0700 (`up` may have made it already, for the rendered configurations)."""
+    root = lab_dir(lab)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.chmod(0o700)
+    return root
+
+
 @dataclass(frozen=True)
 class IpsecNat:
     """A router's NAT in front of its tunnel endpoints, rebuilt whole from all its ends (idempotent)."""
@@ -137,7 +195,8 @@ class IpsecNat:
     node: str
 
     def rules(self) -> tuple[IPv4Address, list[tuple[IPv4Address, IPv4Address]]]:
-        """(the public IP the router presents, [(peer public IP, endpoint WAN IP)])."""
+        """(the public IP the router presents, [(peer public IP, endpoint WAN IP)]); point-to-site clients
+        (any other peer) go to `p2s_endpoint`."""
         public: IPv4Address | None = None
         by_peer: list[tuple[IPv4Address, IPv4Address]] = []
         for t in self.topo.tunnels:
@@ -150,39 +209,69 @@ class IpsecNat:
         assert public is not None, f"{self.node} has no IPsec tunnel"
         return public, by_peer
 
+    def p2s_endpoint(self) -> IPv4Address | None:
+        p2s = self.topo.p2s
+        return next((e.endpoint_address for e in p2s.ends if e.node == self.node), None) if p2s else None
+
     def deploy(self, handles: Handles) -> None:
         public, by_peer = self.rules()
         inside = self.topo.lab.pools.tunnel_endpoints
-        endpoint.router_nat(handles.netns_path(self.node), INTERNET, public, inside, by_peer)
+        router = handles.netns_path(self.node)
+        endpoint.router_nat(router, INTERNET, public, inside, by_peer, default_endpoint=self.p2s_endpoint())
 
     def remove(self, handles: Handles) -> None:
         endpoint.remove_router_nat(handles.netns_path(self.node))
 
 
 def plan(topo: Topology) -> tuple[list[IpsecEnd], list[IpsecNat]]:
-    """Every tunnel end (a standby's without charon) and every router's NAT."""
-    ends = [IpsecEnd(topo, t, e, launch=not topo.nodes[e.node].standby) for t, e in topo.tunnel_ends()]
+    """Every site-to-site tunnel end (a standby's without charon) and every router's NAT."""
+    ends = [IpsecEnd(topo, e, launch=not topo.nodes[e.node].standby, tunnel=t) for t, e in topo.tunnel_ends()]
     routers = list(dict.fromkeys(e.end.node for e in ends))
     return ends, [IpsecNat(topo, r) for r in routers]
 
 
-def settle(ends: list[IpsecEnd]) -> None:
-    """Once charons run: wait for each and attach its tunnel; then the responders loaded and their WAN up
-    (nothing reaches them before), then the initiators' WAN up and them loaded (they initiate at once)."""
+class CharonEnd(Protocol):
+    """Anything running a charon (an endpoint, a point-to-site client): what `settle`, failures and
+    restarts need of it."""
+
+    charon: Charon | None
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def node(self) -> str: ...
+
+    def recorded(self, netns_path: Callable[[str], str]) -> Charon: ...
+
+    @property
+    def initiator(self) -> bool: ...
+
+    @property
+    def keeps_rule_220(self) -> bool: ...
+
+    def ready(self) -> None: ...
+
+
+def settle(ends: Sequence[CharonEnd]) -> None:
+    """Once charons run: wait for each (endpoints: attach their tunnel); then the responders loaded and
+    made reachable (nothing reaches them before), then the initiators made ready and loaded (they
+    initiate at once)."""
     launched = [e for e in ends if e.charon is not None and e.charon.running()]
     for e in launched:
         assert e.charon is not None
-        e.charon.wait_started()
-        endpoint.attach_tunnel(e.path)
+        e.charon.wait_started(keep_rule_220=e.keeps_rule_220)
+        if isinstance(e, EndpointEnd):
+            endpoint.attach_tunnel(e.path)
     responders = [e for e in launched if not e.initiator]
     initiators = [e for e in launched if e.initiator]
     _load(responders)
     for e in responders + initiators:
-        e.wan(up=True)
+        e.ready()
     _load(initiators)
 
 
-def _load(ends: list[IpsecEnd]) -> None:
+def _load(ends: list[CharonEnd]) -> None:
     with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
         list(pool.map(lambda e: e.charon.load() if e.charon else None, ends))
 
