@@ -110,7 +110,7 @@ def test_links_remove_and_deploy_themselves_again(kind: str, tmp_path: Path) -> 
             tunnel = Vxlan("gw0", next(i for i in gw0.interfaces if i.kind == "vxlan"))
             gw0_ifnames = [tunnel.iface.name]
         else:
-            tunnel = next(k for k in links.plan(lab.topo) if isinstance(k, IpsecEnd) and k.end.node == "gw0")
+            tunnel = next(e for e in links.charons_of(lab.topo) if isinstance(e, IpsecEnd) and e.end.node == "gw0")
             gw0_ifnames = [tunnel.end.vti, tunnel.end.wan_if]
         ends = [(veth.link.a, veth.link.a_ifname), (veth.link.b, veth.link.b_ifname)]
         ends += [("gw0", i) for i in gw0_ifnames]
@@ -124,7 +124,8 @@ def test_links_remove_and_deploy_themselves_again(kind: str, tmp_path: Path) -> 
                 link.deploy(handles)
             for node, ifname in ends:
                 configure_node(handles[node], lab.node(node), holds_shared=True, only={ifname})
-        links.settle([tunnel])
+        if isinstance(tunnel, IpsecEnd):
+            ipsec.settle([tunnel])
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
         assert ok, diffs
         assert ping(name, "s1-host", str(lab.node("vm").address_on("vnet")))

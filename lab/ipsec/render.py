@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+import jinja2
+
 from lab.ipsec.psk import write_private
-from lab.ipsec.spec import Instance
+from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN, Instance
 from lab.render import environment
 
 INSIDE_RUN = "/run"  # what charon sees of <root>/run
@@ -72,14 +75,27 @@ class Layout:
         return self.root / "stdout.log"
 
 
+@cache
+def _environment() -> jinja2.Environment:
+    """lab.render's environment with the key filter, made once: an overlay compiles its templates anew."""
+    env = environment().overlay()
+    env.filters["b64"] = lambda s: base64.b64encode(s.encode()).decode()
+    return env
+
+
 def render(inst: Instance, ip_binary: str | None = None) -> dict[str, tuple[bytes, int]]:
     """Relative path -> (content, mode). Deterministic, so golden tests can diff it."""
     if inst.log_level > MAX_LOG_LEVEL:
         raise ValueError(f"log level {inst.log_level} would put keys into charon's log (use at most {MAX_LOG_LEVEL})")
-    env = environment().overlay()
-    env.filters["b64"] = lambda s: base64.b64encode(s.encode()).decode()
+    env = _environment()
     # `ip` from the script's own PATH (the updown hook sets it): the same file on every host.
-    ctx = {"inst": inst, "run": INSIDE_RUN, "plugins": PLUGINS, "ip": ip_binary or "ip"}
+    ctx = {
+        "inst": inst,
+        "run": INSIDE_RUN,
+        "plugins": PLUGINS,
+        "ip": ip_binary or "ip",
+        "tables": {"tun": TUN, "to_tunnel": TO_TUNNEL, "from_tunnel": FROM_TUNNEL},
+    }
 
     def text(name: str) -> bytes:
         return env.get_template(f"ipsec/{name}.j2").render(**ctx).encode()

@@ -22,6 +22,10 @@ from lab.ipsec.dpd import Dpd, IkeVersion, Retransmit
 from lab.ipsec.proposals import P2S, Proposals
 
 Side = Literal["initiator", "responder"]
+# A tunnel endpoint's routing (lab.runtime.ipsec.endpoint): kernel-libipsec's TUN, and the tables (also
+# the rules' priorities) from the router into the tunnel and from the tunnel to the router.
+TUN = "ipsec0"
+TO_TUNNEL, FROM_TUNNEL = 100, 101
 ANY_TS = ("0.0.0.0/0",)
 # charon's default; with 8, long-running jobs (receiver, netlink, libipsec, the vici watcher) held
 # every worker and vici never answered (measured here).
@@ -99,7 +103,6 @@ class Instance:
     pools: tuple[Pool, ...] = ()
     credentials: Credentials = field(default_factory=Credentials)
     vti: str | None = None  # the endpoint's veth towards its router, toggled by the updown hook
-    vti_table: int = 101  # the endpoint's table "from the tunnel to the router" (lab.runtime.ipsec.endpoint)
     threads: int = THREADS
     log_level: int = 1  # charon logs keys from level 4 on; render refuses more than 2
 

@@ -104,14 +104,14 @@ class Charon:
         self.pid = self._proc.pid
         lay.pidfile.write_text(f"{self.pid}\n", encoding="ascii")
 
-    def wait_started(self, keep_rule_220: bool = False) -> None:
+    def wait_started(self, keep_rule_220: bool = False, timeout_s: float = START_TIMEOUT_S) -> None:
         proc = self._proc
         assert proc is not None, "launch() first"
         try:
             failed = lambda: self._not_started(proc)  # noqa: E731
-            wait_for(self.layout.vici.exists, START_TIMEOUT_S, f"{self.name}: charon's vici socket", failed)
+            wait_for(self.layout.vici.exists, timeout_s, f"{self.name}: charon's vici socket", failed)
             if not keep_rule_220:
-                wait_for(self._drop_rule_220, START_TIMEOUT_S, f"{self.name}: charon's routing rule 220", failed)
+                wait_for(self._drop_rule_220, timeout_s, f"{self.name}: charon's routing rule 220", failed)
         except BaseException:
             self.stop(grace_s=0)
             raise

@@ -12,21 +12,39 @@ up (the updown hook), so the router sees carrier exactly while the tunnel is up.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from pyroute2 import IPRoute
+from pyroute2 import IPRoute, netns
 
 from lab.errors import GwlabError
+from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN
 from lab.render import environment
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
-from lab.runtime.nsenter import call_in, preexec, write_sysctls
+from lab.runtime.nsenter import call_in, write_sysctls
 from lab.topology.constants import VTI_MTU
 
-TUN = "ipsec0"  # kernel-libipsec's TUN; always this name with one charon per namespace
-TO_TUNNEL, FROM_TUNNEL = 100, 101  # tables, also the rules' priorities
 NAT_TABLE = "gwlab_ipsec"
+
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def create_namespace(name: str) -> None:
+    """A named network namespace (/run/netns/<name>), made by the calling thread: unshare(2) moves only
+    this thread, whose namespace then stays bound to the name. No fork (pyroute2's create forks a helper
+    process), so threads can make several at once. Run it in a thread of its own (call_in's)."""
+
+    def make() -> None:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare: {os.strerror(err)}")
+        netns.attach(name, "thread-self")  # binds /proc/thread-self/ns/net to /run/netns/<name>
+
+    call_in("/proc/self/ns/net", make)
 
 
 def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> None:
@@ -75,7 +93,9 @@ def prepare(
             if not wan_up:
                 ipr.link("set", index=w, state="down")  # the default route comes back with it (set_wan)
             for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
-                ipr.rule("add", priority=table, iifname=iif, table=table)
+                # deployed again (its router's namespace was replaced): the rules are there already
+                if not [r for r in ipr.get_rules(family=2) if r.get_attr("FRA_PRIORITY") == table]:
+                    ipr.rule("add", priority=table, iifname=iif, table=table)
 
     call_in(netns, configure)
 
@@ -201,9 +221,13 @@ def dead(netns: str, vti: str, wan: str) -> None:
     call_in(netns, down)
 
 
-def _nft(netns: str, ruleset: str) -> None:
-    proc = subprocess.run(
-        ["nft", "-f", "-"], input=ruleset, text=True, capture_output=True, preexec_fn=preexec(netns), check=False
-    )
+def _nft(path: str, ruleset: str) -> None:
+    """nft in the namespace, started from a thread that entered it: a child inherits its thread's
+    namespace, and without preexec_fn subprocess spawns it without copying this process."""
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, capture_output=True, check=False)
+
+    proc = call_in(path, run)
     if proc.returncode != 0:
-        raise GwlabError(f"{netns}: nft: {proc.stderr.strip()}")
+        raise GwlabError(f"{path}: nft: {proc.stderr.strip()}")

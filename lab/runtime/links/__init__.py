@@ -12,7 +12,7 @@ from typing import Protocol
 
 from lab.runtime.links import ipsec, p2s
 from lab.runtime.links.bridge import Bridge
-from lab.runtime.links.ipsec import CharonEnd, IpsecEnd, IpsecNat
+from lab.runtime.links.ipsec import CharonEnd, Charons, IpsecEnd, IpsecNat
 from lab.runtime.links.p2s import P2sClientEnd, P2sEnd
 from lab.runtime.links.veth import Veth
 from lab.runtime.links.vxlan import Vxlan
@@ -32,13 +32,12 @@ def plan(topo: Topology) -> list[LinkKind]:
     ]
     veths: list[LinkKind] = [Veth(link) for link in topo.links]
     vxlans: list[LinkKind] = [Vxlan(n.name, i) for n in topo.nodes.values() for i in n.interfaces if i.kind == "vxlan"]
-    ends, nats = ipsec.plan(topo)
-    p2s_ends, clients = p2s.plan(topo)
-    return [*bridges, *veths, *vxlans, *ends, *p2s_ends, *nats, *clients]
+    _, nats = ipsec.plan(topo)
+    return [*bridges, *veths, *vxlans, ipsec.Charons(topo, charons_of(topo)), *nats]
 
 
 def charon_ends(kinds: list[LinkKind]) -> list[CharonEnd]:
-    return [k for k in kinds if isinstance(k, IpsecEnd | P2sEnd | P2sClientEnd)]
+    return [e for k in kinds if isinstance(k, ipsec.Charons) for e in k.ends]
 
 
 def charons_of(topo: Topology) -> list[CharonEnd]:
@@ -56,6 +55,7 @@ def settle(kinds: list[LinkKind]) -> None:
 __all__ = [
     "Bridge",
     "CharonEnd",
+    "Charons",
     "IpsecEnd",
     "IpsecNat",
     "LinkKind",

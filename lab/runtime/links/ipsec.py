@@ -18,6 +18,7 @@ charon: it has no public IP to speak IKE from until it takes the IPs over (`star
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from lab.ipsec import render
 from lab.ipsec.psk import derive_psk, lab_secret
 from lab.ipsec.tunnels import ENDPOINT_VTI, ENDPOINT_WAN, is_azure_end, local_selectors, site_to_site
 from lab.runtime.ipsec import endpoint
-from lab.runtime.ipsec.charon import Charon, check_strongswan, is_charon, read_pid
+from lab.runtime.ipsec.charon import START_TIMEOUT_S, Charon, check_strongswan, is_charon, read_pid
 from lab.runtime.netlink import Handles
 from lab.runtime.processes import pids_in, stop
 from lab.runtime.state import RUN_ROOT
@@ -41,6 +42,7 @@ from lab.topology.naming import INTERNET
 NETNS_DIR = "/run/netns"
 LAB_KEY = "lab.key"  # the lab's secret, from which absent keys are derived (0600)
 LOAD_THREADS = 4
+WIRE_THREADS = 8
 
 
 def lab_dir(lab: str) -> Path:
@@ -54,6 +56,12 @@ def endpoint_namespace(lab: str, endpoint_name: str) -> str:
 
 def endpoint_path(lab: str, endpoint_name: str) -> str:
     return f"{NETNS_DIR}/{endpoint_namespace(lab, endpoint_name)}"
+
+
+def endpoint_paths(topo: Topology) -> list[str]:
+    """Every endpoint namespace of the lab (site-to-site and point-to-site ends)."""
+    ends = [e for _, e in topo.tunnel_ends()] + (topo.p2s.ends if topo.p2s else [])
+    return [endpoint_path(topo.name, e.endpoint) for e in ends]
 
 
 def charon_of(lab: str, end: TunnelEnd) -> Charon:
@@ -96,8 +104,9 @@ class EndpointEnd:
         return False
 
     @property
-    def keeps_rule_220(self) -> bool:
-        return False
+    def attaches_itself(self) -> bool:
+        """Its updown hook points its tunnel table at ipsec0 (and drops charon's rule 220) on up-client."""
+        return True
 
     @property
     def path(self) -> str:
@@ -120,11 +129,22 @@ class EndpointEnd:
         raise NotImplementedError
 
     def deploy(self, handles: Handles) -> None:
-        end, lab = self.end, self.topo.name
-        private_dir(lab)
-        name = endpoint_namespace(lab, end.endpoint)
+        """This end alone (`Charons` deploys a lab's ends together)."""
+        self.create()
+        self.wire(handles)
+        self.start(handles)
+
+    def create(self) -> None:
+        """Its namespace (made by a thread, so that ends can be made in parallel)."""
+        name = endpoint_namespace(self.topo.name, self.end.endpoint)
         if name not in netns.listnetns():
-            netns.create(name)
+            endpoint.create_namespace(name)
+
+    def wire(self, handles: Handles) -> None:
+        """Veths, the endpoint's routing and sysctls, the router's VTI sysctls, the instance's files;
+        through netlink and call_in threads only, so that ends can be wired in parallel."""
+        end = self.end
+        private_dir(self.topo.name)
         router = handles.netns_path(end.node)
         endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN)
         endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU)
@@ -134,6 +154,9 @@ class EndpointEnd:
             endpoint.anchor_selectors(self.path, self.selectors())
         endpoint.router_vti_sysctls(router, end.vti)
         self.write_files()
+
+    def start(self, handles: Handles) -> None:
+        """Fork charon (from one thread only: a fork with preexec_fn racing another thread's can hang)."""
         self.charon = self.recorded(handles.netns_path)
         if self.launch:
             self.charon.launch()
@@ -231,8 +254,8 @@ def plan(topo: Topology) -> tuple[list[IpsecEnd], list[IpsecNat]]:
 
 
 class CharonEnd(Protocol):
-    """Anything running a charon (an endpoint, a point-to-site client): what `settle`, failures and
-    restarts need of it."""
+    """Anything running a charon (an endpoint, a point-to-site client): what `Charons`, `settle`,
+    failures and restarts need of it."""
 
     charon: Charon | None
 
@@ -242,38 +265,82 @@ class CharonEnd(Protocol):
     @property
     def node(self) -> str: ...
 
-    def recorded(self, netns_path: Callable[[str], str]) -> Charon: ...
-
     @property
     def initiator(self) -> bool: ...
 
     @property
-    def keeps_rule_220(self) -> bool: ...
+    def attaches_itself(self) -> bool: ...
+
+    def recorded(self, netns_path: Callable[[str], str]) -> Charon: ...
+
+    def create(self) -> None: ...
+
+    def wire(self, handles: Handles) -> None: ...
+
+    def start(self, handles: Handles) -> None: ...
 
     def ready(self) -> None: ...
 
+    def remove(self, handles: Handles) -> None: ...
+
+
+@dataclass
+class Charons:
+    """Every charon of a lab as one link kind, deployed together: namespaces made and wired in parallel
+    threads, charons forked last from this thread."""
+
+    topo: Topology
+    ends: list[CharonEnd]
+
+    def deploy(self, handles: Handles) -> None:
+        if not self.ends:
+            return
+        lab_secret(private_dir(self.topo.name) / LAB_KEY)  # before the threads: one secret, not a race
+
+        def make(e: CharonEnd) -> None:
+            e.create()
+            e.wire(handles)
+
+        with ThreadPoolExecutor(max_workers=WIRE_THREADS) as pool:
+            list(pool.map(make, self.ends))
+        for e in self.ends:
+            e.start(handles)
+
+    def remove(self, handles: Handles) -> None:
+        for e in self.ends:
+            e.remove(handles)
+
+    def of(self, node: str) -> Charons:
+        """The node's charons only (a node whose namespace was replaced is wired again)."""
+        return Charons(self.topo, [e for e in self.ends if e.node == node])
+
 
 def settle(ends: Sequence[CharonEnd]) -> None:
-    """Once charons run: wait for each (endpoints: attach their tunnel); then the responders loaded and
-    made reachable (nothing reaches them before), then the initiators made ready and loaded (they
-    initiate at once)."""
+    """Once charons run: wait for every vici socket; then the responders loaded and made reachable
+    (nothing reaches them before), then the initiators made ready and loaded (they initiate at once).
+    Endpoints whose updown hook does not attach their tunnel (point-to-site) are attached here."""
     launched = [e for e in ends if e.charon is not None and e.charon.running()]
+    deadline = time.monotonic() + START_TIMEOUT_S
     for e in launched:
         assert e.charon is not None
-        e.charon.wait_started(keep_rule_220=e.keeps_rule_220)
-        if isinstance(e, EndpointEnd):
-            endpoint.attach_tunnel(e.path)
+        e.charon.wait_started(keep_rule_220=True, timeout_s=max(0.1, deadline - time.monotonic()))
     responders = [e for e in launched if not e.initiator]
     initiators = [e for e in launched if e.initiator]
-    _load(responders)
-    for e in responders + initiators:
-        e.ready()
-    _load(initiators)
-
-
-def _load(ends: list[CharonEnd]) -> None:
     with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
-        list(pool.map(lambda e: e.charon.load() if e.charon else None, ends))
+        list(pool.map(_attach, [e for e in launched if not e.attaches_itself]))
+        list(pool.map(_load, responders))
+        list(pool.map(lambda e: e.ready(), responders + initiators))
+        list(pool.map(_load, initiators))
+
+
+def _attach(e: CharonEnd) -> None:
+    if isinstance(e, EndpointEnd):
+        endpoint.attach_tunnel(e.path)
+
+
+def _load(e: CharonEnd) -> None:
+    if e.charon is not None:
+        e.charon.load()
 
 
 def sweep(lab: str) -> tuple[int, list[str]]:

@@ -46,6 +46,10 @@ class P2sEnd(EndpointEnd):
     def write_files(self) -> None:
         render.write(render.Layout(lab_dir(self.topo.name) / self.end.endpoint), render.render(self.instance()))
 
+    @property
+    def attaches_itself(self) -> bool:
+        return False  # no updown hook: `settle` attaches it
+
     def ready(self) -> None:
         super().ready()
         endpoint.vti_up(self.path, ENDPOINT_VTI)
@@ -73,8 +77,8 @@ class P2sClientEnd:
         return True
 
     @property
-    def keeps_rule_220(self) -> bool:
-        return True  # its route to the VNet is charon's, in table 220
+    def attaches_itself(self) -> bool:
+        return True  # nothing to attach: a road warrior keeps charon's rule 220 and its VNet route there
 
     @property
     def layout(self) -> render.Layout:
@@ -88,8 +92,18 @@ class P2sClientEnd:
         return Charon(self.client.node, netns_path(self.client.node), self.layout, pid=read_pid(self.layout))
 
     def deploy(self, handles: Handles) -> None:
+        self.create()
+        self.wire(handles)
+        self.start(handles)
+
+    def create(self) -> None:
+        """Nothing to make: the client is a node."""
+
+    def wire(self, handles: Handles) -> None:
         private_dir(self.topo.name)
         render.write(self.layout, render.render(self.instance()))
+
+    def start(self, handles: Handles) -> None:
         self.charon = self.recorded(handles.netns_path)
         self.charon.launch()
 

@@ -13,6 +13,11 @@ case "$PLUTO_VERB" in
 esac
 echo "$count" >/run/updown.count
 if [ "$count" -gt 0 ]; then
+  # The endpoint routes by its own tables: from the router into ipsec0, and back; charon's
+  # catch-all rule 220 is not needed (ipsec.md §2a).
+  ip rule del pref 220 2>/dev/null
+  ip link set dev ipsec0 up
+  ip route replace default dev ipsec0 table 100
   ip link set dev r0 up
   ip route replace default dev r0 table 101
 else
