@@ -25,7 +25,7 @@ from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
 from lab.runtime.frr import bgp_peers
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
-from lab.runtime.kernel import bgp_routes, carriers
+from lab.runtime.kernel import bgp_routes, carriers, live_routes
 from lab.runtime.running import RunningLab
 from lab.runtime.state import LabState
 from lab.topology import Topology
@@ -38,7 +38,7 @@ Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary`
 @dataclass
 class Difference:
     node: str
-    what: str  # "session", "fib", "tunnel" or "p2s"
+    what: str  # "session", "fib", "tunnel", "route" (static, over a tunnel) or "p2s"
     item: str  # neighbor address, prefix, VTI or a client's virtual IP
     expected: str
     actual: str
@@ -96,24 +96,29 @@ def differences(
 
     vtis = expected_vtis(topo, pred)
 
-    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool]]:
+    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool], set[Any]]:
         try:
             routes = bgp_routes(handles[node_name])
             links = carriers(handles[node_name]) if node_name in vtis else {}
+            live = live_routes(handles[node_name]) if node_name in vtis else set()
         except (RuntimeError, TimeoutError, OSError):
             # pyroute2's namespace helper can miss its deadline on a loaded machine: this poll sees
             # the node as not converged, the next one asks again.
-            routes, links = {}, {}
-        return node_name, peers(node_name), routes, links
+            routes, links, live = {}, {}, set()
+        return node_name, peers(node_name), routes, links, live
 
     diffs = _p2s_differences(topo, pred, handles)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(probe, [n.name for n in routers]))
-    for name, found, fib, links in results:
+    for name, found, fib, links, live in results:
         for vti, expected in sorted(vtis.get(name, {}).items()):
             actual = links.get(vti, False)
             if actual != expected:
                 diffs.append(Difference(name, "tunnel", vti, _updown(expected), _updown(actual)))
+            # Static routing over the tunnel: usable once zebra has put the routes back on the VTI.
+            for r in topo.nodes[name].routes if expected and actual else []:
+                if r.dev == vti and (r.prefix, vti) not in live:
+                    diffs.append(Difference(name, "route", str(r.prefix), f"via {vti}", "none"))
         for (node, addr), expected_up in pred.sessions.items():
             if node != name:
                 continue

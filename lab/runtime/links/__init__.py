@@ -1,9 +1,11 @@
 """One module per link kind (containerlab-style), each able to deploy and remove itself: veth pairs,
-bridges, VXLAN tunnels, IPsec tunnel ends and their routers' NAT.
+bridges, VXLAN tunnels, IPsec: every charon's end (site-to-site, point-to-site gateway and client:
+`Charons`, deployed together) and each router's NAT.
 
 A kind works on every runtime: it is given `Handles` (lab.runtime.netlink), pyroute2 handles on the
 nodes' network namespaces and their paths, whatever made those namespaces. `plan` lists a lab's links
-in the order they can be deployed (a bridge before its ports, a VXLAN device after its underlay).
+in the order they can be deployed (a bridge before its ports, a VXLAN device after its underlay); what
+IPsec finishes once the daemons run is `settle`'s.
 """
 
 from __future__ import annotations
