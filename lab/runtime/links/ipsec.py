@@ -1,4 +1,5 @@
-"""IPsec tunnels as a link kind: one `IpsecEnd` per tunnel end, and one `IpsecNat` per router.
+"""IPsec tunnels as link kinds: `IpsecEnd` (a site-to-site end), `IpsecNat` (a router's NAT) and
+`Charons` (every charon of a lab, point-to-site's too, deployed together).
 
 An end is an endpoint namespace (`<lab>_<router>.<peer>`: the namespace runtime's sweep finds it by the
 lab's prefix, and `sweep` here on every other runtime) holding charon and its ipsec0, two veths to its
@@ -6,13 +7,15 @@ router (`t-<peer>`, the "VTI", and `e-<peer>`, its WAN), and the instance's file
 RUN_ROOT/<lab>/ipsec/<endpoint>/ (0700; keys 0600). The router side is reached by the path its runtime
 gives (Handles.netns_path: /run/netns/... or a container's /proc/<pid>/ns/net), charon runs from the
 host's binaries (lab.runtime.ipsec.charon), so this works on every runtime without strongSwan in any
-image. The router's NAT table (`IpsecNat`) sends each peer's IKE and ESP to the endpoint of its tunnel.
+image. The router's NAT table (`IpsecNat`) sends each peer's IKE and ESP to the endpoint of its tunnel,
+and point-to-site clients to its P2S endpoint.
 
-Bring-up is two-phase so that charons start in parallel with FRR: `deploy` forks charon and returns;
-`settle` (after the daemons) waits for every charon's vici socket, points the endpoint's tunnel table at
-ipsec0 and loads the configurations, responders before initiators (an initiator whose peer has no
-configuration yet would wait for its next retry). A standby instance's ends are deployed without
-charon: it has no public IP to speak IKE from until it takes the IPs over (`start_charons`).
+Bring-up is two-phase so that charons start in parallel with FRR: `Charons.deploy` makes and wires the
+endpoints (in threads) and forks the charons; `settle`, after the daemons, waits for their vici sockets
+and loads the responders, opens every endpoint's WAN (nothing reaches a charon before it is loaded:
+an early IKE_SA_INIT got NO_PROPOSAL_CHOSEN, and the initiator gave up), then loads the initiators. A
+standby instance's ends are deployed without charon: it has no public IP to speak IKE from until it
+takes the IPs over (lab.runtime.tunnelops.start).
 """
 
 from __future__ import annotations
@@ -183,22 +186,16 @@ class EndpointEnd:
 class IpsecEnd(EndpointEnd):
     """One end of a site-to-site tunnel: the Azure end initiates, the on-prem end responds."""
 
-    tunnel: Tunnel | None = None
-
-    def __post_init__(self) -> None:
-        assert self.tunnel is not None
+    tunnel: Tunnel = field(kw_only=True)
 
     @property
     def initiator(self) -> bool:
-        assert self.tunnel is not None
         return is_azure_end(self.tunnel, self.end)
 
     def selectors(self) -> list[IPv4Network]:
-        assert self.tunnel is not None
         return local_selectors(self.tunnel, self.end)
 
     def write_files(self) -> None:
-        assert self.tunnel is not None
         instance_files(self.topo, self.tunnel, self.end)
 
 
