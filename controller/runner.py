@@ -26,6 +26,7 @@ from controller.probes import ProbeSession
 from controller.results import Expectation, FailureResult, RunReport
 from controller.scenario import Converge, Expect, Fail, Observe, Restore, Scenario, lab_data
 from lab.errors import GwlabError
+from lab.ipsec.psk import write_private
 from lab.runtime.backends import DEFAULT
 from lab.runtime.frr import vtysh_json
 from lab.runtime.lifecycle import down
@@ -360,7 +361,8 @@ def run_scenario(
     if data is not None:
         RUN_ROOT.mkdir(parents=True, exist_ok=True)
         merged = RUN_ROOT / f"{name}.lab.yaml"
-        merged.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        # 0600: overrides may carry a connection's pre-shared key
+        write_private(merged, yaml.safe_dump(data, sort_keys=False).encode())
         source = str(merged)
     try:
         return Runner(up(source, name=name, runtime=runtime).lab, scenario).run()
