@@ -37,6 +37,7 @@ from controller.attribution import Codebook
 from controller.probe_agent import read_records
 from controller.results import Arrival, FlowSpec, FlowStats, Record
 from lab.errors import GwlabError
+from lab.poll import Deadline
 from lab.runtime.running import RunningLab, attach
 from lab.topology import Node, Topology, direction
 
@@ -313,7 +314,7 @@ def _wait_ready(agents: list[_Agent], what: str) -> None:
     """Every agent prints "ready" once its sockets are bound (a sender: after its first packet).
 
     Waits for all of them, with a deadline."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = Deadline(READY_TIMEOUT_S)
     sel = selectors.DefaultSelector()
     waiting: dict[int, _Agent] = {}
     buffers: dict[int, bytes] = {}
@@ -326,7 +327,7 @@ def _wait_ready(agents: list[_Agent], what: str) -> None:
         buffers[fd] = b""
     try:
         while waiting:
-            left = deadline - time.monotonic()
+            left = deadline.left()
             if left <= 0:
                 names = ", ".join(a.direction.name for a in waiting.values())
                 raise GwlabError(f"probe {what}s not ready within {READY_TIMEOUT_S:.0f} s: {names}")

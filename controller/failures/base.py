@@ -15,10 +15,18 @@ from lab.runtime.running import RunningLab
 STATE_FILE = "failures.json"
 
 
+SETTLE_MARGIN_S = 15.0  # beyond detection: BGP updates, FIBs and BFD settling, on a loaded machine
+
+
 @dataclass
 class Detection:
     mechanism: str  # "link-down", "bfd", "hold-timer", "withdraw", "failover", "max-prefix", "none"
     expected_ms: float  # what the mechanism implies with the lab's timers
+
+    @property
+    def timeout_s(self) -> float:
+        """How long to wait for the lab to converge after the failure: the one definition."""
+        return self.expected_ms / 1000 + SETTLE_MARGIN_S
 
 
 @dataclass
