@@ -49,6 +49,8 @@ class FlowStats:
     longest_gap_ms: float = 0.0  # longest interval between consecutive arrivals (the outage)
     gap_start_ms: float | None = None  # when that longest gap began
     paths: dict[str, int] = field(default_factory=dict)  # transit element -> packets, from counters
+    first_sent_ms: float | None = None  # the sender's first and last packet (None: not known yet, live)
+    last_sent_ms: float | None = None
 
 
 @dataclass
