@@ -34,7 +34,7 @@ from typing import Any
 from controller import attribution
 from controller.analysis import flow_stats, ms
 from controller.attribution import Codebook
-from controller.probe_agent import read_records
+from controller.probe_agent import RECORD, read_records
 from controller.results import Arrival, FlowSpec, FlowStats, Record
 from lab.errors import GwlabError
 from lab.poll import Deadline
@@ -118,6 +118,8 @@ class _Agent:
     node: str
     proc: subprocess.Popen[bytes]
     out: Path
+    spool: Path | None = None  # a receiver's records so far
+    read: int = 0  # bytes of the spool decoded already
 
 
 class ProbeSession:
@@ -154,6 +156,7 @@ class ProbeSession:
         self.receiver_headers: dict[str, dict[str, Any]] = {}
         self.started_ns = 0
         self.stopped_ns = 0
+        self.live: list[Arrival] = []  # what snapshot() has read so far
 
     @property
     def flows(self) -> list[FlowSpec]:
@@ -192,10 +195,10 @@ class ProbeSession:
             for d in self.directions:
                 lo, hi = d.ports
                 out = self.workdir / f"recv-{d.name.replace('->', '-to-')}.bin"
-                proc = self._agent(
-                    d.dst, ["recv", "--ports", f"{lo}-{hi}", "--out", str(out)], subprocess.PIPE, subprocess.PIPE
-                )
-                self.receivers.append(_Agent(d, d.dst, proc, out))
+                spool = out.with_suffix(".live")
+                argv = ["recv", "--ports", f"{lo}-{hi}", "--out", str(out), "--spool", str(spool)]
+                proc = self._agent(d.dst, argv, subprocess.PIPE, subprocess.PIPE)
+                self.receivers.append(_Agent(d, d.dst, proc, out, spool))
             _wait_ready(self.receivers, "receiver")
             self.started_ns = time.monotonic_ns()
             for d in self.directions:
@@ -277,6 +280,26 @@ class ProbeSession:
             return flows, arrivals
         finally:
             self.close()
+
+    def snapshot(self) -> tuple[list[FlowStats], list[Arrival]]:
+        """The record so far, while the probes run: every flow (its send counts are known only at the
+        end) and every arrival the receivers have spooled (they append every 100 ms). Reads only what
+        is new since the last call; the list returned grows with each call."""
+        if self.workdir is None or self._closed:
+            raise GwlabError("probe session not running")
+        for agent in self.receivers:
+            assert agent.spool is not None
+            try:
+                with open(agent.spool, "rb") as f:
+                    f.seek(agent.read)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            usable = len(data) - len(data) % RECORD.size
+            agent.read += usable
+            self.live += arrivals_of(RECORD.iter_unpack(data[:usable]), self.codebook, self.t0_ns)
+        flows = [FlowStats(s.flow, s.direction, s.src, s.dst, s.sport, s.dport) for s in self.flows]
+        return flows, self.live
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time of each agent (after stop): "send s1->azure" -> seconds."""
