@@ -49,6 +49,15 @@ class Difference:
     actual: str
 
 
+def describe(diffs: list[Difference], most: int = 12) -> list[str]:
+    """The differences as lines a user reads ("gw0 fib 10.1.0.0/16: expected ..., got ..."), the
+    first `most` of them and a count of the rest."""
+    lines = [f"{d.node} {d.what} {d.item}: expected {d.expected}, got {d.actual}" for d in diffs[:most]]
+    if len(diffs) > most:
+        lines.append(f"(+{len(diffs) - most} more)")
+    return lines
+
+
 def _fmt(hops: Any) -> str:
     return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
 
