@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from lab.errors import LabError, Problem
@@ -106,6 +106,7 @@ class ObserveStep(Strict):
 STEPS = (ConvergeStep, ProbesStep, FailStep, RestoreStep, ExpectStep, ObserveStep)
 KINDS = {cls.model_fields["kind"].default: cls for cls in STEPS}
 STEP_KINDS = ", ".join(KINDS)
+INTERNAL = ("kind", "base_dir", "source")  # fields the file does not set
 
 
 def _unwrap(raw: Any) -> Any:
@@ -200,11 +201,16 @@ def _problem(err: ErrorDetails) -> Problem | None:
             return None
     if loc[2:4] == ["probes", "action"]:
         return Problem(_path(loc[:3]), f"{err.get('input')!r} is not allowed (use start or stop)")
-    if kind == "extra_forbidden" and len(loc) == 4 and loc[2] in KINDS:
-        fields = [f for f in KINDS[str(loc[2])].model_fields if f != "kind"]
-        close = difflib.get_close_matches(str(loc[3]), fields, n=1)
-        fix = f"did you mean {close[0]}?" if close else f"use one of: {', '.join(fields)}"
-        return Problem(_path(loc), f"unknown field ({fix})")
+    if kind == "extra_forbidden":
+        tops: dict[int, type[BaseModel]] = {1: Scenario, 2: ProbeSettings}
+        model = KINDS.get(str(loc[2])) if len(loc) == 4 else tops.get(len(loc))
+        if model is not None and (len(loc) != 2 or loc[0] == "probes"):
+            fields = [f for f in model.model_fields if f not in INTERNAL]
+            close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+            fix = f"did you mean {close[0]}?" if close else f"use one of: {', '.join(fields)}"
+            return Problem(_path(loc), f"unknown field ({fix})")
+    if kind in ("int_parsing", "int_from_float"):
+        return Problem(_path(loc), f"{err.get('input')!r} is not a whole number (write it in digits, e.g. 30000)")
     return validation_problem(cast(ErrorDetails, {**err, "loc": tuple(loc)}))
 
 

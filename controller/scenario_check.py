@@ -34,7 +34,12 @@ def _walk(scenario: Scenario, topo: Topology) -> Iterator[Problem]:
         at = f"steps[{i}].{step.kind}"
         if isinstance(step, ProbesStep):
             if (step.action == "start") == probing:
-                yield Problem(at, f"probes are {'running already' if probing else 'not running'} at this point")
+                fix = (
+                    "running already at this point (stop them first)"
+                    if probing
+                    else "not running at this point (start them before)"
+                )
+                yield Problem(at, f"probes are {fix}")
             probing = step.action == "start"
         elif isinstance(step, FailStep):
             kind = catalogue.get(step.target)
