@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from controller import converge
@@ -32,7 +33,7 @@ from controller.converge import Difference, timeout_s_for
 from controller.failures import current_failures, from_record, inject, load_active, resolve, restore, targets
 from controller.fibmon import FibMonitor
 from controller.jsoncmp import json_cmp
-from controller.measure import AFTER_MS, Change, ProbeRun, last_fib_change, measure
+from controller.measure import AFTER_MS, BEFORE_MS, Change, ProbeRun, last_fib_change, measure
 from controller.observe import current_paths
 from controller.oracle import Failures, Prediction, predict
 from controller.probes import ProbeSession
@@ -317,7 +318,10 @@ class LabSession:
         return self.measured_paths(start, start + ms)
 
     def measure(self) -> None:
-        """Every change's figures again, from the record as it is now (live or final)."""
+        """The changes' figures again, from the record as it is now. Once the probes have stopped,
+        every change's, from the final record; while they run, the latest change's only, from the
+        traffic since just before it (the others are final when the probes stop: a long chaos run
+        stays linear in its length)."""
         fib = self._fibmon.since(0.0) if self._fibmon is not None else self._fib
         for change in self._changes:
             if change.converged_until_ms is not None:
@@ -325,7 +329,18 @@ class LabSession:
                 settled = last_fib_change(fib, change.t_ms, until, change.skip)
                 change.settled_ms = settled
                 change.result.converged_ms = settled - change.t_ms
-        measure(self._changes, self._probe_runs(), fib, self.now_ms())
+        if self._probes is None or not self._changes:
+            measure(self._changes, self._probe_runs(), fib, self.now_ms())
+            return
+        for earlier, later in pairwise(self._changes):
+            earlier.result.window_end_ms = later.t_ms
+        last = self._changes[-1]
+        since = last.t_ms - BEFORE_MS
+        recent = [
+            ProbeRun(run.flows, [a for a in run.arrivals if a.received_ms >= since], run.until_ms)
+            for run in self._probe_runs()
+        ]
+        measure([last], recent, [c for c in fib if c.t_ms >= last.t_ms], self.now_ms())
 
     # -- state for checks ----------------------------------------------------------------------------
     def vtysh_json(self, node: str, command: str, timeout_s: float = 5.0) -> Any:
