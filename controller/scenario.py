@@ -11,7 +11,6 @@ steps:
   - expect: {paths: oracle}       # or {s1->azure: [msee0, msee1], ...}
   - fail: {target: circuit, mode: down}
   - expect: {paths: oracle, symmetric: true, outage_ms: {max: 1000}}
-  - expect: {flows: untouched, lost_max: 0}   # flows that never crossed the circuit lose nothing
   - restore: {target: circuit}
   - expect: {outage_ms: {max: 500}}   # after a restore: the restore's own outage
   - probes: stop
@@ -21,7 +20,8 @@ pydantic discriminated union on `kind`). Traffic bounds (`outage_ms`, `lost_max`
 before the step, a failure or a restore, measured in its own window (from it to the next change).
 `flows` judges flows one by one: `untouched` ones whose paths in the half second before the change
 did not cross the failed element (the target's nodes, tunnels and links), `touched` ones that did, or
-`all`. Errors name the step and field in one line, like lab-file errors; `check` finds the mistakes
+`all` (`- expect: {flows: untouched, lost_max: 0}` after a gateway instance fails: the flows on the
+other instance lose nothing). Errors name the step and field in one line, like lab-file errors; `check` finds the mistakes
 that need the lab (a target it does not have, a restore of what is not failed) before anything is built.
 """
 
