@@ -20,7 +20,7 @@ from rich.console import Console
 
 from controller.cli.app import _register, app
 from controller.cli.output import delayed_progress
-from lab.poll import poll
+from lab.poll import Deadline, poll
 from tests.helpers import REPO, require_root, require_tool
 from tests.labs import leftovers, unique
 
@@ -152,10 +152,10 @@ def on_pty(args: list[str], until: bytes, timeout_s: float) -> bytes:
         os.chdir(REPO)
         os.execv(sys.executable, [sys.executable, "-m", "controller.cli.app", *args])
     seen = b""
-    deadline = time.monotonic() + timeout_s
+    deadline = Deadline(timeout_s)
     try:
-        while until not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        while until not in seen and not deadline.expired():
+            ready, _, _ = select.select([fd], [], [], deadline.left())
             if not ready:
                 continue
             try:
