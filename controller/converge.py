@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.failures import current_failures
 from controller.oracle import Prediction, predict
 from lab.errors import GwlabError
 from lab.poll import poll
@@ -210,13 +209,6 @@ def wait(
 def check(lab: RunningLab, pred: Prediction | None = None) -> list[Difference]:
     """What differs now (one poll) from `pred`, by default the prediction without failures."""
     return wait(lab, pred or predict(lab.topo), 0.0)[2]
-
-
-def converge_now(lab: RunningLab, timeout_s: float) -> tuple[bool, float]:
-    """Wait until the lab matches the oracle for the failures in effect now."""
-    failures = current_failures(lab)
-    ok, seconds, _ = wait(lab, predict(lab.topo, failures), timeout_s, skip=failures.nodes)
-    return ok, seconds
 
 
 # -- up, until converged ----------------------------------------------------------------------------

@@ -21,8 +21,9 @@ before the step, a failure or a restore, measured in its own window (from it to 
 `flows` judges flows one by one: `untouched` ones whose paths in the half second before the change
 did not cross the failed element (the target's nodes, tunnels and links), `touched` ones that did, or
 `all` (`- expect: {flows: untouched, lost_max: 0}` after a gateway instance fails: the flows on the
-other instance lose nothing). Errors name the step and field in one line, like lab-file errors; `check` finds the mistakes
-that need the lab (a target it does not have, a restore of what is not failed) before anything is built.
+other instance lose nothing). Errors name the step and field in one line, like lab-file errors;
+controller.scenario_check finds the mistakes that need the lab (a target it does not have, a restore of
+what is not failed) before anything is built.
 """
 
 from __future__ import annotations
