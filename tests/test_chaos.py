@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,8 @@ from lab.load import load
 from lab.runtime.backends import backend
 from lab.runtime.running import RunningLab
 from lab.runtime.state import LabState
-from tests.helpers import REPO, require_root
+from tests.helpers import require_root
+from tests.helpers import run_gwlab as gwlab
 from tests.labs import leftovers, unique
 
 
@@ -106,18 +105,6 @@ def test_restores_undo_the_mode_they_were_failed_in() -> None:
 
 
 # -- for real ------------------------------------------------------------------------------------------
-
-
-def gwlab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli.app", *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

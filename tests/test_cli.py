@@ -9,7 +9,6 @@ import json
 import os
 import pty
 import select
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,24 +21,11 @@ from controller.cli.app import _register, app
 from controller.cli.output import delayed_progress
 from lab.poll import Deadline, poll
 from tests.helpers import REPO, require_root, require_tool
+from tests.helpers import run_gwlab as gwlab
 from tests.labs import leftovers, unique
 
 ERRORS = REPO / "tests" / "errors"
 REPORTING_EXEMPT = {"shell", "generate", "image"}  # interactive; writes YAML itself; its own group
-
-
-def gwlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """gwlab through pipes, as a script or CI sees it."""
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli.app", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_every_command_that_reports_has_json() -> None:

@@ -28,7 +28,7 @@ from lab.runtime.netlink import interface_index
 from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
-from tests.helpers import BUILTINS, REPO, require_root
+from tests.helpers import BUILTINS, REPO, require_root, run_gwlab
 from tests.labs import host_links, leftovers, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -241,16 +241,7 @@ def cli_lab() -> Iterator[str]:
 
 
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli.app", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_gwlab(*args, timeout=120)
 
 
 def test_cli_up_status_exec_down(cli_lab: str) -> None:
@@ -273,7 +264,7 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     assert all(all(n["daemons"].values()) for n in data["nodes"])
     listed = gwlab("list", "--json")
     assert cli_lab in [row["name"] for row in json.loads(listed.stdout)]
-    ran = gwlab("exec", "--lab", cli_lab, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
+    ran = gwlab("exec", "--name", cli_lab, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     gone = gwlab("down", cli_lab)
     assert gone.returncode == 0, gone.stderr

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from controller.cli.output import console, emit_json, err_console, json_option
+from controller.cli.output import console, err_console, json_option
+from controller.cli.reports import publish, report_option
 from controller.cli.target import name_option, runtime_option
-from lab.errors import GwlabError
 
 
 @click.command("chaos")
@@ -25,13 +25,7 @@ from lab.errors import GwlabError
 @click.option("--max-concurrent", type=click.IntRange(1, 4), default=2, show_default=True, help="Failures at once.")
 @click.option("--flows", type=click.IntRange(1, 64), default=8, show_default=True, help="Probe flows per direction.")
 @click.option("--rate", type=click.FloatRange(10, 2000), default=100.0, show_default=True, help="Packets/s per flow.")
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write report.json, junit.xml and timeline.png here (default: reports/chaos-<seed>).",
-)
+@report_option("reports/chaos-<seed>")
 @click.option("--keep", is_flag=True, help="Leave a lab it brought up running afterwards.")
 @runtime_option
 @json_option
@@ -53,7 +47,6 @@ def chaos_command(
     running lab --name NAME; after every step, check that the lab converged to what the oracle predicts
     and that traffic took the predicted paths. Stops at the first disagreement; exit 0 when none."""
     from controller.chaos import ChaosRun, planner_for
-    from controller.report import print_summary, report_data, write_report
     from controller.session import LabSession
 
     if (lab is None) == (name is None):
@@ -77,16 +70,10 @@ def chaos_command(
         log(f"chaos on {session.name}: seed {seed}, {len(planner.catalogue)} targets")
         run = ChaosRun(session, planner, duration_s=None if steps else duration, steps=steps, log=log)
         report = run.run(flows, rate)
-    paths = write_report(report, report_dir or Path("reports") / f"chaos-{seed}")
-    if as_json:
-        emit_json({**report_data(report), "seed": seed, "files": {k: str(p) for k, p in paths.items()}})
-    else:
-        print_summary(report, console)
-        console.print(f"seed {seed}: {len(report.steps)} steps; report: {paths['json']}")
-    if not report.passed:
-        error = GwlabError(f"chaos seed {seed}: {run.stopped or 'an expectation failed'} (see {paths['json']})")
-        error.reported = as_json
-        raise error
+    if not as_json:
+        console.print(f"seed {seed}: {len(report.steps)} steps")
+    failed = f"chaos seed {seed}: {run.stopped or 'an expectation failed'}"
+    publish(report, report_dir or Path("reports") / f"chaos-{seed}", as_json, failed, seed=seed)
 
 
 def register(app: click.Group) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from controller.cli.output import console, emit_json, json_option
+from controller.cli.reports import publish, report_option
 from controller.cli.target import name_option, runtime_option
-from lab.errors import GwlabError
 
 
 def _no_attach(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -23,13 +23,7 @@ def _no_attach(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--lab", "lab_source", metavar="LAB", help="Run on this lab file or built-in instead of the scenario's.")
 @name_option
 @click.option("--attach", hidden=True, expose_value=False, callback=_no_attach)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write report.json, junit.xml and timeline.png here (default: reports/<scenario>).",
-)
+@report_option("reports/<scenario>")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards (a lab it brought up).")
 @click.option("--check", "check_only", is_flag=True, help="Check the scenario against its lab and stop.")
 @runtime_option
@@ -46,7 +40,6 @@ def run_command(
 ) -> None:
     """Run SCENARIO (a file or a built-in name, see `gwlab scenarios`) on its own lab, brought up for it
     and taken down afterwards, or with --name on a running lab (which stays up)."""
-    from controller.report import print_summary, report_data, write_report
     from controller.runner import checked, run_scenario, scenario_topology
     from controller.scenario import load_scenario
 
@@ -64,19 +57,9 @@ def run_command(
             console.print(f"[green]valid[/]: scenario {loaded.name}: {len(loaded.steps)} steps on lab {topo.name}")
         return
     report = run_scenario(loaded, lab_override=lab_source, attach_to=name, keep=keep, runtime=runtime)
-    out = report_dir or Path("reports") / loaded.name
-    paths = write_report(report, out)
-    if as_json:
-        emit_json({**report_data(report), "files": {kind: str(path) for kind, path in paths.items()}})
-    else:
-        print_summary(report, console)
-        console.print(f"report: {paths['json']} (also {paths['junit'].name}, {paths['timeline'].name})")
-        if keep and not name:
-            console.print(f"kept: lab {report.lab} is up (gwlab down {report.lab})")
-    if not report.passed:
-        error = GwlabError(f"scenario {loaded.name} failed: see {paths['json']}")
-        error.reported = as_json
-        raise error
+    if keep and not name and not as_json:
+        console.print(f"kept: lab {report.lab} is up (gwlab down {report.lab})")
+    publish(report, report_dir or Path("reports") / loaded.name, as_json, f"scenario {loaded.name} failed")
 
 
 @click.command("scenarios")
