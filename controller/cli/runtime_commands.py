@@ -6,7 +6,11 @@ import click
 
 
 def register(app: click.Group) -> None:
-    from controller.cli import chaos, down, exec_cmd, fail, list_cmd, run, shell, status, up
+    from controller.cli import down, exec_cmd, fail, list_cmd, run, shell, status, up
 
-    for module in (up, down, status, exec_cmd, shell, list_cmd, fail, run, chaos):
+    for module in (up, down, status, exec_cmd, shell, list_cmd, fail, run):
         module.register(app)
+
+    from controller.cli import chaos
+
+    chaos.register(app)
