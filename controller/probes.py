@@ -232,6 +232,7 @@ class ProbeSession:
         """Stop senders, let receivers drain what is in flight, read everything and remove the rules."""
         if self.workdir is None or self._closed:
             raise GwlabError("probe session not started" if self.workdir is None else "probe session already stopped")
+        self.live = []  # the final record replaces it: never both in memory
         try:
             for agent in self.senders:
                 _signal(agent.proc, signal.SIGTERM)

@@ -23,9 +23,9 @@ class FlowSpec:
     dport: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Arrival:
-    """One received probe packet."""
+    """One received probe packet (slots: a half-hour run holds a million of them)."""
 
     flow: int
     seq: int
