@@ -70,10 +70,13 @@ def judge(
     measured = analysis.paths_in_window(flows, arrivals, p.start_ms, p.end_ms)
     if e.paths is not None:
         want = p.oracle_paths if e.paths == "oracle" else e.paths
+        # a direction expected at tunnel level ("gw0/t-s1-vpn1") is measured at tunnel level
+        tunnels = analysis.paths_in_window(flows, arrivals, p.start_ms, p.end_ms, labels=True)
+        got = {d: (tunnels if analysis.tunnel_level(want.get(d, [])) else measured).get(d, []) for d in measured}
         wrong = {
-            d: (want.get(d, []), measured.get(d, []))
-            for d in sorted(set(want) | set(measured))
-            if (e.direction is None or d == e.direction) and want.get(d, []) != measured.get(d, [])
+            d: (want.get(d, []), got.get(d, []))
+            for d in sorted(set(want) | set(got))
+            if (e.direction is None or d == e.direction) and want.get(d, []) != got.get(d, [])
         }
         source = "the oracle's" if e.paths == "oracle" else "the expected"
         detail = "; ".join(

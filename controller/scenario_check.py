@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from controller.attribution import TRANSIT_ROLES
+from controller.attribution import TRANSIT_ROLES, build_codebook
 from controller.failures import targets
 from controller.scenario import ExpectStep, FailStep, ProbesStep, RestoreStep, Scenario
 from lab.errors import Problem
@@ -26,7 +26,9 @@ def _walk(scenario: Scenario, topo: Topology) -> Iterator[Problem]:
     catalogue = targets(topo)
     hosts = sorted(n.site for n in topo.by_role("host") if n.site is not None)
     directions = [direction(site, to_azure) for site in hosts for to_azure in (True, False)]
-    elements = sorted(n.name for n in topo.nodes.values() if n.role in TRANSIT_ROLES)
+    # transit elements ("gw0") or their paths through one ("gw0/t-s1-vpn1": a tunnel to vpn1)
+    elements = sorted({n.name for n in topo.nodes.values() if n.role in TRANSIT_ROLES})
+    labels = {m.label for m in build_codebook(topo, (1, 1)).marks} | set(elements)
     failed: dict[str, int] = {}  # target -> the step that failed it
     probing = False
     changed = False
@@ -66,11 +68,17 @@ def _walk(scenario: Scenario, topo: Topology) -> Iterator[Problem]:
                 )
             changed = True
         elif isinstance(step, ExpectStep):
-            yield from _expect(step, at, probing, changed, directions, elements)
+            yield from _expect(step, at, probing, changed, directions, elements, labels)
 
 
 def _expect(
-    step: ExpectStep, at: str, probing: bool, changed: bool, directions: list[str], elements: list[str]
+    step: ExpectStep,
+    at: str,
+    probing: bool,
+    changed: bool,
+    directions: list[str],
+    elements: list[str],
+    labels: set[str],
 ) -> Iterator[Problem]:
     if step.judges_traffic and not probing:
         yield Problem(at, "traffic is judged from the probes, which do not run here (add '- probes: start' before)")
@@ -87,7 +95,7 @@ def _expect(
                     f"{at}.paths", f"'{name}' is not a direction of this lab (use one of: {_names(directions)})"
                 )
             for element in path:
-                if element not in elements:
+                if element not in labels:
                     yield Problem(
                         f"{at}.paths.{name}",
                         f"'{element}' is not a transit element of this lab (use one of: {_names(elements)})",

@@ -22,6 +22,8 @@ ER_DEFAULT_SUBNETS = (ipaddress.IPv4Network("172.16.0.0/30"), ipaddress.IPv4Netw
 # without its own gets this when a device uses APIPA).
 APIPA_AZURE = (ipaddress.IPv4Address("169.254.21.0"), ipaddress.IPv4Address("169.254.22.255"))
 AZURE_DEFAULT_APIPA = (ipaddress.IPv4Address("169.254.21.1"), ipaddress.IPv4Address("169.254.22.1"))
+BGP_LOCAL_PREFERENCE = 100  # BGP's default, what a route has unless a policy sets another
+MAX_AS_PATH_PREPEND = 10  # a lab bound: more says nothing that 10 does not
 MAX_NODE_NAME = 12  # "t-" + node name must fit Linux's 15-character interface names
 MAX_LAB_NAME = 16  # the lab file's name, `up --name` and a name derived from the file stem
 
@@ -107,10 +109,40 @@ class VpnGateway(Strict):
     instances: list[GatewayInstance] = Field(default_factory=list)  # derived: two
 
 
+def _tunnel_shorthand(value: object) -> object:
+    """`gw0` is short for `{instance: gw0}`."""
+    if isinstance(value, str):
+        return {"instance": value}
+    if not isinstance(value, dict | TunnelTo):
+        raise ValueError(f"{value!r} is not a tunnel (write an instance name like gw0, or {{instance: gw0}})")
+    return value
+
+
+Prepend = Annotated[int, Field(ge=0, le=MAX_AS_PATH_PREPEND, strict=True)]
+LocalPreference = Annotated[int, Field(ge=0, le=4294967295, strict=True)]
+
+
+class TunnelTo(Strict):
+    """One of a device's tunnels, to an instance of an active/active gateway, with its own policy."""
+
+    instance: Name  # the instance's name (vpn_gateway.instances[i].name, else gw0, gw1)
+    as_path_prepend: Prepend | None = None  # default: the device's
+    local_preference: LocalPreference | None = None  # default: the device's
+
+
 class Device(Strict):
     name: Name | None = None  # derived: vpn0, vpn1
     public_ip: IPv4 | None = None  # derived from the on-prem public pool
     bgp_ip: IPv4 | None = None  # derived from the loopback pool; an APIPA address makes on-prem initiate
+    # default: one tunnel to each public IP of the gateway (both instances of an active/active one)
+    tunnels: Annotated[list[Annotated[TunnelTo, BeforeValidator(_tunnel_shorthand)]], Field(min_length=1)] | None = None
+    # Routing policy (BGP): the site's ASN prepended this many more times on what the device advertises
+    # to Azure (Azure prefers the shorter AS path), and the local-preference of what it learns from Azure
+    # (on-prem prefers the higher: picks the device for traffic towards Azure).
+    as_path_prepend: Prepend = 0
+    local_preference: LocalPreference | None = None  # None: BGP_LOCAL_PREFERENCE
+    # A filter towards Azure: only these of the site's prefixes and summaries (default: all of them).
+    advertise: Annotated[list[Prefix], Field(min_length=1)] | None = None
 
 
 class Site(Strict):
@@ -118,6 +150,9 @@ class Site(Strict):
     asn: Asn
     prefixes: Annotated[list[Prefix], Field(min_length=1)]
     devices: list[Device] = Field(default_factory=lambda: [Device()])
+    # Advertised to Azure over VPN in place of the site prefixes each one covers (aggregate-address
+    # summary-only on every VPN device of the site; ExpressRoute still carries the prefixes).
+    summaries: list[Prefix] = Field(default_factory=list)
 
 
 class OnPrem(Strict):
@@ -129,7 +164,7 @@ class ExpressRoute(Strict):
     msee_asn: Asn = MSEE_ASN
     bfd: bool = True
     weight: Annotated[int, Field(ge=0, le=32000)] = 0
-    local_preference: Annotated[int, Field(ge=0, le=4294967295)] = ER_LOCAL_PREFERENCE
+    local_preference: LocalPreference = ER_LOCAL_PREFERENCE
     primary_subnet: Prefix | None = None  # a /30; derived ER_DEFAULT_SUBNETS[0]
     secondary_subnet: Prefix | None = None  # a /30; derived ER_DEFAULT_SUBNETS[1]
 

@@ -41,6 +41,39 @@ MULTI_SITE = {
     "expressroute": {"site": "br-1"},
 }
 
+# On-prem routing policy (issue 12): per-tunnel and per-device AS-path prepending, local-preference per
+# device, a summary of two prefixes on the ExpressRoute site, and a device with one tunnel only that
+# advertises one of its site's two prefixes.
+ROUTING_POLICY = {
+    "vnet": {"address_space": ["10.1.0.0/16"], "gateway_subnet": "10.1.255.0/27"},
+    "vpn_gateway": {"mode": "active-active"},
+    "onprem": {
+        "sites": [
+            {
+                "name": "s1",
+                "asn": 65010,
+                "prefixes": ["192.168.10.0/24", "192.168.11.0/24"],
+                "summaries": ["192.168.10.0/23"],
+                "devices": [
+                    {
+                        "name": "vpn0",
+                        "as_path_prepend": 1,
+                        "tunnels": ["gw0", {"instance": "gw1", "as_path_prepend": 3}],
+                    },
+                    {"name": "vpn1", "local_preference": 150},
+                ],
+            },
+            {
+                "name": "s2",
+                "asn": 65020,
+                "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
+                "devices": [{"tunnels": ["gw1"], "advertise": ["192.168.20.0/24"]}],
+            },
+        ]
+    },
+    "expressroute": {"site": "s1"},
+}
+
 
 def topology_of(data: Any, name: str = "t") -> Topology:
     """A lab given as a mapping, through the same model, rules and builder as a file named `<name>.yaml`

@@ -156,6 +156,8 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
         gw["instances"] = instances
     if gw:
         lab["vpn_gateway"] = gw
+    bgp_on = not policy and gw.get("bgp", True) is True
+    instance_names = [(instances[i].get("name") if i < len(instances) else None) or f"gw{i}" for i in range(2)]
 
     # on-prem
     n_sites = 1 if policy else draw(st.integers(1, 3))
@@ -169,9 +171,12 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
     public_hosts = iter(draw(st.lists(st.integers(20, 62), min_size=6, max_size=6, unique=True)))
     sites = []
     for s in range(n_sites):
-        prefixes = [f"192.168.{s * 16}.0/{draw(st.integers(22, 30))}"]
+        lan_length = draw(st.integers(22, 30))
+        prefixes = [f"192.168.{s * 16}.0/{lan_length}"]
         prefixes += [f"172.2{s}.{j}.0/{draw(st.integers(24, 32))}" for j in range(draw(st.integers(0, 2)))]
         site: dict[str, Any] = {"name": site_names[s], "asn": asns[s], "prefixes": prefixes}
+        summary = f"192.168.{s * 16}.0/{lan_length - 1}" if bgp_on and draw(st.booleans()) else None
+        _put(site, "summaries", [summary] if summary else None)
         n_dev = 1 if policy else draw(st.integers(1, 2))
         dev_names = draw(st.lists(st.sampled_from(DEVICE_NAMES), min_size=n_dev, max_size=n_dev, unique=True))
         devices = []
@@ -193,6 +198,19 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
             _put(
                 dev, "bgp_ip", _maybe(draw, draw(st.sampled_from([f"10.200.{s}.{d + 1}", f"169.254.{30 + s}.{d + 1}"])))
             )
+            if bgp_on:  # routing policy
+                _put(dev, "as_path_prepend", _maybe(draw, draw(st.integers(0, 10))))
+                _put(dev, "local_preference", _maybe(draw, draw(st.integers(0, 1000))))
+                if mode == "active-active" and draw(st.booleans()):
+                    chosen = draw(st.lists(st.sampled_from(instance_names), min_size=1, max_size=2, unique=True))
+                    dev["tunnels"] = [
+                        n
+                        if draw(st.booleans())
+                        else {"instance": n, "as_path_prepend": draw(st.integers(0, 10)), "local_preference": 150}
+                        for n in chosen
+                    ]
+                if summary is not None and draw(st.booleans()):
+                    dev["advertise"] = [summary]
             devices.append(dev)
         if devices != [{}] or draw(st.booleans()):
             site["devices"] = devices
@@ -265,6 +283,12 @@ FIELDS = [
     "secondary_subnet",
     "loopback",
     "p2p",
+    "tunnels",
+    "instance",
+    "as_path_prepend",
+    "local_preference",
+    "summaries",
+    "advertise",
     "typo",
 ]
 # Addresses and prefixes the lab itself uses or derives (for k = 1), to provoke clashes.
@@ -386,6 +410,9 @@ SHAPED: dict[str, st.SearchStrategy[Any]] = {
     "bgp_ip": valid_addresses,
     "vm_ip": valid_addresses,
     "apipa_bgp_ip": st.builds("169.254.{}.{}".format, st.integers(19, 24), st.integers(0, 255)),
+    "instance": st.sampled_from(["gw0", "gw1", "gw2", "az-a"]),
+    "as_path_prepend": st.integers(-1, 11),
+    "local_preference": st.integers(-1, 2**32),
     **dict.fromkeys(
         [
             "gateway_subnet",
@@ -415,8 +442,17 @@ ELEMENT: dict[str, st.SearchStrategy[Any]] = {
         },
     ),
     "devices": st.fixed_dictionaries(
-        {}, optional={"name": names, "public_ip": valid_addresses, "bgp_ip": valid_addresses}
+        {},
+        optional={
+            "name": names,
+            "public_ip": valid_addresses,
+            "bgp_ip": valid_addresses,
+            "tunnels": st.lists(st.sampled_from(["gw0", "gw1", "az-a"]), min_size=1, max_size=3),
+        },
     ),
+    "tunnels": st.one_of(st.sampled_from(["gw0", "gw1", "east"]), st.fixed_dictionaries({"instance": names})),
+    "summaries": valid_prefixes,
+    "advertise": valid_prefixes,
     "sites": st.fixed_dictionaries(
         {"name": names, "asn": SHAPED["asn"], "prefixes": st.lists(valid_prefixes, min_size=1, max_size=2)}
     ),

@@ -266,3 +266,25 @@ def test_two_failures_each_measured_in_its_own_window() -> None:
     assert gw0.restore.lost == {"s1->azure": 0, "azure->s1": 0} or max(gw0.restore.outage_ms.values()) < 1000
     untouched = [e for e in report.expectations if e.kind == "flows"]
     assert untouched and all(e.passed for e in untouched), untouched
+
+
+# -- (e) on-prem routing policy moves traffic, measured per tunnel -----------------------------------
+
+
+def test_prepending_on_one_device_moves_azures_traffic_to_the_other() -> None:
+    """prepend-steers: before vpn1 is lost every packet from the VNet crossed a tunnel to vpn1, after it
+    a tunnel to vpn0; the same lab without prepending (device-loss, before its failure) used both."""
+    report = report_of("prepend-steers")
+    assert report.passed, failed(report)
+    f = failure_of("prepend-steers")
+    assert f.restored_ms is not None and f.converged_ms is not None
+
+    def tunnels(name: str, start: float, end: float) -> list[str]:
+        r = report_of(name)
+        return analysis.paths_in_window(r.flows, r.arrivals, start, end, labels=True)["azure->s1"]
+
+    assert tunnels("prepend-steers", 0, f.injected_ms) == ["gw0/t-s1-vpn1", "gw1/t-s1-vpn1"]
+    after = f.injected_ms + f.converged_ms + 100
+    assert tunnels("prepend-steers", after, f.restored_ms) == ["gw0/t-s1-vpn0", "gw1/t-s1-vpn0"]
+    control = failure_of("device-loss")
+    assert {t.split("/")[1] for t in tunnels("device-loss", 0, control.injected_ms)} == {"t-s1-vpn0", "t-s1-vpn1"}

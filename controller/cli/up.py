@@ -9,8 +9,9 @@ from rich.table import Table
 
 from controller.cli.output import console, delayed_progress, emit_json, err_console, json_option
 from controller.cli.target import runtime_option
-from controller.cli.validate import lab_argument
+from controller.cli.validate import lab_argument, print_warnings
 from controller.converge import NotConverged, UpResult, up
+from lab.load import load_with_warnings
 
 UP_PHASES = ("render", "namespaces", "daemons", "converging")  # what `up` reports, in order
 
@@ -42,7 +43,9 @@ def up_command(
     Returns when every BGP session is Established, every FIB holds the routes the model predicts and
     BFD runs at the profile's timers; on time-out prints what has not converged and exits 1, leaving
     the lab up for inspection. A terminal shows the phases and counts while it takes longer than 2 s.
+    Azure's traps the lab file falls into are printed first, as warnings on stderr.
     """
+    print_warnings(load_with_warnings(lab))
     try:
         with delayed_progress(err_console, enabled=not as_json, phases=len(UP_PHASES)) as progress:
             result = up(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 
 from controller.oracle.holdings import Holdings
-from controller.oracle.model import FibEntry, Prediction, Route
-from lab.topology import Node, Tunnel, direction
+from controller.oracle.model import AGGREGATE, FibEntry, Prediction, Route
+from lab.topology import BLACKHOLE, Node, Tunnel, direction
 
 TRANSIT_ROLES = ("gateway", "msee")  # the elements a traffic path is told by
 NextHop = tuple[IPv4Address | None, str]  # (gateway, device); gateway None: on-link
@@ -108,8 +108,11 @@ class Forwarding:
             key = tuple([(int(r.next_hop), r.peer) for r in paths])
             found = sets.get(key)
             if found is None:
-                hops = set()
+                hops: set[tuple[IPv4Address | None, str]] = set()
                 for r in paths:
+                    if r.peer == AGGREGATE:  # bgpd installs its own aggregate as a blackhole route
+                        hops.add((None, BLACKHOLE))
+                        continue
                     res = self.resolve(node, r.next_hop)
                     if res is not None:
                         # Recursive resolution flattens to the route's gateway; a connected or device route
@@ -138,6 +141,8 @@ class Forwarding:
             hops = [(local[0] or dst, local[1])]
         out = []
         for gw, dev in hops:
+            if dev == BLACKHOLE:  # dropped here
+                continue
             nxt = self._neighbor_on(node, dev, gw or dst)
             if nxt is not None:
                 out.append(nxt)

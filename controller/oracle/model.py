@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+AGGREGATE = "aggregate"  # the peer of a route a router originates itself: a summary (aggregate-address)
+
 
 @dataclass(frozen=True)
 class Route:

@@ -15,6 +15,7 @@ from lab.rules.common import Check
 from lab.rules.expressroute import expressroute
 from lab.rules.gateway import gateway_instances, gateway_type, zones
 from lab.rules.names import device_count, names, node_names
+from lab.rules.policy import routing_policy
 from lab.rules.pools import pool_capacity, pools
 from lab.rules.vnet import vnet_layout
 
@@ -29,6 +30,7 @@ CHECKS: list[Check] = [
     vnet_layout,
     onprem_prefixes,
     device_bgp_ips,
+    routing_policy,
     expressroute,
     pools,
     pool_capacity,

@@ -5,8 +5,11 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from lab.topology.constants import BLACKHOLE
+
 RTPROT_BGP = 186
 MAIN_TABLE = 254
+RTN_BLACKHOLE = 6
 
 NextHops = frozenset[tuple[IPv4Address | None, str]]
 
@@ -18,7 +21,10 @@ def bgp_routes(ns: Any) -> dict[IPv4Network, NextHops]:
         if route["proto"] != RTPROT_BGP:
             continue
         prefix = IPv4Network(f"{route.get_attr('RTA_DST') or '0.0.0.0'}/{route['dst_len']}")
-        hops = set()
+        hops: set[tuple[IPv4Address | None, str]] = set()
+        if route["type"] == RTN_BLACKHOLE:
+            out[prefix] = frozenset({(None, BLACKHOLE)})
+            continue
         multipath = route.get_attr("RTA_MULTIPATH")
         if multipath:
             for nh in multipath:

@@ -6,6 +6,7 @@ the same data to predict paths. Nothing here touches the host.
 
 - `types`: the data (Node, Interface, Neighbor, Topology, ...);
 - `constants`, `naming`, `addressing`: every shared number, derived name and derived address, once;
+- `policy`: on-prem routing policy as built (a device's tunnels, prepending, local-preference, filters);
 - `builder.build` and one builder per feature: `vnet` (VNet router, VM, gateway instances),
   `sites` (cores, hosts, devices, tunnels), `expressroute`, `internet`; `context` is their shared state.
 """
@@ -24,12 +25,14 @@ from lab.topology.addressing import (
 from lab.topology.builder import build
 from lab.topology.constants import (
     APIPA,
+    BLACKHOLE,
     ECMP_PATHS,
     ER_WEIGHT,
     FLOOD_COUNT,
     FLOOD_IP,
     FLOOD_NET,
     FLOOD_PORT,
+    LOCAL_WEIGHT,
     MAX_PREFIXES,
     ROUTER_LO_IP,
     SPEAKER_IP,
@@ -69,12 +72,14 @@ from lab.topology.types import (
 
 __all__ = [
     "APIPA",
+    "BLACKHOLE",
     "ECMP_PATHS",
     "ER_WEIGHT",
     "FLOOD_COUNT",
     "FLOOD_IP",
     "FLOOD_NET",
     "FLOOD_PORT",
+    "LOCAL_WEIGHT",
     "MAX_PREFIXES",
     "ROUTER_LO_IP",
     "ROUTER_ROLES",

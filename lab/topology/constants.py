@@ -12,6 +12,10 @@ VXLAN_MTU = 1450  # 1500 minus VXLAN/UDP/IP overhead
 MAX_PREFIXES = 4000  # Azure: on-prem -> VPN gateway and -> ExpressRoute private peering
 ECMP_PATHS = 16  # FRR's maximum-paths, and the oracle's ECMP limit
 ER_WEIGHT, VPN_WEIGHT = 32769, 32768  # what the VNet shows for ExpressRoute vs VPN routes
+LOCAL_WEIGHT = 32768  # FRR's weight for a route the router originates itself (an aggregate)
+# The device of a FIB entry that drops what it matches: bgpd installs an aggregate it originates as a
+# blackhole route (traffic covered by the summary but by no more specific route goes nowhere).
+BLACKHOLE = "blackhole"
 # The router <-> speaker session runs between two addresses on the node's lo. Not 127/8: zebra
 # ignores those, and bgpd then never connects ("Waiting for NHT").
 SPEAKER_NET = IPv4Network("169.254.255.0/29")

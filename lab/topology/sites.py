@@ -10,7 +10,8 @@ from lab.topology.addressing import lan_addresses, public_network, tunnel_mac
 from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES, VXLAN_MTU
 from lab.topology.context import Build
 from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name, tunnel_ifname
-from lab.topology.types import Interface, Neighbor, Node, StaticNeighbor, StaticRoute, Tunnel
+from lab.topology.policy import NOT_SUMMARIES, TO_AZURE, TunnelPolicy, tunnel_instances, tunnel_policy
+from lab.topology.types import Interface, Neighbor, Node, PrefixListEntry, StaticNeighbor, StaticRoute, Tunnel
 from lab.topology.vnet import AZURE_IN, AZURE_OUT
 
 TunnelPeer = tuple[str, IPv4Address]  # (the device's tunnel interface, the gateway's BGP IP behind it)
@@ -49,12 +50,19 @@ def _device(b: Build, site: Site, core: Node, device: Device, name: str, public:
     b.veth(dev, b.internet, a_ifname=INTERNET, b_ifname=name, b_bridge=INTERNET)
     dev.interface(INTERNET).addresses.append(IPv4Interface(f"{public}/{public_network(b.lab, public).prefixlen}"))
     edge_ip = site_uplink(b, core, dev)
-    # One tunnel per (device, instance public IP): 2 for active/active, 1 for active/standby; every
-    # instance gets the gateway end so that a standby can take the IPs over.
+    _summaries(b, site, dev)
+    if device.advertise is not None and b.bgp_on:
+        assert dev.bgp is not None
+        dev.bgp.prefix_lists[TO_AZURE] = [PrefixListEntry("permit", p) for p in device.advertise]
+    # One tunnel per (device, instance public IP): 2 for active/active (or the instances its `tunnels`
+    # name), 1 for active/standby; every instance gets the gateway end so that a standby can take the IPs over.
     peers: list[TunnelPeer] = []
+    instances = tunnel_instances(b.lab, device)
     for g_idx, gw in enumerate(b.gateways):
+        if gw.name not in instances:
+            continue
         if g_idx == b.shared_index(g_idx):
-            peers.append(_device_end(b, dev, bgp_ip, g_idx))
+            peers.append(_device_end(b, dev, bgp_ip, g_idx, tunnel_policy(device, gw.name)))
         b.tunnels.append(Tunnel(name, gw.name, b.vni, peers[-1][0], tunnel_ifname(name)))
         _gateway_end(b, site, gw, dev, bgp_ip, public, g_idx)
     if not b.bgp_on:
@@ -70,7 +78,20 @@ def _azure_ip(b: Build, shared: int, device_apipa: bool) -> IPv4Address:
     return b.gw_apipa_ips[shared] if device_apipa else b.gw_bgp_ips[shared]
 
 
-def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int) -> TunnelPeer:
+def _summaries(b: Build, site: Site, dev: Node) -> None:
+    """The site's summaries, made on the device for Azure and kept from the site core."""
+    if not site.summaries or not b.bgp_on:
+        return
+    assert dev.bgp is not None
+    dev.bgp.summaries = list(site.summaries)
+    dev.bgp.prefix_lists[NOT_SUMMARIES] = [PrefixListEntry("deny", p) for p in site.summaries] + [
+        PrefixListEntry("permit", IPv4Network("0.0.0.0/0"), le=32)
+    ]
+    uplink = next(n for n in dev.bgp.neighbors if n.kind == "ibgp")
+    uplink.prefix_list_out = NOT_SUMMARIES
+
+
+def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int, policy: TunnelPolicy) -> TunnelPeer:
     """The device's end of a new tunnel (a new VNI) to the instance holding public IP `g_idx`."""
     vni = b.next_vni()
     dev_if = tunnel_ifname(b.gateways[g_idx].name)
@@ -90,9 +111,11 @@ def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int) -> TunnelP
     dev.neighbors.append(StaticNeighbor(azure_ip, tunnel_mac(vni, gateway_end=True), dev_if))
     if b.bgp_on:
         assert dev.bgp is not None
-        dev.bgp.neighbors.append(
-            vpn_neighbor(b, azure_ip, b.lab.vpn_gateway.asn, b.gateways[g_idx].name, bgp_ip, onprem=True)
-        )
+        n = vpn_neighbor(b, azure_ip, b.lab.vpn_gateway.asn, b.gateways[g_idx].name, bgp_ip, onprem=True)
+        n.as_path_prepend, n.local_preference = policy.as_path_prepend, policy.local_preference
+        if TO_AZURE in dev.bgp.prefix_lists:
+            n.prefix_list_out = TO_AZURE
+        dev.bgp.neighbors.append(n)
     return dev_if, azure_ip
 
 

@@ -71,6 +71,7 @@ class Neighbor:
     bfd: bool = False
     weight: int | None = None
     local_preference: int | None = None  # set on routes received from this neighbor
+    as_path_prepend: int = 0  # extra copies of our own ASN on the routes advertised to this (eBGP) neighbor
     rr_client: bool = False
     next_hop_self: bool = False
     max_prefix: int | None = None
@@ -95,6 +96,9 @@ class Bgp:
     neighbors: list[Neighbor] = field(default_factory=list)
     prefix_lists: dict[str, list[PrefixListEntry]] = field(default_factory=dict)
     connect_retry: int = 1
+    # aggregate-address summary-only: originated while a more specific route is in the table, which
+    # then goes to no peer
+    summaries: list[IPv4Network] = field(default_factory=list)
 
 
 @dataclass
