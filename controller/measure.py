@@ -8,6 +8,7 @@ and again on the final record, which replaces the live figures.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -46,10 +47,24 @@ def last_fib_change(changes: Iterable[FibChange], since_ms: float, until_ms: flo
     return max(found, default=since_ms)
 
 
-def _paths(runs: Sequence[ProbeRun], start: float, end: float) -> dict[str, list[str]]:
+class _ByTime:
+    """A run's arrivals in receive order, so that a window is a slice (a half-hour run has a million
+    arrivals and hundreds of changes: scanning them all per window took longer than the run)."""
+
+    def __init__(self, run: ProbeRun) -> None:
+        self.flows = run.flows
+        self.arrivals = sorted(run.arrivals, key=lambda a: a.received_ms)
+        self.times = [a.received_ms for a in self.arrivals]
+
+    def paths(self, start: float, end: float) -> dict[str, list[str]]:
+        window = self.arrivals[bisect.bisect_left(self.times, start) : bisect.bisect_left(self.times, end)]
+        return analysis.paths_in_window(self.flows, window, start, end)
+
+
+def _paths(runs: Sequence[_ByTime], start: float, end: float) -> dict[str, list[str]]:
     merged: dict[str, set[str]] = {}
     for run in runs:
-        for direction, elements in analysis.paths_in_window(run.flows, run.arrivals, start, end).items():
+        for direction, elements in run.paths(start, end).items():
             merged.setdefault(direction, set()).update(elements)
     return {d: sorted(e) for d, e in merged.items()}
 
@@ -68,12 +83,18 @@ def measure(changes: Sequence[Change], runs: Sequence[ProbeRun], fib: Sequence[F
     changes in its window. Without probe runs only the windows and FIB changes are filled."""
     starts = [c.t_ms for c in changes]
     ends = [*starts[1:], end_ms]
+    fib_sorted = sorted(fib, key=lambda c: c.t_ms)
+    fib_times = [c.t_ms for c in fib_sorted]
     per_run = [analysis.window_gaps(r.flows, r.arrivals, starts, end_ms, r.until_ms) for r in runs]
+    by_time = [_ByTime(r) for r in runs]
     for i, change in enumerate(changes):
         m = change.result
         last = i == len(changes) - 1
         m.window_end_ms = None if last else ends[i]
-        m.fib_changes = [c for c in fib if change.t_ms <= c.t_ms and (c.t_ms < ends[i] or (last and c.t_ms == ends[i]))]
+        lo, hi = bisect.bisect_left(fib_times, change.t_ms), bisect.bisect_left(fib_times, ends[i])
+        if last:
+            hi = bisect.bisect_right(fib_times, ends[i])
+        m.fib_changes = fib_sorted[lo:hi]
         if not runs:
             continue
         outage: dict[str, float] = {}
@@ -85,7 +106,7 @@ def measure(changes: Sequence[Change], runs: Sequence[ProbeRun], fib: Sequence[F
                 lost[d] = lost.get(d, 0) + losses[d]
         m.outage_ms, m.lost = outage, lost
         before_start = max(change.t_ms - BEFORE_MS, starts[i - 1] if i else change.t_ms - BEFORE_MS)
-        m.path_before = _paths(runs, before_start, change.t_ms)
-        m.path_after = _paths(runs, *_after_window(change, ends[i]))
+        m.path_before = _paths(by_time, before_start, change.t_ms)
+        m.path_after = _paths(by_time, *_after_window(change, ends[i]))
         sym = analysis.symmetric(m.path_after)
         m.symmetric_after = all(sym.values()) if sym else None

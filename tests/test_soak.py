@@ -43,6 +43,7 @@ def test_soak_leaves_nothing_behind(tmp_path: Path) -> None:
         timeout=float(str(SOAK_S)) + 900,
         check=False,
     )  # fmt: skip
+    assert run.stdout.strip(), f"no report (exit {run.returncode}): {run.stderr[-3000:]}"
     data = json.loads(run.stdout)
     name = data["lab"]
     assert run.returncode == 0 and data["passed"], f"seed {SEED}: {data.get('notes')}\n{run.stderr[-3000:]}"
