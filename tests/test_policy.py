@@ -68,8 +68,9 @@ def test_a_tunnel_prepends_on_its_own_over_the_device() -> None:
 def test_local_preference_on_a_device_moves_on_prem_to_it() -> None:
     topo = dual(local_preference=200)
     assert senders(topo, "s1-core", VNET) == ["s1-vpn0"]
-    # the other device, too, goes through the preferred one (iBGP local-preference beats its own eBGP path)
-    assert senders(topo, "s1-vpn1", VNET) == ["s1-core"]
+    # the other device keeps exiting through its own tunnels (the core sends VPN devices only the site's
+    # prefixes), so it keeps advertising them: the core holds it as the backup of the preferred one
+    assert senders(topo, "s1-vpn1", VNET) == ["gw0", "gw1"]
     assert senders(topo, "gw0", SITE) == ["s1-vpn0", "s1-vpn1"]  # Azure's direction is untouched
     assert "route-map LP-200-IN in" in render_all(topo)["s1-vpn0/frr.conf"]
 

@@ -26,6 +26,7 @@ from controller import analysis
 from controller.results import FailureResult, RunReport
 from controller.runner import run_scenario
 from controller.scenario import FailStep, builtin_scenarios, load_scenario, parse_scenario
+from lab.load import load
 from lab.profiles import PROFILES, Timing
 from tests.helpers import require_root
 
@@ -141,6 +142,22 @@ def test_link_down_is_seen_at_once() -> None:
         f = failure_of(name)
         assert f.detection == "link-down"
         assert f.outage_ms and max(f.outage_ms.values()) < 750, f"{name}: {f.outage_ms}"
+
+
+def test_the_site_core_moves_from_expressroute_to_vpn_in_one_step() -> None:
+    """The VPN devices get only the site's prefixes from the core, so they always advertise their
+    tunnels and the core holds them as its backup: when the circuit fails, the core's FIB goes from the
+    customer edges straight to the VPN devices, never through a moment without a route."""
+    f = failure_of("er-failover")
+    topo = load("hybrid")
+    core = topo.nodes["s1-core"]
+    assert core.bgp is not None
+    devices = {str(n.address) for n in core.bgp.neighbors if n.kind == "ibgp" and topo.nodes[n.peer].role == "vpn"}
+    assert f.converged_ms is not None
+    converged = f.injected_ms + f.converged_ms  # before the restore brings ExpressRoute back
+    changes = [c for c in f.fib_changes if c.node == "s1-core" and c.prefix == "10.1.0.0/16" and c.t_ms <= converged]
+    assert changes and all(c.action == "add" for c in changes), changes
+    assert {hop.split("@")[0] for hop in changes[-1].next_hops} == devices, changes
 
 
 def test_expressroute_blackhole_is_detected_by_bfd() -> None:

@@ -107,12 +107,8 @@ def reconfigure(lab: RunningLab, node: str, names: list[str]) -> None:
     nodeops.reconfigure(lab, node, names, holds_shared(lab, node))
 
 
-def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = None) -> None:
-    """A cable pulled (or plugged back): the node's veths (all, or `names`) and their far ends,
-    administratively. Only the node's end down would leave the far end to notice by losing carrier,
-    which the kernel reports through its link-watch queue, batched to once a second for the whole
-    machine: the far router would keep forwarding into the dead link for up to a second, an artefact
-    of the lab, not a behaviour of the failure. Down: the node's end first (nothing more leaves it)."""
+def veth_ends(lab: RunningLab, node: str, names: list[str] | None = None) -> list[tuple[str, str]]:
+    """(node, interface) of the node's veths (all, or `names`), then of their far ends."""
     target = lab.node(node)
     mine = [i.name for i in target.interfaces if i.kind == "veth" and (names is None or i.name in names)]
     far: list[tuple[str, str]] = []
@@ -121,14 +117,24 @@ def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = No
             far.append((link.b, link.b_ifname))
         elif link.b == node and link.b_ifname in mine:
             far.append((link.a, link.a_ifname))
+    return [(node, name) for name in mine] + far
+
+
+def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = None) -> None:
+    """A cable pulled (or plugged back): the node's veths (all, or `names`) and their far ends,
+    administratively. Only the node's end down would leave the far end to notice by losing carrier,
+    which the kernel reports through its link-watch queue, batched to once a second for the whole
+    machine: the far router would keep forwarding into the dead link for up to a second, an artefact
+    of the lab, not a behaviour of the failure. Down: all ends at one instant, the node's first
+    (nothing more leaves it)."""
+    ends = veth_ends(lab, node, names)
     if not up:
-        nodeops.set_links(lab, node, up=False, names=mine)
-        for other, ifname in far:
-            nodeops.set_links(lab, other, up=False, names=[ifname])
+        nodeops.links_down(lab, ends)
         return
-    for other, ifname in far:
-        reconfigure(lab, other, [ifname])
-    reconfigure(lab, node, mine)
+    for other, ifname in ends:
+        if other != node:
+            reconfigure(lab, other, [ifname])
+    reconfigure(lab, node, [ifname for other, ifname in ends if other == node])
 
 
 def silent_er_detection(lab: RunningLab) -> Detection:

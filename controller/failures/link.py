@@ -11,7 +11,16 @@ Modes:
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure, reconfigure, set_veths, silent_er_detection
+from concurrent.futures import ThreadPoolExecutor
+
+from controller.failures.base import (
+    Detection,
+    Failure,
+    reconfigure,
+    set_veths,
+    silent_er_detection,
+    veth_ends,
+)
 from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime import nodeops
@@ -56,8 +65,7 @@ class TunnelFailure(Failure):
     def inject(self) -> None:
         device, gateway, dev_if, gw_if = self.ends()
         if self.mode == "down":
-            nodeops.set_links(self.lab, device.name, up=False, names=[dev_if])
-            nodeops.set_links(self.lab, gateway.name, up=False, names=[gw_if])
+            nodeops.links_down(self.lab, [(device.name, dev_if), (gateway.name, gw_if)])  # one IKE delete: both ends
             return
         gw_ip = gateway.address_on("inet")
         rules = (
@@ -128,13 +136,15 @@ class ErLinkFailure(Failure):
         return silent_er_detection(self.lab)
 
     def inject(self) -> None:
-        for ce, msee in self.pairs():
-            if self.mode == "down":
-                set_veths(self.lab, ce, up=False, names=[msee])  # both ends: no link-watch delay
-            elif self.mode == "blackhole":
+        pairs = self.pairs()
+        if self.mode == "down":  # both ends of every link (no link-watch delay), all at one instant
+            nodeops.links_down(self.lab, [end for ce, msee in pairs for end in veth_ends(self.lab, ce, [msee])])
+        elif self.mode == "shutdown":  # the whole circuit's peering at once, not one vtysh after the other
+            with ThreadPoolExecutor(len(pairs)) as pool:
+                list(pool.map(lambda pair: self._peering(pair[1], pair[0], shut=True), pairs))
+        else:
+            for ce, msee in pairs:
                 nodeops.nft(self.lab, ce, blackhole_rules([msee]))
-            else:
-                self._peering(msee, ce, shut=True)
 
     def restore(self) -> None:
         for ce, msee in self.pairs():

@@ -169,5 +169,12 @@ def site_uplink(b: Build, core: Node, edge: Node) -> IPv4Address:
     assert edge.bgp is not None and core.bgp is not None
     edge.bgp.neighbors.append(b.ibgp(core_ip, core.name, update_source=edge_ip, nhs=True))
     # next-hop-self force: reflected routes must point at the core, the only next hop an edge reaches.
-    core.bgp.neighbors.append(b.ibgp(edge_ip, edge.name, update_source=core_ip, nhs=True, rr_client=True))
+    to_edge = b.ibgp(edge_ip, edge.name, update_source=core_ip, nhs=True, rr_client=True)
+    # A VPN device is an exit, never a transit: it gets only the site's own prefixes, so its best path
+    # to Azure is always its own tunnels and it always advertises them; the core holds the VPN backup
+    # before ExpressRoute fails. Given the reflected ExpressRoute routes (local-preference 200) it
+    # would hide its own path until their withdraw reached it, and send traffic back to the core
+    # meanwhile: two more BGP hops in an ExpressRoute failover (docs/benchmarks.md).
+    to_edge.own_routes_only = edge.role == "vpn"
+    core.bgp.neighbors.append(to_edge)
     return edge_ip
