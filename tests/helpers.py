@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,17 @@ def require_root() -> None:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+
+
+def run_gwlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`gwlab ARGS` through pipes, as a script or CI sees it (COLUMNS unset: nothing bounds the width)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli.app", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -4,11 +4,11 @@ the session when none runs and stopped at its end if unused), the node image bui
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from lab.poll import poll
 from lab.runtime.containers import dockerd, image
 from lab.runtime.containers.engine import Engine, engine
 from tests.helpers import require_root, require_tool
@@ -46,11 +46,7 @@ def node_image(any_engine: Engine) -> str:
 
 def until(condition: Callable[[], object], timeout_s: float, what: str) -> object:
     """Poll `condition` every 50 ms until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s:g} s")
-        time.sleep(0.05)  # the poll interval of a deadline-bounded wait
+    result = poll(condition, timeout_s=timeout_s, interval_s=0.05)
+    if not result.ok:
+        pytest.fail(f"{what}: not within {timeout_s:g} s")
+    return result.value
