@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from controller.oracle import Failures
 from lab.profiles import Timing
-from lab.runtime import nodeops
+from lab.runtime import configure, links, nodeops
 from lab.runtime.running import RunningLab
 
 STATE_FILE = "failures.json"
@@ -86,10 +86,7 @@ def save_active(lab: RunningLab, active: list[Active]) -> None:
 
 def holds_shared(lab: RunningLab, node: str) -> bool:
     """Does the node hold its shared addresses now (always, for a node without any)."""
-    target = lab.node(node)
-    if not any(i.shared_addresses for i in target.interfaces):
-        return True
-    return target.standby == lab.state.standby_active
+    return configure.holds_shared(lab.node(node), lab.state.standby_active)
 
 
 def reconfigure(lab: RunningLab, node: str, names: list[str]) -> None:
@@ -107,12 +104,7 @@ def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = No
     of the lab, not a behaviour of the failure. Down: the node's end first (nothing more leaves it)."""
     target = lab.node(node)
     mine = [i.name for i in target.interfaces if i.kind == "veth" and (names is None or i.name in names)]
-    far: list[tuple[str, str]] = []
-    for link in lab.topo.links:
-        if link.a == node and link.a_ifname in mine:
-            far.append((link.b, link.b_ifname))
-        elif link.b == node and link.b_ifname in mine:
-            far.append((link.a, link.a_ifname))
+    far = [(other, ifname) for own, other, ifname in links.far_ends(lab.topo, node) if own in mine]
     if not up:
         nodeops.set_links(lab, node, up=False, names=mine)
         for other, ifname in far:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from lab.errors import GwlabError
 from lab.runtime import daemons, links
-from lab.runtime.configure import configure_node, sysctls
+from lab.runtime.configure import configure_node, holds_shared, sysctls
 from lab.runtime.daemons import Launch, Progress, no_progress
 from lab.runtime.netlink import Handles, interface_index, open_handle
 from lab.runtime.nsenter import preexec, setns, write_sysctls
@@ -65,6 +65,7 @@ class Runtime(ABC):
     def __init__(self, topo: Topology, state: LabState) -> None:
         self.topo = topo
         self.state = state
+        self.timings: dict[str, float] = {}  # what `create` timed of its own steps (phase -> seconds)
 
     # -- the backend on this host -------------------------------------------------------------------
     @classmethod
@@ -88,7 +89,8 @@ class Runtime(ABC):
     @abstractmethod
     def create(self, progress: Progress) -> None:
         """Every node, then `wire`; records the nodes in the state before creating any. The rendered
-        configs are in state.run_dir/<node>/."""
+        configs are in state.run_dir/<node>/. A backend may time its steps in `timings` (`up`
+        reports them as its phases; otherwise the whole of it is "namespaces")."""
 
     def wire(self) -> None:
         """Once the nodes exist: their sysctls, links, addresses and the runtime's routes, written from the
@@ -100,7 +102,7 @@ class Runtime(ABC):
             for link in links.plan(self.topo):
                 link.deploy(handles)
             for node in nodes:
-                configure_node(handles[node.name], node, holds_shared=not node.standby)
+                configure_node(handles[node.name], node, holds_shared(node, self.state.standby_active))
 
     def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None) -> None:
         """FRR and ExaBGP on every node (or the nodes in `only`), in lab.runtime.daemons' order."""

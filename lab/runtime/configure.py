@@ -41,6 +41,14 @@ def sysctls(node: Node) -> dict[str, str]:
     return values
 
 
+def holds_shared(node: Node, standby_active: bool) -> bool:
+    """Does the node hold its shared addresses: always, for a node without any; of an active/standby
+    pair, the active instance, which is the standby once it has taken them over (standby_active)."""
+    if not any(i.shared_addresses for i in node.interfaces):
+        return True
+    return node.standby == standby_active
+
+
 def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
     """Bridge ports, addresses, link state, runtime-installed routes and permanent neighbors of a node,
     or of its interfaces in `only` (a re-created link). `holds_shared`: an active/standby instance

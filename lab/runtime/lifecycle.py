@@ -89,7 +89,11 @@ def _build(started: Started, report: Progress) -> None:
     check_interrupted()
     report("namespaces", 0, len(runtime.topo.nodes))
     runtime.create(report)
-    lap("namespaces")
+    if runtime.timings:  # the backend's own steps (containers: engine, image, containers, wire)
+        started.timings.update(runtime.timings)
+        clock = time.monotonic()
+    else:
+        lap("namespaces")
     check_interrupted()
     state.phase = "starting"
     state.save()

@@ -32,4 +32,29 @@ def plan(topo: Topology) -> list[LinkKind]:
     return bridges + veths + vxlans
 
 
-__all__ = ["Bridge", "LinkKind", "Veth", "Vxlan", "plan"]
+def plan_for(topo: Topology, node: str) -> list[LinkKind]:
+    """The links that end in `node`, in `plan`'s order: what a node whose network namespace was
+    replaced (a restarted container) needs wired again."""
+    return [kind for kind in plan(topo) if node in ends(kind)]
+
+
+def ends(kind: LinkKind) -> tuple[str, ...]:
+    """The nodes a link kind has an interface in."""
+    if isinstance(kind, Veth):
+        return (kind.link.a, kind.link.b)
+    assert isinstance(kind, Bridge | Vxlan)
+    return (kind.node,)
+
+
+def far_ends(topo: Topology, node: str) -> list[tuple[str, str, str]]:
+    """(interface, peer node, peer interface) of each of `node`'s veths."""
+    out = []
+    for link in topo.links:
+        if link.a == node:
+            out.append((link.a_ifname, link.b, link.b_ifname))
+        elif link.b == node:
+            out.append((link.b_ifname, link.a, link.a_ifname))
+    return out
+
+
+__all__ = ["Bridge", "LinkKind", "Veth", "Vxlan", "ends", "far_ends", "plan", "plan_for"]

@@ -1,0 +1,109 @@
+"""A node container as its processes see it: the mounts, the capabilities, and the command lines that
+start its daemons inside it. One source for the docker and podman runtimes (which run these commands
+with the engine's exec) and for the containerlab file (templates/clab: its `exec` lines), so both
+deploy the same thing. No engine and no pyroute2 needed: `gwlab render` uses it.
+
+Paths inside a node:
+  /etc/gwlab         the node's rendered config dir (exabgp.conf; ExaBGP's pid file and log), root's
+  /etc/frr/frr.conf  the rendered frr.conf, bound on its own and read-only: FRR runs as user frr,
+                     who cannot enter /etc/gwlab (0700: keys will live there with IPsec)
+  /run/frr           FRR's vty sockets, zserv.api, pid files and logs; FRR runs without -N, so this
+                     is its default run dir. The runtimes bind a host dir there (the host's vty and
+                     vtysh --vty_socket read it); under containerlab it is the container's own.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lab.runtime.daemons import exabgp_env, frr_argv, frr_daemons, speaker_listen
+from lab.topology import Node
+
+# Why each (nodes.py says more): zebra and bgpd refuse to start without NET_ADMIN and SYS_ADMIN;
+# NET_RAW for zebra and ping (podman 4 no longer grants it by default); NET_BIND_SERVICE for bgpd
+# (179) and charon (500/4500). Never --privileged: runc cannot apply it here (no CAP_SYS_RESOURCE).
+CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN", "NET_RAW", "NET_BIND_SERVICE")
+DEVICES = ("/dev/net/tun",)  # charon's kernel-libipsec (userspace ESP over TUN)
+CONFIG_MOUNT = "/etc/gwlab"
+FRR_MOUNT = "/run/frr"
+FRR_CONF = "/etc/frr/frr.conf"
+FRR_SBIN = "/usr/lib/frr"
+NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/frr"
+ZSERV = f"{FRR_MOUNT}/zserv.api"
+# /run/frr is not in the image (a directory made in an mmdebstrap hook is not in its tarball).
+MAKE_FRR_RUN_DIR = ["install", "-d", "-o", "frr", "-g", "frr", "-m", "0755", FRR_MOUNT]
+# bgpd, staticd and bfdd connect to zebra's socket, which zebra opens only after daemonising; a client
+# that finds none retries 10 s later. A fixed script (nothing of the lab in it), bounded by timeout.
+WAIT_FOR_ZEBRA = ["timeout", "10", "sh", "-c", f"until [ -S {ZSERV} ]; do sleep 0.05; done"]
+
+
+def labels(node: Node) -> dict[str, str]:
+    """What a node is, as labels on its container (the runtimes add gwlab.lab, gwlab.node, gwlab.runtime)."""
+    found: dict[str, str] = {"role": node.role}
+    if node.site is not None:
+        found["site"] = node.site
+    if node.zone is not None:
+        found["zone"] = str(node.zone)
+    if node.standby:
+        found["standby"] = "true"
+    return found
+
+
+def frr_command(daemon: str) -> list[str]:
+    """One FRR daemon of a node, daemonising, as the node's processes see the paths."""
+    pid, log = f"{FRR_MOUNT}/{daemon}.pid", f"{FRR_MOUNT}/{daemon}.log"
+    return frr_argv(FRR_SBIN, daemon, FRR_CONF, pid, log, pathspace=None)
+
+
+def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> list[str]:
+    """An ExaBGP speaker of the node from <name>.conf, its settings passed through env(1) so that the
+    same line works as a containerlab exec line (which cannot set a variable)."""
+    settings = exabgp_env(
+        f"{CONFIG_MOUNT}/{name}.pid", f"{CONFIG_MOUNT}/{name}.log", listen or speaker_listen(node), NODE_PATH
+    )
+    return ["env", *(f"{k}={v}" for k, v in settings.items()), "exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"]
+
+
+# A node's start steps in one exec: an exec is the costly part of starting daemons in containers
+# (~40 ms of CPU on docker, ~60 ms on podman, whose CLI does the runtime's work itself; 40 of them for
+# the default lab). Steps run in order, the commands of a step together; the first command that fails
+# ends it, its name and stderr said. Fixed code, the commands passed to it as JSON data: no shell.
+RUN_STEPS = """\
+import json, subprocess, sys
+for step in json.loads(sys.argv[1]):
+    started = [(name, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE)) for name, argv in step]
+    for name, proc in started:
+        err = proc.communicate()[1].decode(errors="replace").strip()
+        if proc.returncode:
+            sys.exit(f"{name} (exit {proc.returncode}): {err}")
+"""
+Step = list[tuple[str, list[str]]]  # (what, argv) started together
+
+
+def start_steps(node: Node) -> list[Step]:
+    """What starts the node's daemons, in order: /run/frr, zebra, zebra's socket, then its clients and
+    the ExaBGP speaker together (bgpd connects to the speaker, retrying every connect-retry)."""
+    steps: list[Step] = []
+    last: Step = []
+    if node.is_router:
+        names = frr_daemons(node)
+        steps += [
+            [("/run/frr", MAKE_FRR_RUN_DIR)],
+            [(names[0], frr_command(names[0]))],
+            [("zebra's socket", WAIT_FOR_ZEBRA)],
+        ]
+        last += [(name, frr_command(name)) for name in names[1:]]
+    if node.speaker is not None:
+        last.append(("exabgp", exabgp_command(node)))
+    return [*steps, last] if last else steps
+
+
+def start_commands(node: Node) -> list[list[str]]:
+    """The same, one command after the other: the containerlab file's exec lines after its network ones."""
+    return [argv for step in start_steps(node) for _, argv in step]
+
+
+def run_steps(steps: list[Step]) -> list[str]:
+    """The command that runs `steps` inside a node (python3 of the image)."""
+    return ["python3", "-c", RUN_STEPS, json.dumps(steps)]
