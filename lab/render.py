@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -26,6 +29,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,  # configuration files, not HTML
     )
     env.globals["speaker_port"] = SPEAKER_PORT
+    env.filters["exec_line"] = exec_line
     return env
 
 
@@ -39,6 +43,30 @@ def exabgp_config(topo: Topology, node: Node) -> str:
     return environment().get_template("exabgp/speaker.conf.j2").render(topo=topo, node=node, s=node.speaker)
 
 
+def clab_context() -> dict[str, Any]:
+    """What the containerlab file takes from the container runtimes, so that it deploys what they do."""
+    from lab.runtime.containers import image, layout
+    from lab.runtime.links.bridge import bridge_mac
+    from lab.runtime.sysctls import sysctls
+
+    return {
+        "image": image.node_image_tag(),
+        "capabilities": layout.CAPABILITIES,
+        "devices": layout.DEVICES,
+        "config_mount": layout.CONFIG_MOUNT,
+        "frr_conf": layout.FRR_CONF,
+        "labels": layout.labels,
+        "start_commands": layout.start_commands,
+        "sysctls": sysctls,
+        "bridge_mac": bridge_mac,
+    }
+
+
+def exec_line(argv: list[str]) -> str:
+    """A command as a containerlab exec line: split by shell rules (not run by a shell), in YAML quotes."""
+    return json.dumps(shlex.join(argv))
+
+
 def render_all(topo: Topology) -> dict[str, str]:
     """Relative path -> file content, for every file a lab needs. Deterministic: golden tests diff it."""
     files: dict[str, str] = {}
@@ -48,7 +76,7 @@ def render_all(topo: Topology) -> dict[str, str]:
         if node.speaker is not None:
             files[f"{node.name}/exabgp.conf"] = exabgp_config(topo, node)
     env = environment()
-    files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(topo=topo)
+    files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(topo=topo, **clab_context())
     files[f"{topo.name}.dot"] = env.get_template("diagram/lab.dot.j2").render(topo=topo)
     files[f"{topo.name}.mmd"] = env.get_template("diagram/lab.mmd.j2").render(topo=topo)
     return files

@@ -61,6 +61,9 @@ class Runtime(ABC):
     """One lab on one backend. Node arguments are node names of `topo`; the caller has checked them."""
 
     name: ClassVar[str]  # "netns", "docker", "podman": what LabState.runtime records
+    # The shell `gwlab shell` opens on a host node: None, the user's own ($SHELL: a namespace shares the
+    # host's file system); a container has its image's.
+    shell: ClassVar[str | None] = None
 
     def __init__(self, topo: Topology, state: LabState) -> None:
         self.topo = topo

@@ -57,10 +57,11 @@ def frr_command(daemon: str) -> list[str]:
 
 def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> list[str]:
     """An ExaBGP speaker of the node from <name>.conf, its settings passed through env(1) so that the
-    same line works as a containerlab exec line (which cannot set a variable)."""
+    same line works as a containerlab exec line (which cannot set a variable for one command)."""
     settings = exabgp_env(
         f"{CONFIG_MOUNT}/{name}.pid", f"{CONFIG_MOUNT}/{name}.log", listen or speaker_listen(node), NODE_PATH
     )
+    del settings["PATH"]  # the image's own (NODE_PATH)
     return ["env", *(f"{k}={v}" for k, v in settings.items()), "exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"]
 
 

@@ -59,6 +59,7 @@ class ContainerRuntime(Runtime):
     """A lab whose nodes are containers of one engine (`engine_name`, also the gwlab.runtime label)."""
 
     engine_name: ClassVar[str]
+    shell = "/bin/bash"
 
     def __init__(self, topo: Topology, state: LabState) -> None:
         super().__init__(topo, state)
