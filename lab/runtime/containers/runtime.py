@@ -10,10 +10,11 @@ Files of a node on the host, under the lab's run dir (bound into the container, 
   <node>/      the rendered configs, 0700 root (keys will live there with IPsec)
   <node>/frr/  FRR's sockets, pid files and logs, 0700 and owned by the image's frr user
 
-A crash (`stop_node`) is SIGKILL to the container's init: every process in it dies at once, its
-network namespace goes and with it its interfaces, and the far ends of its veths (a machine that lost
-power). The interfaces are deleted from the host just before, so that the far ends go at once even
-while something holds the namespace open (a FIB monitor's socket in it). The container stays,
+A crash (`stop_node`) is SIGKILL to the container's init: every process in it dies at once (their
+TCP sessions closed by the kernel, as a dying machine's kernel closes them), its network namespace
+goes and with it its interfaces, and the far ends of its veths (a machine that lost power). The
+interfaces are deleted from the host right after, so that the far ends go at once even while
+something holds the namespace open (a FIB monitor's socket in it). The container stays,
 stopped. `start_node` starts it again: a fresh namespace with only lo, so its sysctls are written,
 its links created again (the far ends too) and configured, the nftables ruleset it had (the
 controller's probe marks and counters, which are instrumentation, not part of the crashed machine)
@@ -283,21 +284,24 @@ class ContainerRuntime(Runtime):
         ruleset = self.run(node, ["nft", "list", "ruleset"], timeout=10)
         if ruleset.returncode == 0 and ruleset.stdout.strip():
             saved.write_text(ruleset.stdout, encoding="utf-8")
-        with self.netlink(node) as ns:  # dark at once, whoever holds the namespace open
+        # The handle's helper holds the namespace: once the processes are gone (their sockets closed
+        # while the links were still there, as a dying machine's kernel closes them), the interfaces
+        # are deleted through it, so that the far ends go at once whoever else holds it open.
+        with self.netlink(node) as ns:
+            nodes.kill(self.engine, self.container(node))
+            deadline = time.monotonic() + STOP_S
+            while any(alive(p) for p in victims):
+                if time.monotonic() > deadline:
+                    raise GwlabError(f"{node}: processes {[p for p in victims if alive(p)]} survived SIGKILL")
+                time.sleep(0.02)  # polling for exit with a deadline
+            with self._lock:
+                self._containers[node] = (cid, 0)
             index = interface_index(ns)
             ifaces = self.topo.nodes[node].interfaces
             # Tunnels first: deleting an underlay takes the VXLAN devices on it along.
             for iface in [i for i in ifaces if i.kind == "vxlan"] + [i for i in ifaces if i.kind == "veth"]:
                 if iface.name in index:
                     ns.link("del", index=index[iface.name])
-        nodes.kill(self.engine, self.container(node))
-        deadline = time.monotonic() + STOP_S
-        while any(alive(p) for p in victims):
-            if time.monotonic() > deadline:
-                raise GwlabError(f"{node}: processes {[p for p in victims if alive(p)]} survived SIGKILL")
-            time.sleep(0.02)  # polling for exit with a deadline
-        with self._lock:
-            self._containers[node] = (cid, 0)
         return len(victims)
 
     def start_node(self, node: str) -> None:
