@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
-import pytest
 import yaml
 
 from lab.paths import builtin_topologies

@@ -1,0 +1,266 @@
+"""The docker and podman runtimes, for real: every built-in lab up and converged on docker, deployed
+exactly as its containerlab file says, and down leaving nothing (the host's forwarding sysctls,
+nftables ruleset and links as they were); er-failover and an instance crash as scenarios on docker and
+on podman; the command line and the pytest plugin on docker; a netns lab and a docker lab at once.
+
+Root, real containers, FRR and ExaBGP inside them. Convergence is judged by the oracle, as on netns.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller import converge
+from controller.converge import up
+from controller.oracle import predict
+from lab.runtime.containers.engine import Engine
+from lab.runtime.lifecycle import down
+from lab.runtime.running import attach
+from lab.runtime.state import load_state
+from tests.conftest import BUILTINS, REPO
+from tests.containers.clab_compare import differences, rendered
+from tests.containers.conftest import until
+from tests.labs import host_state, leftovers, unique
+
+pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]
+
+
+def ping(name: str, node: str, address: str) -> bool:
+    return attach(name).run(node, ["ping", "-c", "1", "-W", "1", address]).returncode == 0
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "controller.cli.app", *args]
+
+
+CLI_ENV = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+
+
+def gwlab(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli(*args),
+        cwd=REPO,
+        env={**CLI_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def swap_peers(doc: dict[str, Any]) -> None:
+    first, second = doc["topology"]["links"][:2]
+    first["endpoints"][1], second["endpoints"][1] = second["endpoints"][1], first["endpoints"][1]
+
+
+def other_image(doc: dict[str, Any]) -> None:
+    doc["topology"]["kinds"]["linux"]["image"] = "gwlab/node:000000000000"
+
+
+def other_address(doc: dict[str, Any]) -> None:
+    doc["topology"]["nodes"]["gw0"]["exec"][0] = "ip addr add 10.9.9.9/32 dev lo"
+
+
+def other_daemon(doc: dict[str, Any]) -> None:
+    lines = doc["topology"]["nodes"]["gw0"]["exec"]
+    lines[-1] = lines[-1].replace("exabgp.tcp.port=1179", "exabgp.tcp.port=1180")
+
+
+@pytest.mark.parametrize("topology", BUILTINS)
+def test_builtin_on_docker_converges_is_its_clab_file_and_leaves_nothing(topology: str, docker: Engine) -> None:
+    name = unique("cb")
+    before = host_state()
+    pids: list[int] = []
+    try:
+        result = up(topology, name=name, runtime="docker")
+        assert result.state.phase == "up" and result.state.runtime == "docker"
+        assert {"containers", "wire", "daemons", "convergence"} <= set(result.timings)
+        lab = attach(name)
+        assert lab.runtime.name == "docker"
+        pids = lab.runtime.pids()
+        routers = list(lab.topo.routers())
+        assert len(pids) >= 3 * len(routers) + sum(1 for n in lab.topo.nodes.values() if n.speaker)
+        assert all(all(d.values()) for d in lab.runtime.running_daemons().values())
+        assert converge.check(lab) == []
+        assert ping(name, "s1-host", str(lab.node("vm").address_on("vnet")))
+        doc = rendered(lab)
+        assert differences(lab, docker, doc) == []
+        if topology == "hybrid":  # the comparison can fail: a file that says otherwise is caught
+            for mutate in (swap_peers, other_image, other_address, other_daemon):
+                wrong = copy.deepcopy(doc)
+                mutate(wrong)
+                assert differences(lab, docker, wrong), f"{mutate.__name__}: the comparison did not notice"
+    finally:
+        down(name)
+    assert leftovers(name, pids) == []
+    assert host_state() == before, "the host's forwarding sysctls, nftables ruleset or links changed"
+
+
+@pytest.mark.parametrize("scenario", ["er-failover", "aa-instance-crash"])
+def test_scenario_on_docker_and_podman(scenario: str, docker: Engine, podman: Engine, tmp_path: Path) -> None:
+    """Both engines at once, each in its own `gwlab run`: a scenario mostly waits on timers, so two of
+    them share two cores with time to spare (and their labs must not disturb each other)."""
+    runs = {}
+    for runtime in ("docker", "podman"):
+        report = tmp_path / runtime
+        runs[runtime] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controller.cli.app",
+                "run",
+                scenario,
+                "--runtime",
+                runtime,
+                "--report",
+                str(report),
+            ],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    outputs = {runtime: proc.communicate(timeout=300)[0] for runtime, proc in runs.items()}
+    for runtime, proc in runs.items():
+        data = json.loads((tmp_path / runtime / "report.json").read_text())
+        failed = [e for e in data["expectations"] if not e["passed"]]
+        assert proc.returncode == 0 and data["passed"], f"{runtime}: {failed}\n{outputs[runtime][-3000:]}"
+        assert data["failures"], runtime
+        assert leftovers(data["lab"]) == [], runtime
+
+
+USER_TESTS = """
+def test_instance_crash_on_docker(gwlab_lab, gwlab_probes, gwlab_fail):
+    lab = gwlab_lab("active-active", runtime="docker")
+    assert lab.runtime.name == "docker"
+    with gwlab_probes(lab, flows=4, rate=100) as probes:
+        outcome = gwlab_fail(lab, "gw0", "crash")
+    flows, arrivals = probes.result
+    assert outcome.converged and outcome.detection == "hold-timer"
+    assert outcome.paths == {"s1->azure": ["gw1"], "azure->s1": ["gw1"]}
+    assert {a.path.split("/")[0] for a in arrivals} >= {"gw0", "gw1"}
+"""
+
+
+def test_plugin_drives_a_docker_lab(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, docker: Engine) -> None:
+    """gwlab_lab(..., runtime="docker"), probes and a crash failure, restored after the test."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:gwlab", "-p", "controller.pytest_plugin", "--rootdir", str(pytester.path), "-q",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+
+
+def test_netns_and_docker_labs_run_at_once(docker: Engine) -> None:
+    first, second = unique("cn"), unique("cd")
+    try:
+        up("active-active", name=first, runtime="netns")
+        up("active-active", name=second, runtime="docker")
+        for name in (first, second):
+            assert converge.check(attach(name)) == [], name
+            assert ping(name, "s1-host", "10.1.0.4"), name
+        down(second)
+        assert leftovers(second) == []
+        assert converge.check(attach(first)) == [], "taking the docker lab down disturbed the netns one"
+    finally:
+        down(first)
+        down(second)
+    assert leftovers(first) == []
+
+
+def read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} not seen: {seen[-500:]!r}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:  # the terminal closed
+                break
+    return seen
+
+
+def interactive(args: list[str], typed: bytes, expect: bytes) -> bytes:
+    """`gwlab ARGS` on a terminal of its own (a pty), `typed` sent; its output until `expect`."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec gwlab on the pty
+        os.environ["PYTHONPATH"] = str(REPO)
+        os.chdir(REPO)
+        os.execv(sys.executable, [sys.executable, "-m", "controller.cli.app", *args])
+    try:
+        os.write(fd, typed)
+        return read_until(fd, expect, 30)
+    finally:
+        with_exit = os.waitpid(pid, os.WNOHANG)
+        if with_exit == (0, 0):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_cli_on_docker(docker: Engine) -> None:
+    """up that does not converge (a real crash while it waits) prints the differences table and exits 1,
+    as on netns; the crashed node started again converges; status, exec and shell work; down cleans."""
+    name = unique("cc")
+    proc = subprocess.Popen(
+        cli("up", "active-active", "--name", name, "--runtime", "docker", "--timeout", "4"),
+        cwd=REPO,
+        env=CLI_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        until(lambda: (s := load_state(name)) is not None and s.phase == "converging", 120, "up converging")
+        assert attach(name).runtime.stop_node("gw0") > 0
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out + err
+        assert f"{name}: not converged" in err and "session" in err and "Traceback" not in err, err
+        lab = attach(name)
+        assert not lab.runtime.node_present("gw0")
+        lab.runtime.start_node("gw0")
+        ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
+        assert ok, diffs
+
+        status = gwlab("status", name, "--json")
+        assert status.returncode == 0, status.stderr
+        data = json.loads(status.stdout)
+        assert data["paths"]["s1->azure"] == ["gw0", "gw1"]
+        assert all(all(n["daemons"].values()) and n["namespace"] for n in data["nodes"])
+        assert all(s["state"] == "Established" for s in data["sessions"] if s["kind"] != "flood")
+        listed = {row["name"]: row["runtime"] for row in json.loads(gwlab("list", "--json").stdout)}
+        assert listed[name] == "docker"
+        ran = gwlab("exec", "--lab", name, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        inside = gwlab("exec", "--lab", name, "gw0", "--", "cat", "/etc/hostname")
+        assert inside.stdout.strip() == "gw0", "exec runs inside the node's container"
+        shell = interactive(["shell", "--lab", name, "s1-host"], b"echo node-$(hostname)\nexit\n", b"node-s1-host")
+        assert b"node-s1-host" in shell
+        vtysh = interactive(["shell", "--lab", name, "gw0"], b"show bgp summary\nexit\n", b"172.30.0.5")
+        assert b"172.30.0.5" in vtysh, "the host's vtysh on the container's FRR sockets"
+
+        gone = gwlab("down", name)
+        assert gone.returncode == 0 and "docker" in gone.stdout, gone.stdout + gone.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        down(name)
+    assert leftovers(name) == []
