@@ -115,6 +115,11 @@ class Runtime(ABC):
     def pids(self) -> list[int]:
         """Every live process of the lab's nodes (memory figures, leftover checks)."""
 
+    def support_pids(self) -> tuple[list[int], list[int]]:
+        """The processes the backend itself keeps running beside the nodes, for memory figures: (the
+        lab's own, e.g. one container shim per node; shared with other labs, e.g. a daemon)."""
+        return [], []
+
     # -- a node, as seen from the host --------------------------------------------------------------
     @abstractmethod
     def netns_path(self, node: str) -> str:

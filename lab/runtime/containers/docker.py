@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from lab.errors import GwlabError
+from lab.runtime import processes
 from lab.runtime.containers import dockerd
 from lab.runtime.containers.engine import INSTALL_HINT, Engine, binary, engine
 from lab.runtime.containers.runtime import ContainerRuntime
+
+HOST_PIDFILE = "/var/run/docker.pid"  # a dockerd gwlab did not start writes its pid there
 
 
 class DockerRuntime(ContainerRuntime):
@@ -46,6 +49,13 @@ class DockerRuntime(ContainerRuntime):
         except GwlabError:
             return False
         return state == "ok" or (state == "absent" and not daemon.external and shutil.which("dockerd") is not None)
+
+    def engine_daemons(self) -> list[int]:
+        """dockerd (gwlab's lab-mode one, or the host's from its pid file) and the containerd it runs."""
+        pid = dockerd.gwlab_pid(dockerd.Daemon()) or processes.read_pid(HOST_PIDFILE)
+        if pid is None or not processes.alive(pid):
+            return []
+        return [pid, *(child for child in processes.children(pid) if processes.command(child) == "containerd")]
 
     @classmethod
     @contextmanager

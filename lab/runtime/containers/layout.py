@@ -65,44 +65,49 @@ def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | N
     return ["env", *(f"{k}={v}" for k, v in settings.items()), "exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"]
 
 
-# A node's start steps in one exec: an exec is the costly part of starting daemons in containers
+# A node's start commands in one exec: an exec is the costly part of starting daemons in containers
 # (~40 ms of CPU on docker, ~60 ms on podman, whose CLI does the runtime's work itself; 40 of them for
-# the default lab). Steps run in order, the commands of a step together; the first command that fails
-# ends it, its name and stderr said. Fixed code, the commands passed to it as JSON data: no shell.
+# the default lab). In order; a command marked `later` is not waited for before the next one starts,
+# only at the end; the first that fails ends it all, its name and stderr said. Fixed code, the
+# commands passed to it as JSON data: no shell.
 RUN_STEPS = """\
 import json, subprocess, sys
-for step in json.loads(sys.argv[1]):
-    started = [(name, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE)) for name, argv in step]
-    for name, proc in started:
-        err = proc.communicate()[1].decode(errors="replace").strip()
-        if proc.returncode:
-            sys.exit(f"{name} (exit {proc.returncode}): {err}")
+def wait(name, proc):
+    err = proc.communicate()[1].decode(errors="replace").strip()
+    if proc.returncode:
+        sys.exit(f"{name} (exit {proc.returncode}): {err}")
+pending = []
+for name, argv, later in json.loads(sys.argv[1]):
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if later:
+        pending.append((name, proc))
+    else:
+        wait(name, proc)
+for name, proc in pending:
+    wait(name, proc)
 """
-Step = list[tuple[str, list[str]]]  # (what, argv) started together
+Step = tuple[str, list[str], bool]  # (what, argv, later: waited for at the end only)
 
 
 def start_steps(node: Node) -> list[Step]:
-    """What starts the node's daemons, in order: /run/frr, zebra, zebra's socket, then its clients and
-    the ExaBGP speaker together (bgpd connects to the speaker, retrying every connect-retry)."""
+    """What starts the node's daemons, in order: /run/frr; the ExaBGP speaker, first (its Python takes
+    the longest to start, and bgpd connects to it: listening early saves a connect-retry); zebra and
+    its socket; then zebra's clients together."""
     steps: list[Step] = []
-    last: Step = []
+    if node.is_router:
+        steps.append(("/run/frr", MAKE_FRR_RUN_DIR, False))
+    if node.speaker is not None:
+        steps.append(("exabgp", exabgp_command(node), True))
     if node.is_router:
         names = frr_daemons(node)
-        steps += [
-            [("/run/frr", MAKE_FRR_RUN_DIR)],
-            [(names[0], frr_command(names[0]))],
-            [("zebra's socket", WAIT_FOR_ZEBRA)],
-        ]
-        last += [(name, frr_command(name)) for name in names[1:]]
-    if node.speaker is not None:
-        last.append(("exabgp", exabgp_command(node)))
-    return [*steps, last] if last else steps
+        steps += [(names[0], frr_command(names[0]), False), ("zebra's socket", WAIT_FOR_ZEBRA, False)]
+        steps += [(name, frr_command(name), True) for name in names[1:]]
+    return steps
 
 
 def start_commands(node: Node) -> list[list[str]]:
     """The same, one command after the other: the containerlab file's exec lines after its network ones."""
-    return [argv for step in start_steps(node) for _, argv in step]
+    return [argv for _, argv, _ in start_steps(node)]
 
 
 def run_steps(steps: list[Step]) -> list[str]:

@@ -57,6 +57,7 @@ class NodeSpec:
     frr_run_dir: Path  # bound at /run/frr: FRR's sockets and pid files, read from the host
     binds: tuple[tuple[str, str, str], ...] = ()  # more (host path, container path, "rw" or "ro")
     labels: tuple[tuple[str, str], ...] = ()  # more labels (the containerlab file's: role, site, zone)
+    cgroup_parent: str | None = None  # see `own_cgroups`
 
     @property
     def name(self) -> str:
@@ -90,11 +91,27 @@ def run_args(engine: Engine, spec: NodeSpec) -> list[str]:
     volumes = [(str(spec.config_dir), CONFIG_MOUNT, "rw"), (str(spec.frr_run_dir), FRR_MOUNT, "rw"), *spec.binds]
     args = ["run", "--detach", "--name", spec.name, "--hostname", spec.node, "--network", "none"]
     args += ["--init", "--pull", "never"]
+    if spec.cgroup_parent is not None:
+        args += ["--cgroup-parent", spec.cgroup_parent]
     args += [arg for cap in CAPABILITIES for arg in ("--cap-add", cap)]
     args += [arg for device in DEVICES for arg in ("--device", device)]
     args += [arg for host, inside, mode in volumes for arg in ("--volume", f"{host}:{inside}:{mode}")]
     args += [arg for key, value in sorted(labels.items()) for arg in ("--label", f"{key}={value}")]
     return [*args, spec.image]
+
+
+def own_cgroups(engine: Engine) -> str | None:
+    """The cgroup parent that gives each node a CPU share of its own: "/" when the engine manages
+    cgroups itself (cgroupfs), None (the engine's default) otherwise (systemd wants slice names).
+
+    By default every container sits under one group (/docker, /libpod_parent) whose CPU weight is that
+    of a single process: on a busy machine a whole lab then gets one process's share of the CPU, its
+    daemons starve, and BFD (300 ms) and BGP timers fire as they would on an overloaded router. A
+    group per node at the top is weighed against the host's processes one by one, as a namespace
+    lab's daemons are. Its directory comes and goes with the container, as under /docker."""
+    key = "{{.CgroupDriver}}" if engine.name == "docker" else "{{.Host.CgroupManager}}"
+    proc = engine.run("info", "--format", key, timeout=30)
+    return "/" if proc.returncode == 0 and proc.stdout.strip() == "cgroupfs" else None
 
 
 def create(engine: Engine, spec: NodeSpec) -> str:

@@ -124,10 +124,11 @@ class ContainerRuntime(Runtime):
             lap("image" if built.built else "image check")
             check_interrupted()
             uid, gid = image.frr_owner(eng, built.tag)
+            parent = nodes.own_cgroups(eng)
             self.state.nodes = list(self.topo.nodes)
             self.state.save()  # before anything exists, so that an interrupted up can be undone
             progress("containers", 0, total)
-            specs = [self._spec(node, built.tag, uid, gid) for node in self.topo.nodes.values()]
+            specs = [self._spec(node, built.tag, uid, gid, parent) for node in self.topo.nodes.values()]
             made = nodes.create_all(eng, specs)
             self._containers = {name: (c.id, c.pid) for name, c in made.items()}
             progress("containers", total, total)
@@ -136,7 +137,7 @@ class ContainerRuntime(Runtime):
             self.wire()
             lap("wire")
 
-    def _spec(self, node: Node, tag: str, uid: int, gid: int) -> nodes.NodeSpec:
+    def _spec(self, node: Node, tag: str, uid: int, gid: int, cgroup_parent: str | None) -> nodes.NodeSpec:
         config, frr = self.state.run_dir / node.name, self.frr_dir(node.name)
         frr.mkdir(parents=True, exist_ok=True)
         os.chown(config, 0, 0)
@@ -150,11 +151,28 @@ class ContainerRuntime(Runtime):
             conf.chmod(0o640)
             binds.append((str(conf), FRR_CONF, "ro"))
         return nodes.NodeSpec(
-            self.topo.name, node.name, tag, config, frr, tuple(binds), tuple(sorted(labels(node).items()))
+            self.topo.name,
+            node.name,
+            tag,
+            config,
+            frr,
+            tuple(binds),
+            tuple(sorted(labels(node).items())),
+            cgroup_parent,
         )
 
     def pids(self) -> list[int]:
         return sorted(pids_in([nodes.netns_path(pid) for pid in self._running().values()]))
+
+    def support_pids(self) -> tuple[list[int], list[int]]:
+        """Each node's monitor (docker's containerd-shim, podman's conmon: the parent of its init),
+        and the engine's daemons (docker: dockerd and its containerd)."""
+        monitors = sorted({ppid for pid in self._running().values() if (ppid := _parent(pid)) > 1})
+        return monitors, self.engine_daemons()
+
+    def engine_daemons(self) -> list[int]:
+        """The engine's own long-lived processes, shared by every lab on it (none for podman)."""
+        return []
 
     # -- a node, as seen from the host --------------------------------------------------------------
     def _refresh(self) -> None:
@@ -339,6 +357,14 @@ class ContainerRuntime(Runtime):
         if not self.node_present(node):
             return  # a stopped container has no interfaces left (start_node wires them again)
         super().set_links(node, names, up)
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _is_init_of(container_id: str, pid: int) -> bool:
