@@ -212,8 +212,9 @@ def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> 
                 ) in joined
                 assert f"ip link set {iface.name} mtu {iface.mtu} up" in joined
         routes = [line for line in joined if line.startswith("ip route")]
-        # A router's own static routes belong in its frr.conf; the internet (underlay) ones do not.
-        expected = [r for r in node.routes if r.underlay or not node.is_router]
+        # A router's own static routes belong in its frr.conf; the internet (underlay) ones do not,
+        # unless the node is a standby: it has no public IP to route them from until it takes over.
+        expected = [r for r in node.routes if (r.underlay and not node.standby) or not node.is_router]
         assert len(routes) == len(expected)
         for r in expected:
             want = (

@@ -13,7 +13,15 @@ from lab.runtime.netlink import interface_index
 from lab.runtime.sysctls import COMMON_SYSCTLS, ROUTER_SYSCTLS, sysctls
 from lab.topology import Node, StaticRoute
 
-__all__ = ["COMMON_SYSCTLS", "ROUTER_SYSCTLS", "configure_node", "holds_shared", "install_routes", "sysctls"]
+__all__ = [
+    "COMMON_SYSCTLS",
+    "ROUTER_SYSCTLS",
+    "configure_node",
+    "holds_shared",
+    "install_routes",
+    "runtime_routes",
+    "sysctls",
+]
 
 
 def holds_shared(node: Node, standby_active: bool) -> bool:
@@ -47,14 +55,23 @@ def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | Non
             ns.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
 
 
-def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
-    """Routes the runtime owns: a host's, and every node's internet (underlay) routes."""
-    index = interface_index(ns)
+def runtime_routes(node: Node, holds_shared: bool) -> list[StaticRoute]:
+    """The routes the runtime installs, not FRR: a host's, and every node's internet (underlay) routes
+    (the containerlab file's `ip route` lines are these, as `up` starts)."""
+    routes = []
     for r in node.routes:
         if node.is_router and not r.underlay:
             continue  # FRR's staticd installs the routers' own routes
         if r.underlay and not holds_shared and any(i.shared_addresses for i in node.interfaces):
             continue  # a standby has no public IP to route from until it takes the IPs over
+        routes.append(r)
+    return routes
+
+
+def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+    """Routes the runtime owns (`runtime_routes`), or those through the interfaces in `only`."""
+    index = interface_index(ns)
+    for r in runtime_routes(node, holds_shared):
         dev = r.dev or _device_towards(node, r)
         if only is not None and dev not in only:
             continue
