@@ -75,7 +75,8 @@ def other_address(doc: dict[str, Any]) -> None:
 
 def other_daemon(doc: dict[str, Any]) -> None:
     lines = doc["topology"]["nodes"]["gw0"]["exec"]
-    lines[-1] = lines[-1].replace("exabgp.tcp.port=1179", "exabgp.tcp.port=1180")
+    speaker = next(i for i, line in enumerate(lines) if "exabgp.tcp.port=1179" in line)
+    lines[speaker] = lines[speaker].replace("exabgp.tcp.port=1179", "exabgp.tcp.port=1180")
 
 
 @pytest.mark.parametrize("topology", BUILTINS)
