@@ -47,6 +47,7 @@ def clab_context() -> dict[str, Any]:
     """What the containerlab file takes from the container runtimes, so that it deploys what they do."""
     from lab.runtime.configure import holds_shared, runtime_routes
     from lab.runtime.containers import image, layout
+    from lab.runtime.links import veth
     from lab.runtime.links.bridge import bridge_mac
     from lab.runtime.sysctls import sysctls
 
@@ -60,6 +61,7 @@ def clab_context() -> dict[str, Any]:
         "start_commands": layout.start_commands,
         "sysctls": sysctls,
         "bridge_mac": bridge_mac,
+        "veth_mtu": veth.MTU,
         "routes": lambda node: runtime_routes(node, holds_shared(node, standby_active=False)),
     }
 

@@ -23,6 +23,7 @@ from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.runtime.containers import image, layout
 from lab.runtime.daemons import frr_daemons
+from lab.runtime.links import veth
 from lab.runtime.links.bridge import bridge_mac
 from lab.runtime.sysctls import sysctls
 from lab.topology import VXLAN_PORT, Topology
@@ -94,6 +95,7 @@ def test_name_nodes_and_links_follow_the_topology(topo: Topology) -> None:
     rendered = [tuple(link["endpoints"]) for link in doc["topology"]["links"]]
     expected = [(f"{lk.a}:{lk.a_ifname}", f"{lk.b}:{lk.b_ifname}") for lk in topo.links]
     assert rendered == expected
+    assert {link["mtu"] for link in doc["topology"]["links"]} == {veth.MTU}  # not containerlab's 9500
 
 
 def test_every_endpoint_is_a_real_veth_used_once(topo: Topology) -> None:
@@ -137,14 +139,13 @@ def test_nodes_are_the_docker_runtimes_containers(topo: Topology) -> None:
         assert cfg["labels"] == layout.labels(node)
         binds = cfg.get("binds", [])
         expected = []
-        if node.is_router or node.speaker is not None:
-            expected.append(f"{name}:{layout.CONFIG_MOUNT}")
         if node.is_router:
             expected.append(f"{name}/frr.conf:{layout.FRR_CONF}:ro")
-        assert binds == expected
-        for bind in binds:  # relative to the .clab.yml: the rendered file or directory must be there
-            source = bind.split(":")[0]
-            assert source in files or any(f.startswith(f"{source}/") for f in files)
+        if node.speaker is not None:
+            expected.append(f"{name}/exabgp.conf:{layout.CONFIG_MOUNT}/exabgp.conf:ro")
+        assert binds == expected  # files, read-only: clabernetes mounts them from ConfigMaps
+        for bind in binds:  # relative to the .clab.yml: the rendered file must be there
+            assert bind.split(":")[0] in files
         sysctls = cfg["sysctls"]
         assert sysctls["net.ipv4.conf.all.rp_filter"] == sysctls["net.ipv4.conf.default.rp_filter"] == 0
         forwards = node.is_router or node.role == "internet"

@@ -27,6 +27,7 @@ class Node:
     container: Any  # python-on-whales Container
     sysctls: dict[str, str] = field(default_factory=dict)
     links: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)  # name -> (kind, MAC, master)
+    mtus: dict[str, int] = field(default_factory=dict)
     peers: dict[str, tuple[str, str]] = field(default_factory=dict)  # veth -> (node, interface) at its other end
     addresses: set[tuple[str, int, str]] = field(default_factory=set)
     routes: set[tuple[str, str | None]] = field(default_factory=set)
@@ -72,6 +73,7 @@ def deployed(lab: RunningLab, engine: Engine, sysctl_keys: set[str]) -> Deployed
                 master = names[node].get(x.get_attr("IFLA_MASTER"))
                 ifname = x.get_attr("IFLA_IFNAME")
                 seen.links[ifname] = (kind, x.get_attr("IFLA_ADDRESS"), master)
+                seen.mtus[ifname] = x.get_attr("IFLA_MTU")
                 peer = nsids.get(x.get_attr("IFLA_LINK_NETNSID"))
                 if kind == "veth" and peer is not None:
                     seen.peers[ifname] = (peer, names[peer].get(x.get_attr("IFLA_LINK"), "?"))
@@ -124,10 +126,14 @@ def differences(lab: Deployed, doc: dict[str, Any]) -> list[str]:
         same(f"{name} devices", cfg["devices"], [str(d.path_on_host) for d in host.devices or []])
         labels = c.config.labels or {}
         same(f"{name} labels", cfg["labels"], {k: labels.get(k) for k in cfg["labels"]})
-        mounts = {(Path(m.source), m.destination, m.rw) for m in c.mounts}
+        mounts = {(Path(m.source), Path(m.destination), m.rw) for m in c.mounts}
         for bind in cfg.get("binds", []):
             source, inside, *mode = bind.split(":")
-            if (lab.run_dir / source, inside, mode != ["ro"]) not in mounts:
+            file = (lab.run_dir / source, Path(inside), mode != ["ro"])
+            # or the directory it is in, bound where the file's directory is (the runtimes bind the
+            # node's config dir: files written later, such as a flood speaker's, show up in it)
+            folder = {(file[0].parent, file[1].parent, rw) for rw in (True, False)}
+            if file not in mounts and not folder & mounts:
                 diffs.append(f"{name}: bind {bind} not among the mounts {sorted(map(str, mounts))}")
         same(
             f"{name} sysctls",
@@ -141,6 +147,10 @@ def differences(lab: Deployed, doc: dict[str, Any]) -> list[str]:
         end = lab.nodes.get(container.get(a, ""))
         if end is None or end.peers.get(a_if) != (b, b_if):
             diffs.append(f"link {a}:{a_if} - {b}:{b_if}: {a}'s end is paired with {end and end.peers.get(a_if)}")
+        for node, ifname in ((a, a_if), (b, b_if)):
+            seen = lab.nodes.get(container.get(node, ""))
+            if seen is not None and seen.mtus.get(ifname) != link.get("mtu", 9500):  # containerlab's default
+                diffs.append(f"link {a}:{a_if} - {b}:{b_if}: MTU {seen.mtus.get(ifname)} on {node}:{ifname}")
     return diffs
 
 

@@ -73,6 +73,10 @@ def other_address(doc: dict[str, Any]) -> None:
     doc["topology"]["nodes"]["gw0"]["exec"][0] = "ip addr add 10.9.9.9/32 dev lo"
 
 
+def other_mtu(doc: dict[str, Any]) -> None:
+    doc["topology"]["links"][0].pop("mtu")  # containerlab's default, 9500
+
+
 def other_daemon(doc: dict[str, Any]) -> None:
     lines = doc["topology"]["nodes"]["gw0"]["exec"]
     speaker = next(i for i, line in enumerate(lines) if "exabgp.tcp.port=1179" in line)
@@ -100,7 +104,7 @@ def test_builtin_on_docker_converges_is_its_clab_file_and_leaves_nothing(topolog
         found = deployed(lab, docker, sysctl_keys(doc))
         assert differences(found, doc) == []
         if topology == "hybrid":  # the comparison can fail: a file that says otherwise is caught
-            for mutate in (swap_peers, other_image, other_address, other_daemon):
+            for mutate in (swap_peers, other_image, other_address, other_daemon, other_mtu):
                 wrong = copy.deepcopy(doc)
                 mutate(wrong)
                 assert differences(found, wrong), f"{mutate.__name__}: the comparison did not notice"

@@ -4,12 +4,14 @@ with the engine's exec) and for the containerlab file (templates/clab: its `exec
 deploy the same thing. No engine and no pyroute2 needed: `gwlab render` uses it.
 
 Paths inside a node:
-  /etc/gwlab         the node's rendered config dir (exabgp.conf; ExaBGP's pid file and log), root's
+  /etc/gwlab         the node's rendered configs (exabgp.conf), root's; only read
   /etc/frr/frr.conf  the rendered frr.conf, bound on its own and read-only: FRR runs as user frr,
                      who cannot enter /etc/gwlab (0700: keys will live there with IPsec)
-  /run/frr           FRR's vty sockets, zserv.api, pid files and logs; FRR runs without -N, so this
-                     is its default run dir. The runtimes bind a host dir there (the host's vty and
-                     vtysh --vty_socket read it); under containerlab it is the container's own.
+  /run/frr           the node's run dir: FRR's vty sockets and zserv.api, and every daemon's pid file
+                     and log (ExaBGP's too). FRR runs without -N, so it is FRR's default. The
+                     runtimes bind a host dir there (the host's vty, vtysh --vty_socket and pid
+                     checks read it); under containerlab it is the container's own. Nothing is
+                     written under /etc: clabernetes mounts the bound files read-only.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | N
     """An ExaBGP speaker of the node from <name>.conf, its settings passed through env(1) so that the
     same line works as a containerlab exec line (which cannot set a variable for one command)."""
     settings = exabgp_env(
-        f"{CONFIG_MOUNT}/{name}.pid", f"{CONFIG_MOUNT}/{name}.log", listen or speaker_listen(node), NODE_PATH
+        f"{FRR_MOUNT}/{name}.pid", f"{FRR_MOUNT}/{name}.log", listen or speaker_listen(node), NODE_PATH
     )
     del settings["PATH"]  # the image's own (NODE_PATH)
     return ["env", *(f"{k}={v}" for k, v in settings.items()), "exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"]

@@ -8,7 +8,8 @@ command lines of lab.runtime.containers.layout (the containerlab file starts the
 
 Files of a node on the host, under the lab's run dir (bound into the container, layout.py says where):
   <node>/      the rendered configs, 0700 root (keys will live there with IPsec)
-  <node>/frr/  FRR's sockets, pid files and logs, 0700 and owned by the image's frr user
+  <node>/frr/  the node's run dir: FRR's sockets, the daemons' pid files and logs, 0700 and owned by
+               the image's frr user
 
 A crash (`stop_node`) is SIGKILL to the container's init: every process in it dies at once (their
 TCP sessions closed by the kernel, as a dying machine's kernel closes them), its network namespace
@@ -43,7 +44,7 @@ from lab.runtime.configure import configure_node, holds_shared, sysctls
 from lab.runtime.containers import image, nodes
 from lab.runtime.containers.engine import Engine, engine
 from lab.runtime.containers.layout import FRR_CONF, exabgp_command, frr_command, labels, run_steps, start_steps
-from lab.runtime.daemons import FRR_DAEMONS, Daemon, confirm, expected_daemons, no_progress
+from lab.runtime.daemons import Daemon, confirm, expected_daemons, no_progress
 from lab.runtime.interrupts import check_interrupted
 from lab.runtime.netlink import Handles, interface_index
 from lab.runtime.nsenter import write_sysctls
@@ -53,7 +54,7 @@ from lab.topology import Node, Topology
 
 STOP_S = 10.0  # a killed container's processes are gone within this, or stop_node fails
 SAVED_RULESET = "nftables.saved"  # a crashed node's ruleset, in its config dir until start_node
-STALE_FRR = ("*.pid", "*.vty", "zserv.api")  # what a killed FRR leaves in its run dir
+STALE_FILES = ("*.pid", "*.vty", "zserv.api")  # what killed daemons leave in the node's run dir
 
 
 class ContainerRuntime(Runtime):
@@ -208,9 +209,7 @@ class ContainerRuntime(Runtime):
         return self.state.run_dir / node / "frr"
 
     def _pidfile(self, node: str, daemon: str) -> Path:
-        if daemon in FRR_DAEMONS:
-            return self.frr_dir(node) / f"{daemon}.pid"
-        return self.state.run_dir / node / f"{daemon}.pid"
+        return self.frr_dir(node) / f"{daemon}.pid"  # the node's run dir, FRR's and the speakers' (layout)
 
     def _inside(self, running: dict[str, int]) -> dict[str, dict[int, int]]:
         """node -> {pid inside the container: pid on the host} of every process in its pid namespace
@@ -254,11 +253,10 @@ class ContainerRuntime(Runtime):
 
     def _clear_stale(self, node: Node) -> None:
         """What killed daemons of a restarted node left: sockets (zebra's would fool the wait for the new
-        one), pid files."""
-        for pattern in STALE_FRR:
+        one), pid files (a speaker's would stop the new one)."""
+        for pattern in STALE_FILES:
             for stale in self.frr_dir(node.name).glob(pattern):
                 stale.unlink(missing_ok=True)
-        self._pidfile(node.name, "exabgp").unlink(missing_ok=True)
 
     def launch_frr(self, node: Node, names: list[str]) -> list[Launch]:
         if "zebra" in names:
