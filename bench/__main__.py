@@ -18,7 +18,7 @@ from typing import Any
 
 from pyroute2 import netns
 
-from bench import failover, machine, munet_runs, profile, report
+from bench import failover, machine, munet_runs, oracle, profile, report
 from bench.gwlab_runs import Case, builtin_case, generated_case, run_once, runtime_case, shape
 from controller.oracle import predict
 from lab.errors import GwlabError, LabError
@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         prof["lab"] = largest.label
 
     failover_samples = failover.run(failover_runs, log)
+    log("oracle: predict on generated labs of " + ", ".join(map(str, oracle.SIZES)) + " sites")
+    oracle_figures = oracle.measure(oracle.SIZES, args.runs)
     meta["total_seconds"] = time.monotonic() - begun
     data: dict[str, Any] = {
         "machine": meta,
@@ -285,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "munet": {**munet_info, "summary": summarize(munet_results) if munet_results else None, "runs": munet_results},
         "profile": prof,
         "failover": failover_samples,
+        "oracle": oracle_figures,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")

@@ -76,11 +76,6 @@ class Codebook:
         return ruleset(element, self.marks_of(element), self.ports)
 
 
-def element_label(label: str) -> str:
-    """ "gw0/t-s1-vpn0" -> "gw0"."""
-    return label.split("/", 1)[0]
-
-
 def transit_interfaces(topo: Topology, element: str) -> list[str]:
     """The interfaces of a transit element that identify a path: gateway tunnels, MSEE customer links."""
     node = topo.nodes[element]

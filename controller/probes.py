@@ -17,7 +17,6 @@ staggered, so the direction as a whole every 1/(rate_pps * flows). Receive times
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import selectors
@@ -27,18 +26,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from controller import attribution
-from controller.attribution import Codebook, element_label
+from controller.analysis import flow_stats, ms
+from controller.attribution import Codebook
 from controller.probe_agent import read_records
-from controller.results import Arrival, FlowStats
+from controller.results import Arrival, FlowSpec, FlowStats, Record
 from lab.errors import GwlabError
 from lab.runtime.running import RunningLab, attach
-from lab.topology import Node, Topology
+from lab.topology import Node, Topology, direction
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE_PORT = 47000
@@ -47,18 +47,6 @@ READY_TIMEOUT_S = 10.0
 EXIT_TIMEOUT_S = 5.0
 DRAIN_MS = 250  # how long a receiver waits for packets still in flight after the senders stopped
 RT_PRIORITY = 10  # agents run SCHED_FIFO: timing holds on a busy machine (0: normal scheduling)
-
-Record = tuple[int, int, int, int, int]  # flow, seq, sent_ns, received_ns, tos
-
-
-@dataclass(frozen=True)
-class FlowSpec:
-    flow: int
-    direction: str
-    src: str
-    dst: str
-    sport: int
-    dport: int
 
 
 @dataclass
@@ -95,8 +83,8 @@ def plan(
     dirs: list[Direction] = []
     for host in hosts:
         assert host.site is not None
-        dirs.append(Direction(f"{host.site}->azure", host.site, host.name, vm.name, node_ip(vm)))
-        dirs.append(Direction(f"azure->{host.site}", host.site, vm.name, host.name, node_ip(host)))
+        dirs.append(Direction(direction(host.site, to_azure=True), host.site, host.name, vm.name, node_ip(vm)))
+        dirs.append(Direction(direction(host.site, to_azure=False), host.site, vm.name, host.name, node_ip(host)))
     flow = 0
     for d in dirs:
         for _ in range(flows_per_direction):
@@ -110,81 +98,7 @@ def plan(
     return dirs
 
 
-# -- pure statistics ---------------------------------------------------------------------------------
-
-
-def count_reordered(seqs: Iterable[int]) -> int:
-    """Packets that arrived after a packet with a higher sequence number (duplicates not counted)."""
-    highest = -1
-    seen: set[int] = set()
-    reordered = 0
-    for s in seqs:
-        if s in seen:
-            continue
-        seen.add(s)
-        if s < highest:
-            reordered += 1
-        else:
-            highest = s
-    return reordered
-
-
-def longest_gap(
-    times: Sequence[float], start: float | None = None, end: float | None = None
-) -> tuple[float, float | None]:
-    """Longest interval between consecutive arrival times, and when it began.
-
-    `start` and `end` (the flow's first and last send times) bound the series: a flow that is cut
-    off until the end, or from the beginning, shows that interval; nothing arrived at all gives
-    end - start. Without arrivals or bounds: (0.0, None).
-    """
-    points = sorted(times)
-    if start is not None and (not points or start < points[0]):
-        points.insert(0, start)
-    if end is not None and (not points or end > points[-1]):
-        points.append(end)
-    best, began = 0.0, None
-    for a, b in itertools.pairwise(points):
-        if b - a > best:
-            best, began = b - a, a
-    return best, began
-
-
-def ms(ns: int, t0_ns: int) -> float:
-    return (ns - t0_ns) / 1e6
-
-
-def flow_stats(
-    spec: FlowSpec,
-    sent: int,
-    first_sent_ns: int | None,
-    last_sent_ns: int | None,
-    records: Sequence[Record],
-    t0_ns: int,
-    paths: Mapping[str, int] | None = None,
-) -> FlowStats:
-    """One flow's figures from its receiver records (in arrival order) and its sender's counts."""
-    seqs = [r[1] for r in records]
-    unique = len(set(seqs))
-    times = [ms(r[3], t0_ns) for r in records]
-    gap, began = longest_gap(
-        times, ms(first_sent_ns, t0_ns) if first_sent_ns else None, ms(last_sent_ns, t0_ns) if last_sent_ns else None
-    )
-    return FlowStats(
-        flow=spec.flow,
-        direction=spec.direction,
-        src=spec.src,
-        dst=spec.dst,
-        sport=spec.sport,
-        dport=spec.dport,
-        sent=sent,
-        received=unique,
-        lost=max(0, sent - unique),
-        reordered=count_reordered(seqs),
-        longest_gap_ms=round(gap, 3),
-        gap_start_ms=None if began is None else round(began, 3),
-        paths=dict(sorted((paths or {}).items())),
-    )
+# -- decoding the receivers' records ------------------------------------------------------------------
 
 
 def arrivals_of(records: Iterable[Record], book: Codebook | None, t0_ns: int) -> list[Arrival]:
@@ -192,57 +106,6 @@ def arrivals_of(records: Iterable[Record], book: Codebook | None, t0_ns: int) ->
         Arrival(flow, seq, ms(sent, t0_ns), ms(recv, t0_ns), book.label(tos) if book else "")
         for flow, seq, sent, recv, tos in records
     ]
-
-
-def paths_by_direction(
-    flows: Sequence[FlowStats],
-    since_ms: float | None = None,
-    until_ms: float | None = None,
-    arrivals: Sequence[Arrival] | None = None,
-) -> dict[str, list[str]]:
-    """Transit elements that carried each direction: from the arrivals' marks received in
-    [since_ms, until_ms), or, without arrivals, from the flows' counters (whole session)."""
-    out: dict[str, set[str]] = {f.direction: set() for f in flows}
-    if arrivals is None:
-        if since_ms is not None or until_ms is not None:
-            raise ValueError("a time window needs the arrivals")
-        for f in flows:
-            out[f.direction].update(e for e, n in f.paths.items() if n > 0)
-    else:
-        direction = {f.flow: f.direction for f in flows}
-        for a in arrivals:
-            if not a.path or a.flow not in direction:
-                continue
-            if since_ms is not None and a.received_ms < since_ms:
-                continue
-            if until_ms is not None and a.received_ms >= until_ms:
-                continue
-            out[direction[a.flow]].add(element_label(a.path))
-    return {d: sorted(e) for d, e in sorted(out.items())}
-
-
-def path_kind(element: str, topo: Topology | None = None) -> str:
-    """ "er" (an MSEE) or "vpn" (a gateway instance)."""
-    if topo is not None and element in topo.nodes:
-        return "er" if topo.nodes[element].role == "msee" else "vpn"
-    return "er" if element.startswith("msee") else "vpn"
-
-
-def symmetric(paths: Mapping[str, Sequence[str]], topo: Topology | None = None) -> dict[str, bool]:
-    """Per site: do forward and return cross the same kind(s) of path (ExpressRoute vs VPN)?
-    A direction that nothing crossed is not symmetric with anything."""
-    sites: set[str] = set()
-    for d in paths:
-        if d.endswith("->azure"):
-            sites.add(d[: -len("->azure")])
-        elif d.startswith("azure->"):
-            sites.add(d[len("azure->") :])
-    out: dict[str, bool] = {}
-    for site in sorted(sites):
-        fwd = {path_kind(e, topo) for e in paths.get(f"{site}->azure", [])}
-        ret = {path_kind(e, topo) for e in paths.get(f"azure->{site}", [])}
-        out[site] = bool(fwd) and fwd == ret
-    return out
 
 
 # -- the session -------------------------------------------------------------------------------------
@@ -506,14 +369,4 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-__all__ = [
-    "Direction",
-    "FlowSpec",
-    "ProbeSession",
-    "count_reordered",
-    "flow_stats",
-    "longest_gap",
-    "paths_by_direction",
-    "plan",
-    "symmetric",
-]
+__all__ = ["Direction", "FlowSpec", "ProbeSession", "arrivals_of", "plan"]

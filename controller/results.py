@@ -8,6 +8,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+Record = tuple[int, int, int, int, int]  # a receiver's record of one packet: flow, seq, sent_ns, received_ns, tos
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """One probe flow as planned: its direction, end nodes and ports (the destination port names it)."""
+
+    flow: int
+    direction: str
+    src: str
+    dst: str
+    sport: int
+    dport: int
+
 
 @dataclass
 class Arrival:

@@ -31,6 +31,7 @@ from lab.runtime.frr import vtysh_json
 from lab.runtime.lifecycle import down
 from lab.runtime.running import RunningLab, attach
 from lab.runtime.state import RUN_ROOT
+from lab.topology import direction
 
 POLL_S = 0.05
 
@@ -297,8 +298,8 @@ class Runner:
                 ""
                 if ok
                 else "; ".join(
-                    f"{site}: {'symmetric' if v else 'asymmetric'} (to Azure via {measured.get(f'{site}->azure')}, "
-                    f"back via {measured.get(f'azure->{site}')})"
+                    f"{site}: {'symmetric' if v else 'asymmetric'} (to Azure via "
+                    f"{measured.get(direction(site, True))}, back via {measured.get(direction(site, False))})"
                     for site, v in sym.items()
                 )
             )

@@ -24,14 +24,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from lab.errors import LabError, Problem
-from lab.load import _problem, resolve_named
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from lab.load import resolve_named, validation_problem
+from lab.model import Strict
 
 
 class ProbeSettings(Strict):
@@ -135,7 +132,7 @@ def parse_scenario(data: Any, source: str, base_dir: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate({**header, "steps": [], "base_dir": base_dir})
     except ValidationError as exc:
-        problems[:0] = [_problem(e) for e in exc.errors()]
+        problems[:0] = [validation_problem(e) for e in exc.errors()]
         raise LabError(source, problems) from None
     if problems:
         raise LabError(source, problems)
@@ -161,7 +158,7 @@ def _step(raw: Any, path: str, problems: list[Problem]) -> Step | None:
         parsed = model.model_validate(args if args is not None else {})
     except ValidationError as exc:
         for e in exc.errors():
-            p = _problem(e)
+            p = validation_problem(e)
             problems.append(Problem(f"{path}.{kind}" + (f".{p.path}" if p.path else ""), p.message))
         return None
     return Step(kind=kind, args=parsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -38,5 +39,7 @@ def field_path(loc: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            # A key with a newline or other control character is quoted and escaped: one problem, one line.
+            name = str(part) if str(part).isprintable() else json.dumps(str(part))
+            out += f".{name}" if out else name
     return out

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Any, Literal
 
-from lab.model import AZURE_GATEWAY_ASN, MSEE_ASN
-from lab.rules import RESERVED_ASNS
+from lab.rules import ER_EXTRA_RESERVED, RESERVED_ASNS
+from lab.rules.pools import public_pool_kept_back
 
 Mode = Literal["active-active", "active-standby"]
 
@@ -31,7 +31,7 @@ VNET_SPACE = IPv4Network("10.1.0.0/16")
 GATEWAY_SUBNET = IPv4Network("10.1.255.0/27")
 DEFAULT_ONPREM_POOL = IPv4Network("198.51.100.0/24")
 WIDE_ONPREM_BASE = ipaddress.IPv4Address("100.64.0.0")
-KEPT_BACK = 11  # lab.rules.pool_capacity: .1-.9, the network and the broadcast address of the pool
+KEPT_BACK = public_pool_kept_back()  # as lab.rules.pool_capacity counts
 FIRST_ASN = 65010
 # Private 2-byte ASNs (RFC 6996) Azure accepts for on-prem, in the order handed out.
 ASN_RANGES = ((FIRST_ASN, 65514), (64512, FIRST_ASN - 1), (65521, 65534))
@@ -39,11 +39,11 @@ ASN_RANGES = ((FIRST_ASN, 65514), (64512, FIRST_ASN - 1), (65521, 65534))
 MAX_SITES = 1000
 
 
-def _asns() -> Iterator[int]:
-    reserved = {AZURE_GATEWAY_ASN, MSEE_ASN, 65516}  # 65516: reserved when ExpressRoute is present
+def site_asns() -> Iterator[int]:
     for lo, hi in ASN_RANGES:
         for asn in range(lo, hi + 1):
-            if asn in reserved or any(a <= asn <= b for a, b in RESERVED_ASNS):
+            # ER_EXTRA_RESERVED: refused when the lab has ExpressRoute, so never handed out
+            if any(a <= asn <= b for a, b in (*RESERVED_ASNS, ER_EXTRA_RESERVED)):
                 continue
             yield asn
 
@@ -76,7 +76,7 @@ def generate(
         raise ValueError(f"a site has one or two VPN devices, not {devices_per_site}")
     if mode not in ("active-active", "active-standby"):
         raise ValueError(f"mode must be active-active or active-standby, not {mode!r}")
-    asns, prefixes = _asns(), _site_prefixes()
+    asns, prefixes = site_asns(), _site_prefixes()
     site_list: list[dict[str, Any]] = []
     for i in range(1, sites + 1):
         site: dict[str, Any] = {"name": f"s{i}", "asn": next(asns), "prefixes": [str(next(prefixes))]}

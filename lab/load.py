@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from lab.errors import LabError, Problem, field_path
-from lab.model import LabFile
+from lab.model import MAX_LAB_NAME, LabFile
 from lab.paths import builtin_topologies
 from lab.rules import check
 from lab.topology import Topology, build
@@ -91,7 +91,7 @@ def parse(data: Any, source: str, default_name: str) -> LabFile:
     try:
         model = LabFile.model_validate(data)
     except ValidationError as exc:
-        raise LabError(source, [_problem(e) for e in exc.errors()]) from None
+        raise LabError(source, [validation_problem(e) for e in exc.errors()]) from None
     if model.name is None:
         model = model.model_copy(update={"name": _lab_name(default_name)})
     return model
@@ -105,7 +105,7 @@ def _lab_name(stem: str) -> str:
         cleaned = cleaned.replace("--", "-")
     if not cleaned or not cleaned[0].isalpha():
         cleaned = "lab-" + cleaned
-    return cleaned[:16].rstrip("-")
+    return cleaned[:MAX_LAB_NAME].rstrip("-")
 
 
 def _fields_at(loc: Sequence[str | int]) -> list[str]:
@@ -135,7 +135,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _problem(err: ErrorDetails) -> Problem:
+def validation_problem(err: ErrorDetails) -> Problem:
+    """One pydantic validation error as a Problem a user can act on (lab files, scenarios)."""
     loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
     path = field_path(loc)
     kind = err["type"]

@@ -16,11 +16,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 AZURE_GATEWAY_ASN = 65515
 MSEE_ASN = 12076
 ER_LOCAL_PREFERENCE = 200  # Microsoft's examples use 150 or 200 for ExpressRoute-learned routes
+# Private peering: one /30 per link, the customer takes the first usable address, Microsoft the second.
+ER_DEFAULT_SUBNETS = (ipaddress.IPv4Network("172.16.0.0/30"), ipaddress.IPv4Network("172.16.0.4/30"))
+# Azure's APIPA range for VPN gateway BGP addresses, and the lab's default per instance (an instance
+# without its own gets this when a device uses APIPA).
+APIPA_AZURE = (ipaddress.IPv4Address("169.254.21.0"), ipaddress.IPv4Address("169.254.22.255"))
+AZURE_DEFAULT_APIPA = (ipaddress.IPv4Address("169.254.21.1"), ipaddress.IPv4Address("169.254.22.1"))
 MAX_NODE_NAME = 12  # "t-" + node name must fit Linux's 15-character interface names
+MAX_LAB_NAME = 16  # the lab file's name, `up --name` and a name derived from the file stem
 
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=MAX_NODE_NAME)]
-LabName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=16)]
+LabName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=MAX_LAB_NAME)]
 
 
 def _ipv4_address(value: object) -> object:
@@ -89,7 +96,7 @@ class GatewayInstance(Strict):
     name: Name | None = None  # derived: gw0, gw1
     public_ip: IPv4 | None = None  # derived from the Azure public pool
     zone: Annotated[int, Field(ge=1, le=3)] | None = None
-    apipa_bgp_ip: IPv4 | None = None  # 169.254.21.0-169.254.22.255; derived when a device uses APIPA
+    apipa_bgp_ip: IPv4 | None = None  # in APIPA_AZURE; AZURE_DEFAULT_APIPA[i] when a device uses APIPA
 
 
 class VpnGateway(Strict):
@@ -123,8 +130,8 @@ class ExpressRoute(Strict):
     bfd: bool = True
     weight: Annotated[int, Field(ge=0, le=32000)] = 0
     local_preference: Annotated[int, Field(ge=0, le=4294967295)] = ER_LOCAL_PREFERENCE
-    primary_subnet: Prefix | None = None  # a /30; derived 172.16.0.0/30
-    secondary_subnet: Prefix | None = None  # a /30; derived 172.16.0.4/30
+    primary_subnet: Prefix | None = None  # a /30; derived ER_DEFAULT_SUBNETS[0]
+    secondary_subnet: Prefix | None = None  # a /30; derived ER_DEFAULT_SUBNETS[1]
 
 
 class Pools(Strict):

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from lab.paths import templates_dir
-from lab.topology import SPEAKER_PORT, Node, Topology
+from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology
 
 # templates/frr/<role>.conf.j2: one FRR configuration per router role (netlab's module x device matrix
 # collapses to a role axis here: every router runs FRR).
@@ -28,7 +28,10 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # configuration files, not HTML
     )
+    # The lab's constants, from lab.topology, never spelled again in a template.
     env.globals["speaker_port"] = SPEAKER_PORT
+    env.globals["ecmp_paths"] = ECMP_PATHS
+    env.globals["max_prefixes"] = MAX_PREFIXES
     env.filters["exec_line"] = exec_line
     return env
 

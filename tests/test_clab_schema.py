@@ -19,7 +19,6 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import yaml
 
-from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.runtime.containers import image, layout
 from lab.runtime.daemons import frr_daemons
@@ -29,7 +28,6 @@ from lab.runtime.sysctls import sysctls
 from lab.topology import VXLAN_PORT, Topology
 
 SCHEMA = Path(__file__).parent / "data" / "clab.schema.json"
-BUILTINS = sorted(builtin_topologies())
 
 
 @cache

@@ -18,12 +18,10 @@ from typing import Any
 
 import pytest
 
-from lab.paths import builtin_topologies
 from lab.render import render_all
 from lab.topology import Node, Topology
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 
-BUILTINS = sorted(builtin_topologies())
 AZURE_ROLES = {"vnet", "vm", "gateway", "ergw", "msee"}
 
 

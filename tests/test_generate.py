@@ -12,19 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.generate import MAX_SITES, _asns, generate, onprem_pool
-from lab.load import parse, read
+from lab.generate import MAX_SITES, generate, onprem_pool, site_asns
+from lab.load import read
 from lab.rules import RESERVED_ASNS, check
-from lab.topology import SPEAKER_NET, Topology, build
-from tests.conftest import REPO
+from lab.topology import SPEAKER_NET, Topology
+from tests.helpers import REPO, topology_of
 
 SIZES = (1, 5, 20, 50, 120)
 
 
 def built(sites: int, **kwargs: object) -> Topology:
-    model = parse(generate(sites, **kwargs), "generated.yaml", "generated")  # type: ignore[arg-type]
-    check(model, "generated.yaml")  # raises LabError, one line per problem
-    return build(model)
+    return topology_of(generate(sites, **kwargs), "generated")  # type: ignore[arg-type]
 
 
 def held_addresses(topo: Topology) -> list[IPv4Address]:
@@ -50,7 +48,7 @@ def test_generated_lab_is_valid_and_builds_with_unique_addresses(sites: int) -> 
 
 
 @pytest.mark.parametrize("sites", SIZES)
-def test_sites_get_distinct_unreserved_asns_and_disjoint_prefixes(sites: int) -> None:
+def test_sites_get_distinct_unreservedsite_asns_and_disjoint_prefixes(sites: int) -> None:
     lab = built(sites, expressroute=True).lab
     asns = [s.asn for s in lab.onprem.sites]
     assert len(set(asns)) == sites
@@ -85,8 +83,8 @@ def test_public_pool_grows_only_when_needed() -> None:
     assert "pools" not in generate(100, devices_per_site=2)
 
 
-def test_enough_asns_for_the_largest_lab() -> None:
-    asns = list(_asns())
+def test_enoughsite_asns_for_the_largest_lab() -> None:
+    asns = list(site_asns())
     assert len(set(asns)) == len(asns) >= MAX_SITES
 
 
@@ -139,7 +137,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
 @pytest.mark.slow
 def test_three_generated_sites_converge(tmp_path: Path) -> None:
     """More than one site through one gateway: each site's routes reach the others (and the VNet)."""
-    from tests.conftest import require_root
+    from tests.helpers import require_root
     from tests.labs import leftovers, unique
 
     require_root()

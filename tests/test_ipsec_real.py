@@ -25,7 +25,7 @@ from lab.runtime.nsenter import call_in
 from lab.runtime.processes import alive
 from lab.runtime.state import RUN_ROOT
 from tests import ipsec_world as iw
-from tests.conftest import IN_CI, require_root, require_tool
+from tests.helpers import IN_CI, require_root, require_tool
 from tests.labs import processes_mentioning, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]

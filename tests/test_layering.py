@@ -15,7 +15,7 @@ import pytest
 
 from lab.runtime.backends import BACKENDS, backend, installed
 from lab.runtime.base import Runtime
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:

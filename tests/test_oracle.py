@@ -8,18 +8,12 @@ from typing import Any
 import pytest
 
 from controller.oracle import Failures, Prediction, predict
-from lab.load import load, parse
-from lab.rules import check
-from lab.topology import MAX_PREFIXES, SPEAKER_IP, Topology, build
+from lab.load import load
+from lab.topology import MAX_PREFIXES, SPEAKER_IP
+from tests.helpers import topology_of
 
 VNET = IPv4Network("10.1.0.0/16")
 SITE = IPv4Network("192.168.10.0/24")
-
-
-def lab(data: dict[str, Any]) -> Topology:
-    model = parse(data, "t.yaml", "t")
-    check(model, "t.yaml")
-    return build(model)
 
 
 def base(**extra: Any) -> dict[str, Any]:
@@ -129,7 +123,7 @@ def test_prefix_flood_drops_every_azure_session_of_the_site() -> None:
 
 def test_missing_local_preference_on_prem_routes_asymmetrically() -> None:
     data = base(expressroute={"site": "s1", "local_preference": 100})
-    pred = predict(lab(data))
+    pred = predict(topology_of(data))
     assert pred.paths["azure->s1"] == ["msee0", "msee1"]  # the VNet still prefers ExpressRoute
     assert pred.paths["s1->azure"] == ["gw0", "gw1"]  # on-prem: equal length, VPN wins the tie-break
 
@@ -149,7 +143,7 @@ def test_uplink_loss_kills_both_tunnels_of_that_device() -> None:
 def test_sites_transit_through_the_vpn_gateway_with_a_longer_as_path() -> None:
     data = base()
     data["onprem"]["sites"].append({"name": "s2", "asn": 65020, "prefixes": ["192.168.20.0/24"]})
-    pred = predict(lab(data))
+    pred = predict(topology_of(data))
     s2 = IPv4Network("192.168.20.0/24")
     assert {r.as_path for r in pred.best["s1-vpn0"][s2]} == {(65515, 65020)}
 
@@ -157,7 +151,7 @@ def test_sites_transit_through_the_vpn_gateway_with_a_longer_as_path() -> None:
 def test_expressroute_is_never_a_transit_for_vpn_routes() -> None:
     data = base(expressroute={"site": "s1"})
     data["onprem"]["sites"].append({"name": "s2", "asn": 65020, "prefixes": ["192.168.20.0/24"]})
-    pred = predict(lab(data))
+    pred = predict(topology_of(data))
     s2 = IPv4Network("192.168.20.0/24")
     assert s2 not in pred.best["ergw"], "the ExpressRoute gateway learned a VPN site's prefix"
     assert s2 not in pred.best["msee0"], "on-prem passed a VPN-learned prefix to Microsoft"

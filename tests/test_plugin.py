@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import REPO, require_root
+from tests.helpers import REPO, require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

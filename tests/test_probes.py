@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -16,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from controller import attribution
-from controller.attribution import element_label
+from controller.analysis import element, paths_in_window, symmetric
 from controller.oracle import predict
-from controller.probes import REPO, ProbeSession, paths_by_direction, symmetric
+from controller.probes import REPO, ProbeSession
 from controller.results import Arrival, FlowStats
 from lab.runtime.running import RunningLab, attach
-from tests.conftest import require_root
+from tests.helpers import require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -59,9 +60,9 @@ def _probe(lab: RunningLab, flows_per_direction: int) -> Run:
     time.sleep(RUN_S)
     flows, arrivals = session.stop()
     tables = []
-    for element in session.codebook.elements if session.codebook else []:
-        out = lab.run(element, ["nft", "list", "tables"]).stdout
-        tables += [f"{element}: {line}" for line in out.splitlines() if attribution.TABLE in line]
+    for name in session.codebook.elements if session.codebook else []:
+        out = lab.run(name, ["nft", "list", "tables"]).stdout
+        tables += [f"{name}: {line}" for line in out.splitlines() if attribution.TABLE in line]
     return Run(lab, session, flows, arrivals, tables)
 
 
@@ -76,6 +77,19 @@ def hybrid() -> Iterator[Run]:
 def active_active() -> Iterator[Run]:
     for lab in _up("active-active", "pr-aa"):
         yield _probe(lab, 8)
+
+
+def marked(flows: list[FlowStats], arrivals: list[Arrival]) -> dict[str, list[str]]:
+    """Transit elements per direction over the whole session, from the DSCP marks."""
+    return paths_in_window(flows, arrivals, -math.inf, math.inf)
+
+
+def counted(flows: list[FlowStats]) -> dict[str, list[str]]:
+    """Transit elements per direction over the whole session, from the nftables counters."""
+    out: dict[str, set[str]] = {f.direction: set() for f in flows}
+    for f in flows:
+        out[f.direction].update(e for e, n in f.paths.items() if n > 0)
+    return {d: sorted(e) for d, e in sorted(out.items())}
 
 
 def _steady(run: Run) -> None:
@@ -99,19 +113,16 @@ def test_hybrid_no_loss(hybrid: Run) -> None:
 def test_hybrid_prefers_expressroute_as_predicted(hybrid: Run) -> None:
     expected = predict(hybrid.lab.topo).paths
     assert expected == {"s1->azure": ["msee0", "msee1"], "azure->s1": ["msee0", "msee1"]}
-    assert paths_by_direction(hybrid.flows, arrivals=hybrid.arrivals) == expected  # from the DSCP marks
-    assert paths_by_direction(hybrid.flows) == expected  # from the counters
-    assert symmetric(paths_by_direction(hybrid.flows, arrivals=hybrid.arrivals), hybrid.lab.topo) == {"s1": True}
+    assert marked(hybrid.flows, hybrid.arrivals) == expected  # from the DSCP marks
+    assert counted(hybrid.flows) == expected  # from the counters
+    assert symmetric(marked(hybrid.flows, hybrid.arrivals)) == {"s1": True}
 
 
 def test_hybrid_window(hybrid: Run) -> None:
     start = min(a.received_ms for a in hybrid.arrivals)
     mid = start + RUN_S * 1000 / 2
-    assert (
-        paths_by_direction(hybrid.flows, since_ms=mid, until_ms=mid + 100, arrivals=hybrid.arrivals)
-        == predict(hybrid.lab.topo).paths
-    )
-    assert paths_by_direction(hybrid.flows, since_ms=1e12, arrivals=hybrid.arrivals) == {
+    assert paths_in_window(hybrid.flows, hybrid.arrivals, mid, mid + 100) == predict(hybrid.lab.topo).paths
+    assert paths_in_window(hybrid.flows, hybrid.arrivals, 1e12, math.inf) == {
         "azure->s1": [],
         "s1->azure": [],
     }
@@ -121,7 +132,7 @@ def test_hybrid_counters_agree_with_marks(hybrid: Run) -> None:
     by_flow: dict[int, Counter[str]] = {f.flow: Counter() for f in hybrid.flows}
     for a in hybrid.arrivals:
         assert a.path in ("msee0", "msee1"), a
-        by_flow[a.flow][element_label(a.path)] += 1
+        by_flow[a.flow][element(a.path)] += 1
     for f in hybrid.flows:
         assert f.paths == dict(by_flow[f.flow]), f
         assert len(f.paths) == 1, f  # one flow, one path: ECMP hashes per flow
@@ -141,8 +152,8 @@ def test_active_active_uses_both_instances(active_active: Run) -> None:
     _steady(active_active)
     expected = predict(active_active.lab.topo).paths
     assert expected == {"s1->azure": ["gw0", "gw1"], "azure->s1": ["gw0", "gw1"]}
-    assert paths_by_direction(active_active.flows, arrivals=active_active.arrivals) == expected
-    assert paths_by_direction(active_active.flows) == expected
+    assert marked(active_active.flows, active_active.arrivals) == expected
+    assert counted(active_active.flows) == expected
     # azure->s1 is marked before VXLAN encapsulation and read after decapsulation on-prem: the inner
     # DSCP survives the tunnel
     labels = {a.path for a in active_active.arrivals}

@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lab.errors import LabError
-from lab.load import parse
-from lab.rules import check
-from lab.topology import SPEAKER_NET, Topology, build
+from lab.topology import SPEAKER_NET, Topology
+from tests.helpers import topology_of
 
 SOURCE = "gen.yaml"
 MAX_IFNAME = 15  # Linux's IFNAMSIZ - 1
@@ -30,9 +29,7 @@ PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 
 def _run(data: Any) -> Topology:
-    model = parse(data, SOURCE, "gen")
-    check(model, SOURCE)
-    return build(model)
+    return topology_of(data, "gen")
 
 
 def assert_sound(topo: Topology) -> None:

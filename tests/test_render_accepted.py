@@ -9,7 +9,7 @@ import pytest
 
 from lab.load import load
 from lab.render import render_all, write
-from tests.conftest import BUILTINS, require_tool
+from tests.helpers import BUILTINS, require_tool
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from lab.runtime.netlink import interface_index
 from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
-from tests.conftest import BUILTINS, REPO, require_root
+from tests.helpers import BUILTINS, REPO, require_root
 from tests.labs import host_links, leftovers, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

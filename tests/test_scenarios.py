@@ -26,7 +26,7 @@ from controller.results import FailureResult, RunReport
 from controller.runner import run_scenario
 from controller.scenario import builtin_scenarios, load_scenario, parse_scenario
 from lab.profiles import PROFILES, Timing
-from tests.conftest import require_root
+from tests.helpers import require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from lab.errors import GwlabError, LabError, Problem
 from lab.load import load
-from lab.model import NAME_PATTERN
+from lab.model import MAX_LAB_NAME, NAME_PATTERN
 from lab.render import render_all, write
 from lab.runtime.backends import DEFAULT, backend, installed
 from lab.runtime.base import Progress, Removal, require_root
@@ -34,14 +34,14 @@ class Started:
 
 
 def check_name(name: str) -> None:
-    if not re.match(NAME_PATTERN, name) or len(name) > 16:
+    if not re.match(NAME_PATTERN, name) or len(name) > MAX_LAB_NAME:
         raise LabError(
             "--name",
             [
                 Problem(
                     "",
                     f"'{name}' is not a valid lab name (lower-case letters, digits "
-                    "and dashes, starting with a letter, at most 16 characters)",
+                    f"and dashes, starting with a letter, at most {MAX_LAB_NAME} characters)",
                 )
             ],
         )

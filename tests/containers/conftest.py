@@ -14,7 +14,7 @@ import pytest
 
 from lab.runtime.containers import dockerd, image
 from lab.runtime.containers.engine import Engine, engine
-from tests.conftest import require_root, require_tool
+from tests.helpers import require_root, require_tool
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from lab.runtime.containers.engine import Engine
 from lab.runtime.lifecycle import down
 from lab.runtime.netns import NETNS_DIR
 from lab.runtime.state import RUN_ROOT, load_state
-from tests.conftest import REPO, require_tool
 from tests.containers.conftest import until
+from tests.helpers import REPO, require_tool
 from tests.labs import host_links, leftovers, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]

@@ -13,7 +13,7 @@ from lab.runtime.containers import dockerd, image, nodes
 from lab.runtime.containers.engine import Engine, engine
 from lab.runtime.containers.fsutil import remove_tree
 from lab.runtime.processes import alive
-from tests.conftest import require_root, require_tool
+from tests.helpers import require_root, require_tool
 from tests.labs import host_state, unique
 
 

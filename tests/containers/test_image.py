@@ -19,8 +19,8 @@ from lab.errors import GwlabError
 from lab.runtime.containers import image, wheels
 from lab.runtime.containers.engine import Engine
 from lab.runtime.containers.fsutil import mounts_under
-from tests.conftest import require_root, require_tool
 from tests.containers.conftest import until
+from tests.helpers import require_root, require_tool
 
 
 def test_tag_is_a_hash_of_what_goes_in() -> None:

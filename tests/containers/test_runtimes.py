@@ -29,9 +29,9 @@ from lab.runtime.containers.engine import Engine
 from lab.runtime.lifecycle import down
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
-from tests.conftest import BUILTINS, REPO
 from tests.containers.clab_compare import deployed, differences, rendered, sysctl_keys
 from tests.containers.conftest import until
+from tests.helpers import BUILTINS, REPO
 from tests.labs import host_state, leftovers, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]

@@ -1,0 +1,126 @@
+"""Every derived address in one place: public IPs, BGP IPs, APIPA, the VM subnet, the ExpressRoute /30s,
+tunnel MACs, and the allocator of loopbacks and point-to-point links.
+
+The rules call the same functions to check what the builder will use, rather than deriving it again.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from lab.model import AZURE_DEFAULT_APIPA, ER_DEFAULT_SUBNETS, LabFile
+from lab.topology.constants import APIPA
+
+ER_SUBNET_FIELDS = ("primary_subnet", "secondary_subnet")  # of `expressroute`, one per MSEE
+VM_SUBNET_SIZE = 24  # the derived VM subnet: the first /24 (or the space itself if smaller)
+FIRST_PUBLIC_HOST = 9  # public pools hand out .10 onwards: .1 is the internet router, .2-.9 kept back
+
+
+def public_network(lab: LabFile, ip: IPv4Address) -> IPv4Network:
+    """The internet subnet a public IP sits in: its pool, or else its /24."""
+    for pool in (lab.pools.azure_public, lab.pools.onprem_public):
+        if ip in pool:
+            return pool
+    return IPv4Network(f"{ip}/24", strict=False)
+
+
+def derived_public_ips(lab: LabFile) -> tuple[list[IPv4Address], list[list[IPv4Address]]]:
+    """Public IPs of the gateway instances (one for active/standby) and of each site's devices."""
+    azure = list(lab.pools.azure_public.hosts())[FIRST_PUBLIC_HOST:]
+    onprem = iter(list(lab.pools.onprem_public.hosts())[FIRST_PUBLIC_HOST:])
+    gw: list[IPv4Address] = []
+    instances = lab.vpn_gateway.instances
+    for i in range(instance_ip_count(lab)):
+        given = instances[i].public_ip if i < len(instances) else None
+        gw.append(given if given is not None else azure[i])
+    devices: list[list[IPv4Address]] = []
+    for site in lab.onprem.sites:
+        # An exhausted pool yields the network address, which `rules.pool_capacity` reports.
+        devices.append(
+            [d.public_ip if d.public_ip is not None else next(onprem, lab.pools.onprem_public[0]) for d in site.devices]
+        )
+    return gw, devices
+
+
+def instance_ip_count(lab: LabFile) -> int:
+    """Public, BGP and APIPA addresses of the gateway: one held by the active instance, or one each."""
+    return 1 if lab.vpn_gateway.mode == "active-standby" else 2
+
+
+def gateway_bgp_ips(lab: LabFile, public_ips: list[IPv4Address]) -> list[IPv4Address]:
+    """Azure: peer IPs from the GatewaySubnet in public-IP order, .4 then .5; active/standby has one."""
+    subnet = lab.vnet.gateway_subnet
+    if instance_ip_count(lab) == 1:
+        return [subnet[4]]
+    first, second = sorted(range(2), key=lambda i: public_ips[i])
+    ips = [subnet[4], subnet[4]]
+    ips[first], ips[second] = subnet[4], subnet[5]
+    return ips
+
+
+def gateway_apipa_ips(lab: LabFile) -> list[IPv4Address]:
+    """Each instance's APIPA BGP address: its own, else the lab's default for its position."""
+    instances = lab.vpn_gateway.instances
+    out = []
+    for i in range(instance_ip_count(lab)):
+        given = instances[i].apipa_bgp_ip if i < len(instances) else None
+        out.append(given or AZURE_DEFAULT_APIPA[i])
+    return out
+
+
+def uses_apipa(lab: LabFile) -> bool:
+    """Does any device peer from an APIPA address (then the gateway instances hold theirs)?"""
+    return any(d.bgp_ip is not None and d.bgp_ip in APIPA for s in lab.onprem.sites for d in s.devices)
+
+
+def derived_vm_subnet(lab: LabFile) -> IPv4Network | None:
+    """The VM subnet a lab without `vnet.vm_subnet` gets: the first /24 (or the space itself if smaller)
+    clear of the GatewaySubnet, found without walking every candidate; None when there is none."""
+    gws = lab.vnet.gateway_subnet
+    for space in lab.vnet.address_space:
+        size = max(space.prefixlen, VM_SUBNET_SIZE)
+        first = IPv4Network((int(space.network_address), size))
+        if not first.overlaps(gws):
+            return first
+        # Candidates overlapping the GatewaySubnet lie inside it (or hold it): the next one starts past both.
+        after = max(int(first.broadcast_address), int(gws.broadcast_address)) + 1
+        if after <= int(space.broadcast_address):
+            return IPv4Network((after, size))
+    return None
+
+
+def er_subnets(lab: LabFile) -> list[tuple[str, IPv4Network]]:
+    """The private-peering /30 of each ExpressRoute link, by the field that sets it: given, or the default."""
+    er = lab.expressroute
+    if er is None:
+        return []
+    return [(f, getattr(er, f) or default) for f, default in zip(ER_SUBNET_FIELDS, ER_DEFAULT_SUBNETS, strict=True)]
+
+
+def lan_addresses(lan: IPv4Network) -> tuple[IPv4Address, IPv4Address]:
+    """A site LAN's (core, host) addresses: .1 and .2 of its first prefix."""
+    return lan[1], lan[2]
+
+
+def tunnel_mac(vni: int, gateway_end: bool) -> str:
+    """Locally administered MAC of a tunnel end; both instances of a gateway share the gateway end's."""
+    return f"02:67:77:{1 if gateway_end else 0:02x}:{vni >> 8 & 0xFF:02x}:{vni & 0xFF:02x}"
+
+
+def supernets(prefix: IPv4Network) -> list[IPv4Network]:
+    return [prefix.supernet(new_prefix=n) for n in range(prefix.prefixlen - 1, -1, -1)]
+
+
+class Allocator:
+    """Hands out /32 loopbacks and /31 point-to-point subnets in a fixed order, so output is stable."""
+
+    def __init__(self, lab: LabFile) -> None:
+        self._loopbacks = lab.pools.loopback.hosts()
+        self._p2p = lab.pools.p2p.subnets(new_prefix=31)
+
+    def loopback(self) -> IPv4Address:
+        return next(self._loopbacks)
+
+    def p2p(self) -> tuple[IPv4Interface, IPv4Interface]:
+        net = next(self._p2p)
+        return IPv4Interface(f"{net[0]}/31"), IPv4Interface(f"{net[1]}/31")

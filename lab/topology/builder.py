@@ -1,0 +1,42 @@
+"""`build`: the resolved topology from a checked lab file, one feature builder after the other.
+
+The order is part of the output: loopbacks, point-to-point subnets and VNIs are handed out as nodes
+are built (Azure side, sites, ExpressRoute), so the same file always gives the same addresses.
+"""
+
+from __future__ import annotations
+
+from lab.model import LabFile
+from lab.profiles import resolve
+from lab.topology.context import Build
+from lab.topology.expressroute import add_expressroute
+from lab.topology.internet import add_internet, address_internet
+from lab.topology.sites import add_sites
+from lab.topology.types import Topology
+from lab.topology.vnet import add_gateways, add_vnet
+
+
+def build(lab: LabFile) -> Topology:
+    """Derive everything; `lab` must already have passed `lab.rules.check`."""
+    assert lab.name is not None
+    b = Build(lab, resolve(lab.profile, lab.timers))
+    add_internet(b)
+    add_vnet(b)
+    add_gateways(b)
+    add_sites(b)
+    if lab.expressroute is not None and b.er_index is not None:
+        add_expressroute(b)
+    address_internet(b)
+    _own_as_for_internal_sessions(b)
+    er_site = lab.onprem.sites[b.er_index].name if b.er_index is not None and lab.expressroute else None
+    return Topology(lab.name, lab, b.t, b.nodes, b.links, b.tunnels, er_site)
+
+
+def _own_as_for_internal_sessions(b: Build) -> None:
+    """iBGP and speaker sessions were built with remote AS 0: the node's own AS."""
+    for node in b.nodes.values():
+        if node.bgp is None:
+            continue
+        for n in node.bgp.neighbors:
+            if n.remote_as == 0:
+                n.remote_as = node.bgp.asn

@@ -1,0 +1,69 @@
+"""What the tests share (conftest.py only holds fixtures): paths, the built-in labs, a two-site lab,
+labs from a mapping, and tool requirements that skip locally but fail in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.load import parse
+from lab.paths import builtin_topologies
+from lab.rules import check
+from lab.topology import Topology, build
+
+REPO = Path(__file__).resolve().parents[1]
+BUILTINS = sorted(builtin_topologies())
+IN_CI = os.environ.get("CI") == "true"
+
+# Beyond the built-ins: two sites (one with ExpressRoute, a hyphenated name), active/standby, an APIPA
+# device, and a description with quotes, '#' and a newline that YAML, DOT and Mermaid must survive.
+MULTI_SITE = {
+    "description": 'Two sites, "quoted" text: #1\nand a second line',
+    "vnet": {"address_space": ["10.2.0.0/16"], "gateway_subnet": "10.2.255.0/27"},
+    "vpn_gateway": {"mode": "active-standby"},
+    "onprem": {
+        "sites": [
+            {
+                "name": "hq",
+                "asn": 65020,
+                "prefixes": ["192.168.20.0/24", "192.168.21.0/24"],
+                "devices": [{"name": "edge", "bgp_ip": "169.254.21.2"}],
+            },
+            {"name": "br-1", "asn": 65030, "prefixes": ["192.168.30.0/24"]},
+        ]
+    },
+    "expressroute": {"site": "br-1"},
+}
+
+
+def topology_of(data: Any, name: str = "t") -> Topology:
+    """A lab given as a mapping, through the same model, rules and builder as a file named `<name>.yaml`
+    (a LabError, one line per problem, when it breaks a rule)."""
+    source = f"{name}.yaml"
+    model = parse(data, source, name)
+    check(model, source)
+    return build(model)
+
+
+def require_tool(name: str) -> str:
+    """Path of a required program; a missing one skips locally but fails in CI, where setup installs it."""
+    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if path is None:
+        message = f"{name} not found (run 'make setup')"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        message = "needs root for network namespaces"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
