@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,23 @@ def require_root() -> None:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+
+
+def gwlab(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
+    """`gwlab ARGS` started as a user would, from this checkout (text, both outputs piped unless said)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "controller.cli.app", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})},
+        text=True,
+        **popen,
+    )
+
+
+def gwlab_done(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`gwlab ARGS` run to its end: exit code, stdout, stderr."""
+    proc = gwlab(*args, env=env)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

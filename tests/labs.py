@@ -12,12 +12,18 @@ from pyroute2 import IPRoute, netns
 
 from lab.runtime.netns import FRR_RUN_ROOT
 from lab.runtime.processes import alive
-from lab.runtime.state import RUN_ROOT
+from lab.runtime.state import RUN_ROOT, load_state
 
 
 def unique(prefix: str) -> str:
     """A lab name no other test run on this machine uses at the same time."""
     return f"{prefix}{os.getpid() % 10000}"
+
+
+def reached(name: str, phase: str) -> bool:
+    """Has lab `name` got to `phase` of its up (LabState.phase)?"""
+    state = load_state(name)
+    return state is not None and state.phase == phase
 
 
 def host_links() -> set[str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,7 @@ from lab.runtime.nsenter import preexec, setns, write_sysctls
 from lab.runtime.state import LabState
 from lab.topology import Node, Topology
 
-__all__ = ["Launch", "Progress", "Removal", "Runtime", "require_root"]
+__all__ = ["Laps", "Launch", "Progress", "Removal", "Runtime", "require_root"]
 
 
 @dataclass
@@ -50,6 +51,22 @@ class Removal:
     processes: int = 0
     nodes: int = 0  # namespaces or containers
     leftovers: list[str] = field(default_factory=list)
+
+
+class Laps:
+    """Seconds per phase into `timings`, each lap from the end of the one before."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.restart()
+
+    def restart(self) -> None:
+        self.clock = time.monotonic()
+
+    def __call__(self, phase: str) -> None:
+        now = time.monotonic()
+        self.timings[phase] = now - self.clock
+        self.clock = now
 
 
 def require_root() -> None:

@@ -20,37 +20,23 @@ from lab.runtime.containers import image, nodes
 from lab.runtime.containers.engine import Engine
 from lab.runtime.lifecycle import down
 from lab.runtime.netns import NETNS_DIR
-from lab.runtime.state import RUN_ROOT, load_state
+from lab.runtime.state import RUN_ROOT
 from tests.containers.conftest import until
-from tests.helpers import REPO, require_tool
-from tests.labs import host_links, leftovers, unique
+from tests.helpers import REPO, gwlab, gwlab_done, require_tool
+from tests.labs import host_links, leftovers, reached, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "controller.cli.app", *args]
-
-
-def environment(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **extra}
-
-
 def test_ctrl_c_while_up_creates_containers_leaves_nothing(docker: Engine) -> None:
     name = unique("ci")
-    proc = subprocess.Popen(
-        cli("up", "hybrid", "--name", name, "--runtime", "docker"),
-        cwd=REPO,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = gwlab("up", "hybrid", "--name", name, "--runtime", "docker")
     try:
         until(lambda: nodes.lab_containers(docker, name), 60, "the first containers created")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err
-        assert b"interrupted" in err and b"Traceback" not in err, err
+        assert "interrupted" in err and "Traceback" not in err, err
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -63,15 +49,9 @@ def test_down_after_kill_9_of_gwlab_without_the_state_file(docker: Engine) -> No
     by their labels and removes them, with every daemon in them."""
     name = unique("ck")
     links = host_links()
-    proc = subprocess.Popen(
-        cli("up", "active-active", "--name", name, "--runtime", "docker"),
-        cwd=REPO,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = gwlab("up", "active-active", "--name", name, "--runtime", "docker", stdout=None, stderr=None)
     try:
-        until(lambda: (s := load_state(name)) is not None and s.phase == "converging", 120, "up converging")
+        until(lambda: reached(name, "converging"), 120, "up converging")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert len(nodes.lab_containers(docker, name)) == 8
@@ -110,7 +90,7 @@ def test_20_up_down_cycles_leave_no_container_link_or_namespace(docker: Engine, 
     beside = subprocess.Popen(
         [sys.executable, "-c", CYCLES, "podman", f"{name}p", "10"],
         cwd=REPO,
-        env=environment(),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -142,7 +122,7 @@ def refused() -> Iterator[str]:
 
 def refuse(args: list[str], env: dict[str, str], name: str) -> str:
     """Run `gwlab up` that must fail: its one line of stderr; nothing of the lab exists afterwards."""
-    result = subprocess.run(cli(*args), cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = gwlab_done(*args, env=env)
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -152,7 +132,7 @@ def refuse(args: list[str], env: dict[str, str], name: str) -> str:
 
 
 def test_unknown_runtime_is_one_line(refused: str) -> None:
-    line = refuse(["up", "active-active", "--name", refused, "--runtime", "lxc"], environment(), refused)
+    line = refuse(["up", "active-active", "--name", refused, "--runtime", "lxc"], {}, refused)
     assert "'lxc' is not one of 'netns', 'docker', 'podman'" in line
 
 
@@ -164,15 +144,13 @@ def test_unknown_runtime_is_one_line(refused: str) -> None:
     ],
 )
 def test_missing_engine_is_one_line(runtime: str, fix: str, refused: str, tmp_path: Path) -> None:
-    line = refuse(
-        ["up", "active-active", "--name", refused, "--runtime", runtime], environment(PATH=str(tmp_path)), refused
-    )
+    line = refuse(["up", "active-active", "--name", refused, "--runtime", runtime], {"PATH": str(tmp_path)}, refused)
     assert line == f"gwlab: {fix}"
 
 
 def test_docker_daemon_that_does_not_answer_is_one_line(silent_socket: Path, refused: str) -> None:
     require_tool("docker")
-    env = environment(DOCKER_HOST=f"unix://{silent_socket}")
+    env = {"DOCKER_HOST": f"unix://{silent_socket}"}
     line = refuse(["up", "active-active", "--name", refused, "--runtime", "docker"], env, refused)
     assert line == f"gwlab: the Docker daemon at {silent_socket} does not answer within 3 s (restart dockerd)"
 
@@ -182,7 +160,7 @@ def test_image_build_without_the_debian_mirror_is_one_line(podman: Engine, refus
     tag, no cached tarball and no container made."""
     require_tool("mmdebstrap")
     mirror = "http://127.0.0.1:9/debian"
-    env = environment(GWLAB_DEBIAN_MIRROR=mirror, GWLAB_IMAGE_CACHE=str(tmp_path / "cache"))
+    env = {"GWLAB_DEBIAN_MIRROR": mirror, "GWLAB_IMAGE_CACHE": str(tmp_path / "cache")}
     line = refuse(["up", "active-active", "--name", refused, "--runtime", "podman"], env, refused)
     assert line == (
         f"gwlab: image build: cannot reach the Debian mirror {mirror} "

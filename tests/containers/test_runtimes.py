@@ -28,36 +28,16 @@ from controller.oracle import predict
 from lab.runtime.containers.engine import Engine
 from lab.runtime.lifecycle import down
 from lab.runtime.running import attach
-from lab.runtime.state import load_state
 from tests.containers.clab_compare import deployed, differences, rendered, sysctl_keys
 from tests.containers.conftest import until
-from tests.helpers import BUILTINS, REPO
-from tests.labs import host_state, leftovers, unique
+from tests.helpers import BUILTINS, REPO, gwlab, gwlab_done
+from tests.labs import host_state, leftovers, reached, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]
 
 
 def ping(name: str, node: str, address: str) -> bool:
     return attach(name).run(node, ["ping", "-c", "1", "-W", "1", address]).returncode == 0
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "controller.cli.app", *args]
-
-
-CLI_ENV = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-
-
-def gwlab(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli(*args),
-        cwd=REPO,
-        env={**CLI_ENV, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def swap_peers(doc: dict[str, Any]) -> None:
@@ -121,24 +101,7 @@ def test_scenario_on_docker_and_podman(scenario: str, docker: Engine, podman: En
     runs = {}
     for runtime in ("docker", "podman"):
         report = tmp_path / runtime
-        runs[runtime] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "controller.cli.app",
-                "run",
-                scenario,
-                "--runtime",
-                runtime,
-                "--report",
-                str(report),
-            ],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        runs[runtime] = gwlab("run", scenario, "--runtime", runtime, "--report", str(report), stderr=subprocess.STDOUT)
     outputs = {runtime: proc.communicate(timeout=300)[0] for runtime, proc in runs.items()}
     for runtime, proc in runs.items():
         data = json.loads((tmp_path / runtime / "report.json").read_text())
@@ -226,16 +189,9 @@ def test_cli_on_docker(docker: Engine) -> None:
     """up that does not converge (a real crash while it waits) prints the differences table and exits 1,
     as on netns; the crashed node started again converges; status, exec and shell work; down cleans."""
     name = unique("cc")
-    proc = subprocess.Popen(
-        cli("up", "active-active", "--name", name, "--runtime", "docker", "--timeout", "4"),
-        cwd=REPO,
-        env=CLI_ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = gwlab("up", "active-active", "--name", name, "--runtime", "docker", "--timeout", "4")
     try:
-        until(lambda: (s := load_state(name)) is not None and s.phase == "converging", 120, "up converging")
+        until(lambda: reached(name, "converging"), 120, "up converging")
         assert attach(name).runtime.stop_node("gw0") > 0
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, out + err
@@ -246,24 +202,24 @@ def test_cli_on_docker(docker: Engine) -> None:
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
         assert ok, diffs
 
-        status = gwlab("status", name, "--json")
+        status = gwlab_done("status", name, "--json")
         assert status.returncode == 0, status.stderr
         data = json.loads(status.stdout)
         assert data["paths"]["s1->azure"] == ["gw0", "gw1"]
         assert all(all(n["daemons"].values()) and n["namespace"] for n in data["nodes"])
         assert all(s["state"] == "Established" for s in data["sessions"] if s["kind"] != "flood")
-        listed = {row["name"]: row["runtime"] for row in json.loads(gwlab("list", "--json").stdout)}
+        listed = {row["name"]: row["runtime"] for row in json.loads(gwlab_done("list", "--json").stdout)}
         assert listed[name] == "docker"
-        ran = gwlab("exec", "--lab", name, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
+        ran = gwlab_done("exec", "--lab", name, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        inside = gwlab("exec", "--lab", name, "gw0", "--", "cat", "/etc/hostname")
+        inside = gwlab_done("exec", "--lab", name, "gw0", "--", "cat", "/etc/hostname")
         assert inside.stdout.strip() == "gw0", "exec runs inside the node's container"
         shell = interactive(["shell", "--lab", name, "s1-host"], b"echo node-$(hostname)\nexit\n", b"node-s1-host")
         assert b"node-s1-host" in shell
         vtysh = interactive(["shell", "--lab", name, "gw0"], b"show bgp summary\nexit\n", b"172.30.0.5")
         assert b"172.30.0.5" in vtysh, "the host's vtysh on the container's FRR sockets"
 
-        gone = gwlab("down", name)
+        gone = gwlab_done("down", name)
         assert gone.returncode == 0 and "docker" in gone.stdout, gone.stdout + gone.stderr
     finally:
         if proc.poll() is None:

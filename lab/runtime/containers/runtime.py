@@ -39,7 +39,7 @@ from typing import ClassVar
 
 from lab.errors import GwlabError
 from lab.runtime import links
-from lab.runtime.base import Launch, Progress, Removal, Runtime, require_root
+from lab.runtime.base import Laps, Launch, Progress, Removal, Runtime, require_root
 from lab.runtime.configure import configure_node, holds_shared, sysctls
 from lab.runtime.containers import image, nodes
 from lab.runtime.containers.engine import Engine, engine
@@ -109,14 +109,7 @@ class ContainerRuntime(Runtime):
 
     def create(self, progress: Progress) -> None:
         """The image (built if missing: never pulled), the containers, then `wire`; times each step."""
-        clock = time.monotonic()
-
-        def lap(phase: str) -> None:
-            nonlocal clock
-            now = time.monotonic()
-            self.timings[phase] = now - clock
-            clock = now
-
+        lap = Laps(self.timings)
         total = len(self.topo.nodes)
         with self.using() as eng:
             self._engine = eng
