@@ -190,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     cases: list[Case] = [builtin_case(args.prefix, b) for b in args.builtins]
     cases += [generated_case(args.prefix, n, args.workdir / "labs") for n in args.sizes]
-    cases += [runtime_case(args.prefix, args.munet_lab, r) for r in args.runtimes]
+    # Right after the same lab on netns (and munet's run of it): the three runtimes side by side.
+    after = next(i for i, c in enumerate(cases) if c.kind == "builtin" and c.label == args.munet_lab) + 1
+    cases[after:after] = [runtime_case(args.prefix, args.munet_lab, r) for r in args.runtimes]
     shapes = {c.label: shape(c.topology()) for c in cases}
 
     munet: munet_runs.Munet | None = None
