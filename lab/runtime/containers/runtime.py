@@ -114,6 +114,8 @@ class ContainerRuntime(Runtime):
         with self.using() as eng:
             self._engine = eng
             lap("engine")
+            if image.inspect(eng, image.node_image_tag()) is None:
+                progress("image build", 0, 1)  # the first up on this engine: 1-1.5 min (mmdebstrap)
             built = image.build(eng)  # a tag that is there: one inspect; missing: mmdebstrap or an import
             lap("image" if built.built else "image check")
             check_interrupted()
