@@ -48,6 +48,8 @@ def test_mmdebstrap_command_is_the_measured_recipe() -> None:
     assert {"frr", "python3", "strongswan-charon", "libcharon-extra-plugins", "openssl"} <= set(include)
     pip_hook = next(a for a in argv if "pip install" in a)
     assert 'chroot "$1" env -i PATH=' in pip_hook and "--no-index" in pip_hook and recipe.exabgp_wheel in pip_hook
+    compile_hook = next(a for a in argv if "compileall" in a)  # byte code valid whatever the tarball's mtimes
+    assert "--invalidation-mode checked-hash" in compile_hook and argv.index(compile_hook) > argv.index(pip_hook)
     assert argv[-4:] == ["/out.tar", *recipe.sources()]
 
 
