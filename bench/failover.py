@@ -4,6 +4,7 @@ detection time its mechanism implies with the lab's timers; the difference is th
 
 from __future__ import annotations
 
+import os
 import statistics
 from typing import Any
 
@@ -22,6 +23,7 @@ def run(runs: int, log: Any) -> list[dict[str, Any]]:
     for rnd in range(1, runs + 1):
         for name in builtin_scenarios():
             scenario = load_scenario(name)
+            load1 = os.getloadavg()[0]  # how busy the shared machine was as the scenario began
             report = run_scenario(scenario)
             for f in report.failures:
                 for direction, outage in f.outage_ms.items():
@@ -37,6 +39,7 @@ def run(runs: int, log: Any) -> list[dict[str, Any]]:
                             "outage_ms": round(outage, 1),
                             "converged_ms": f.converged_ms,
                             "passed": report.passed,
+                            "load1": round(load1, 2),
                         }
                     )
             log(f"failover round {rnd}/{runs} {name}: {'passed' if report.passed else 'FAILED'}")
@@ -48,6 +51,36 @@ def p95(values: list[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _hit(samples: list[dict[str, Any]], mechanisms: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The samples of directions the failure actually hit (a direction whose flows never crossed the
+    failed element shows only the probes' own 5 ms spacing)."""
+    return [s for s in samples if s["detection"] in mechanisms and s["outage_ms"] > 20]
+
+
+def _overhead(samples: list[dict[str, Any]]) -> list[float]:
+    return [s["outage_ms"] - s["expected_ms"] for s in samples]
+
+
+def _mechanisms(samples: list[dict[str, Any]]) -> list[str]:
+    """Overhead per detection mechanism, and over the four together."""
+    out = [
+        "| mechanism | scenarios | samples | overhead (ms), median | 95th percentile | max |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for mechanism in (*EXACT, "all four"):
+        group = _hit(samples, EXACT if mechanism == "all four" else (mechanism,))
+        if not group:
+            continue
+        values = _overhead(group)
+        names = ", ".join(sorted({s["scenario"] for s in group})) if mechanism != "all four" else ""
+        label = f"**{mechanism}**" if mechanism == "all four" else mechanism
+        out.append(
+            f"| {label} | {names} | {len(values)} | {statistics.median(values):.0f} | {p95(values):.0f} | "
+            f"{max(values):.0f} |"
+        )
+    return out
 
 
 def markdown(samples: list[dict[str, Any]], profile: str) -> list[str]:
@@ -74,17 +107,26 @@ def markdown(samples: list[dict[str, Any]], profile: str) -> list[str]:
             f"| {scenario} | {failure} | {detection} | {expected:.0f} | {direction} | {outage:.0f} | "
             f"{outage - expected:+.0f} |"
         )
-    exact = [
-        s["outage_ms"] - s["expected_ms"] for s in samples if s["detection"] in EXACT and s["outage_ms"] > 20
-    ]  # directions the failure actually hit
-    hold = [
-        s["outage_ms"] - s["expected_ms"] for s in samples if s["detection"] == "hold-timer" and s["outage_ms"] > 20
-    ]
+    exact = _overhead(_hit(samples, EXACT))
+    hold = _overhead(_hit(samples, ("hold-timer",)))
+    loads = [s["load1"] for s in samples if "load1" in s]
+    rounds = max(s["round"] for s in samples)
     out += [
         "",
-        f"Overhead on top of the mechanism, over the directions the failure hit ({len(exact)} samples, "
-        f"mechanisms {', '.join(EXACT)}): median {statistics.median(exact) if exact else 0:.0f} ms, "
-        f"95th percentile **{p95(exact) or 0:.0f} ms** (target: under 50 ms).",
+        f"Overhead on top of the mechanism over the directions the failure hit ({rounds} round(s) of every "
+        "scenario"
+        + (
+            f"; load average (1 min) as each scenario began: median {statistics.median(loads):.1f}, "
+            f"max {max(loads):.1f}, on {os.cpu_count()} cores"
+            if loads
+            else ""
+        )
+        + "):",
+        "",
+        *_mechanisms(samples),
+        "",
+        f"Over the four mechanisms: median {statistics.median(exact) if exact else 0:.0f} ms, 95th percentile "
+        f"**{p95(exact) or 0:.0f} ms** (target: 50 ms).",
     ]
     flood = [s for s in samples if s["detection"] == "max-prefix"]
     if flood:
@@ -100,16 +142,106 @@ def markdown(samples: list[dict[str, Any]], profile: str) -> list[str]:
             "timer runs from the last keepalive received, up to one keepalive before the failure."
         )
     missed = bool(exact) and (p95(exact) or 0) > 50
-    out += [
-        "",
-        ("**Target missed.** " if missed else "")
-        + "Where the overhead goes: on a link failure bgpd drops the session at once and withdraws, and each "
-        "BGP hop on the way (customer edge, core, VPN device or MSEE, ExpressRoute gateway, VNet router) "
-        "holds its update for up to `coalesce-time` (50 ms in the rendered configs) before sending it, then "
-        "zebra programs the FIB; the chain is 3-5 hops, so 100-250 ms on top of a link-down is BGP "
-        "propagation inside the lab, not measurement error (probe resolution 5 ms at 200 pps, p99 jitter "
-        "0.03 ms). Ours to fix next: `coalesce-time 0` and a shorter chain of iBGP hops on-prem (the edges "
-        "reflect through the core); BFD's own start-up and the 1 s bgpd start timer do not enter here.",
-        "",
-    ]
+    out += ["", *(WHERE_IT_GOES + FAST_CONVERGENCE + (REMAINS if missed else []))]
     return out
+
+
+WHERE_IT_GOES = [
+    "### Where the milliseconds go",
+    "",
+    "Read from every router's FRR log (`debug bgp updates`, `debug bgp neighbor-events`, `debug zebra rib`, "
+    "millisecond timestamps) against the FIB monitors' changes, failure by failure, hop by hop:",
+    "",
+    "- **bgpd holds every best-path decision 50 ms.** Whatever changes a route (an UPDATE or a withdraw "
+    "received, a session going down, a next hop lost) is queued on bgpd's route-processing work queue, "
+    "which runs 50 ms after its first item: `bgp_process_queue_init` in `bgpd/bgp_route.c` sets "
+    "`spec.hold = 50` in the code, no command changes it (FRR 8.4.4, and still in FRR's master branch). "
+    "A session that goes down passes its routes through the peer's clear queue first (10 ms more). The "
+    "decision then sends the UPDATEs and programs zebra in the same run. So every router that has to "
+    "decide adds about 50 ms, the first one about 60 ms.",
+    "- **Each failure needs one to three such decisions in series** between the router that detects it "
+    "and the one whose FIB must switch: ExpressRoute lost, towards on-prem (`azure->s1` of er-failover): "
+    "MSEE, ExpressRoute gateway, VNet (3, about 160 ms); towards Azure (`s1->azure` of er-failover and "
+    "msee-crash): customer edge, core (2, about 110 ms); er-link-bfd, after BFD: MSEE or customer edge, "
+    "then ExpressRoute gateway or core (2); tunnel-down (`azure->s1`): the instance that lost the next "
+    "hop, then the VNet (2); er-peering-disabled: the MSEE drops its route only as it sends its withdraw, "
+    "so the ExpressRoute gateway and the VNet remain (2) towards on-prem and the core alone (1, about "
+    "55 ms) towards Azure; graceful-maintenance: the VNet and the VPN devices in parallel (1), minus the "
+    "20-50 ms the instance still forwards after its NOTIFICATIONs (the injector waits until its sessions "
+    "have left Established). Kernel ECMP covers the rest at once: a crashed MSEE's far ends and a tunnel's "
+    "device end drop their next hop without BGP (msee-crash `azure->s1`, tunnel-down `s1->azure`: no "
+    "outage).",
+    "- **Not in the path**: `coalesce-time` only delays a new update group's first full announcement "
+    "(`subgroup_announce_all`), never an update after a failure (with `coalesce-time 0` every hop still "
+    "took 50 ms). `bgp fast-external-failover` (FRR's default) already drops a directly connected eBGP "
+    "session when its interface goes down; `advertisement-interval 0` sends at once; bgpd 8.4 has no "
+    "next-hop-tracking delay. BFD declares a peer down interval x multiplier after the last packet it "
+    "received, 200-300 ms after a silent failure at 100 ms x 3: a BFD sample's overhead is its two "
+    "decisions minus up to 100 ms.",
+    "- **Measurement**: the outage is the longest gap between two packets of a flow, so it includes one "
+    "packet interval (5 ms at 200 pps).",
+    "",
+]
+
+FAST_CONVERGENCE = [
+    "### What the lab does for fast convergence, and what it means",
+    "",
+    "1. **A failure strikes all its ends at one instant.** A circuit down takes both links, each at both "
+    "ends, a tunnel down both its ends, a crashed MSEE or device all its links, in one batch "
+    "(`lab.runtime.nodeops.links_down`: every namespace's netlink handle is opened first, then the links "
+    "go down back to back, within a millisecond); a disabled peering is shut on both MSEEs at once. The "
+    "injector used to open one handle at a time (10-50 ms each), so the ends went down 30-150 ms apart and "
+    "the probes counted the stagger as outage. *Fidelity*: a failed circuit or a tunnel deleted by IKE is "
+    "one event, now injected as one. The two peering shutdowns are two vtysh runs in parallel, up to "
+    "40 ms apart on a busy machine.",
+    "2. **The site core holds the VPN paths as the backup before ExpressRoute fails.** The core sends the "
+    "VPN devices only the site's own prefixes (`own_routes_only` on its sessions to them: AS path `^$`). "
+    "Before, a VPN device's best path to the VNet was the core-reflected ExpressRoute route "
+    "(local-preference 200), so it advertised its own tunnel path only once that route had been "
+    "withdrawn (two more decisions in series), and meanwhile sent the traffic the core gave it back to "
+    "the core. *Fidelity*: an exit needs no other exit's routes; a well-run enterprise core keeps its "
+    "backup paths this way, as add-path or a best-external advertisement would (FRR's "
+    "`addpath-tx-bestpath-per-AS` on the VPN devices was measured too: about 180 ms instead of 110 for "
+    "er-failover `s1->azure`, as the VPN devices still routed to the core until the core's withdraw "
+    "reached them). What users see is unchanged: the core and the VNet still prefer ExpressRoute, paths "
+    "and symmetry are the same; only a VPN device's own FIB now sends the VNet prefixes into its tunnels "
+    "(the oracle predicts it: it already models the filter). The same holds when on-prem prefers one "
+    "device by local-preference: the other keeps its tunnels as its best path, so the core holds it as "
+    "the backup instead of learning it only after the preferred device's withdraw.",
+    "3. **zebra programs a route change at once** (`zebra work-queue 0`; by default zebra holds every RIB "
+    "change 10 ms, and next-hop tracking waits for it too). *Fidelity*: the lab's own latency between a "
+    "router's decision and its FIB; no rule or timer of Azure changes.",
+    "4. **Deliberately unchanged**: the Microsoft side keeps its three BGP routers (MSEE, ExpressRoute "
+    "gateway, VNet routing) and its detection: BFD 100 ms x 3 in `fast` (300 ms x 3 in `realistic`, as "
+    "Azure), no BFD on VPN, the hold timers, and a tunnel's BGP session still ends at hold expiry (no "
+    "`bgp fast-convergence`). The mechanism always detects; the lab's propagation, about 50 ms per BGP "
+    "router, is the overhead, far faster than Azure's own (under 10 s to move to VPN in Microsoft's "
+    "test), never faster than the mechanism.",
+    "",
+    "Measured when these changes were made (2026-12-01, the code before them: main at `ead1a0a`; runs "
+    "interleaved on the same machine, so the load fell on both alike). All three together, 3 rounds of "
+    "er-failover, er-link-bfd, er-peering-disabled, graceful-maintenance, msee-crash and tunnel-down, "
+    "30 samples each, load (1 min) median 7.4, max 10.9: overhead median 130 -> 105 ms, 95th percentile "
+    "230 -> 160 ms; per mechanism (median / 95th percentile) link-down 180 / 285 -> 110 / 160, "
+    "next-hop-tracking 170 / 180 -> 125 / 130, withdraw 81 / 160 -> 50 / 105, bfd 92 / 150 -> 75 / 130. "
+    "One at a time (medians, `azure->s1` / `s1->azure`): 1. er-failover 215 / 165 -> 160 / 110, "
+    "tunnel-down 140 -> 120; 2. er-failover `s1->azure` 230-245 -> 130-140; 3. er-failover 180 / 130 "
+    "-> 160 / 110. Again on main at `da2df05`, a busier hour (load median 12.7, max 49.8): median "
+    "148 -> 110 ms, 95th percentile 330 -> 165 ms (main's tunnel-down broke its 500 ms bound once, at "
+    "555 ms; this code's stayed at 120-125).",
+    "",
+]
+
+REMAINS = [
+    "### What remains",
+    "",
+    "**Target missed, and not reachable faithfully with FRR 8.4**: the floor is the number of decisions "
+    "in series times bgpd's fixed 50 ms, about 60 ms for one, 110 for two, 160 for three, and every "
+    "failure above is within about 20 ms of its floor (BFD samples: minus BFD's phase). A 95th "
+    "percentile under 50 ms needs at most one decision everywhere; "
+    "ExpressRoute failures need three towards on-prem by Azure's architecture (MSEE, ExpressRoute "
+    "gateway, VNet routing) and two towards Azure by the site's (customer edge, core), a lost tunnel two "
+    "(the instance, the VNet). Getting there would take a bgpd without its 50 ms hold (a patched FRR, "
+    "not the installed one) or fewer BGP routers than Azure and a real site have.",
+    "",
+]

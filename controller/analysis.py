@@ -110,15 +110,21 @@ def direction_of(flows: Sequence[FlowStats]) -> dict[int, str]:
 
 
 def paths_in_window(
-    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
+    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float, labels: bool = False
 ) -> dict[str, list[str]]:
-    """Direction -> sorted transit elements that carried packets received in [start, end)."""
+    """Direction -> sorted transit elements that carried packets received in [start, end); with `labels`,
+    the whole path labels ("gw0/t-s1-vpn1": which device's tunnel through the instance)."""
     dirs = direction_of(flows)
     out: dict[str, set[str]] = {d: set() for d in dirs.values()}
     for a in arrivals:
         if start_ms <= a.received_ms < end_ms and a.flow in dirs:
-            out[dirs[a.flow]].add(element(a.path) if a.path else UNKNOWN_PATH)
+            out[dirs[a.flow]].add((a.path if labels else element(a.path)) if a.path else UNKNOWN_PATH)
     return {d: sorted(e) for d, e in out.items()}
+
+
+def tunnel_level(expected: Iterable[str]) -> bool:
+    """Does an expected path name tunnels ("gw0/t-s1-vpn1") rather than elements ("gw0")?"""
+    return any("/" in e for e in expected)
 
 
 def received_in_window(

@@ -1,5 +1,5 @@
-"""Has the lab converged? Every expected BGP session Established and every FIB as the oracle predicts;
-and `up` until it has.
+"""Has the lab converged? Every expected BGP session Established, every FIB and every IPsec tunnel (its
+VTIs' carrier: IKE and a CHILD_SA up) as the oracle predicts; and `up` until it has.
 
 Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
 what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
@@ -25,7 +25,7 @@ from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
 from lab.runtime.frr import bgp_peers
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
-from lab.runtime.kernel import bgp_routes
+from lab.runtime.kernel import bgp_routes, carriers, live_routes
 from lab.runtime.running import RunningLab
 from lab.runtime.state import LabState
 from lab.topology import Topology
@@ -38,14 +38,49 @@ Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary`
 @dataclass
 class Difference:
     node: str
-    what: str  # "session" or "fib"
-    item: str  # neighbor address or prefix
+    what: str  # "session", "fib", "tunnel", "route" (static, over a tunnel) or "p2s"
+    item: str  # neighbor address, prefix, VTI or a client's virtual IP
     expected: str
     actual: str
 
 
 def _fmt(hops: Any) -> str:
     return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
+
+
+def expected_vtis(topo: Topology, pred: Prediction) -> dict[str, dict[str, bool]]:
+    """router -> VTI -> carrier expected: an IPsec tunnel's VTIs have carrier exactly while IKE and a
+    CHILD_SA are up (its endpoints' updown hooks), which the oracle predicts per tunnel. An active/standby
+    device's VTI serves both instances' tunnels: up when either is."""
+    out: dict[str, dict[str, bool]] = {}
+    for t in topo.tunnels:
+        if t.kind == "ipsec":
+            for end in t.ends():
+                mine = out.setdefault(end.node, {})
+                mine[end.vti] = mine.get(end.vti, False) or pred.tunnels.get(t.name, False)
+    return out
+
+
+def _updown(up: bool) -> str:
+    return "up" if up else "down"
+
+
+def _p2s_differences(topo: Topology, pred: Prediction, handles: Mapping[str, Any]) -> list[Difference]:
+    """A point-to-site client holds its virtual IP (charon put it on its ipsec0) exactly while the oracle
+    says an instance serves it."""
+    diffs = []
+    for client in topo.p2s.clients if topo.p2s else []:
+        if client.node not in handles:
+            continue
+        try:
+            held = {a.get_attr("IFA_ADDRESS") for a in handles[client.node].get_addr(family=2)}
+        except (RuntimeError, TimeoutError, OSError):
+            held = set()
+        expected, actual = pred.p2s.get(client.node) is not None, str(client.vip) in held
+        if expected != actual:
+            state = {True: "connected", False: "disconnected"}
+            diffs.append(Difference(client.node, "p2s", str(client.vip), state[expected], state[actual]))
+    return diffs
 
 
 def differences(
@@ -59,19 +94,31 @@ def differences(
     `peers(node)`; `skip`: failed nodes (a crashed router's FIB is stale)."""
     routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
 
-    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any]]:
+    vtis = expected_vtis(topo, pred)
+
+    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool], set[Any]]:
         try:
             routes = bgp_routes(handles[node_name])
+            links = carriers(handles[node_name]) if node_name in vtis else {}
+            live = live_routes(handles[node_name]) if node_name in vtis else set()
         except (RuntimeError, TimeoutError, OSError):
             # pyroute2's namespace helper can miss its deadline on a loaded machine: this poll sees
             # the node as not converged, the next one asks again.
-            routes = {}
-        return node_name, peers(node_name), routes
+            routes, links, live = {}, {}, set()
+        return node_name, peers(node_name), routes, links, live
 
-    diffs: list[Difference] = []
+    diffs = _p2s_differences(topo, pred, handles)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(probe, [n.name for n in routers]))
-    for name, found, fib in results:
+    for name, found, fib, links, live in results:
+        for vti, expected in sorted(vtis.get(name, {}).items()):
+            actual = links.get(vti, False)
+            if actual != expected:
+                diffs.append(Difference(name, "tunnel", vti, _updown(expected), _updown(actual)))
+            # Static routing over the tunnel: usable once zebra has put the routes back on the VTI.
+            for r in topo.nodes[name].routes if expected and actual else []:
+                if r.dev == vti and (r.prefix, vti) not in live:
+                    diffs.append(Difference(name, "route", str(r.prefix), f"via {vti}", "none"))
         for (node, addr), expected_up in pred.sessions.items():
             if node != name:
                 continue
@@ -98,10 +145,11 @@ def wait(
     """Poll until no difference is left, the deadline passes or `stop()` says so; returns
     (converged, seconds, differences)."""
     runtime = lab.runtime
-    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values())
+    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values()) + len(pred.p2s)
     start = time.monotonic()
     with runtime.handles() as opened:
-        handles = {n.name: opened[n.name] for n in lab.topo.routers() if n.name not in skip}
+        watched = [*lab.topo.routers(), *lab.topo.by_role("p2s-client")]
+        handles = {n.name: opened[n.name] for n in watched if n.name not in skip}
 
         def peers(node: str) -> dict[str, dict[str, Any]]:
             return bgp_peers(runtime.frr_dir(node))

@@ -26,6 +26,7 @@ from controller.probes import ProbeSession
 from controller.results import Expectation, FailureResult, RunReport
 from controller.scenario import Converge, Expect, Fail, Observe, Restore, Scenario, lab_data
 from lab.errors import GwlabError
+from lab.ipsec.psk import write_private
 from lab.runtime.backends import DEFAULT
 from lab.runtime.frr import vtysh_json
 from lab.runtime.lifecycle import down
@@ -281,10 +282,13 @@ class Runner:
         measured = analysis.paths_in_window(flows, arrivals, p.start_ms, p.end_ms)
         if e.paths is not None:
             want = p.oracle_paths if e.paths == "oracle" else e.paths
+            # a direction expected at tunnel level ("gw0/t-s1-vpn1") is measured at tunnel level
+            tunnels = analysis.paths_in_window(flows, arrivals, p.start_ms, p.end_ms, labels=True)
+            got = {d: (tunnels if analysis.tunnel_level(want.get(d, [])) else measured).get(d, []) for d in measured}
             wrong = {
-                d: (want.get(d, []), measured.get(d, []))
-                for d in sorted(set(want) | set(measured))
-                if (e.direction is None or d == e.direction) and want.get(d, []) != measured.get(d, [])
+                d: (want.get(d, []), got.get(d, []))
+                for d in sorted(set(want) | set(got))
+                if (e.direction is None or d == e.direction) and want.get(d, []) != got.get(d, [])
             }
             source = "the oracle's" if e.paths == "oracle" else "the expected"
             detail = "; ".join(
@@ -357,7 +361,8 @@ def run_scenario(
     if data is not None:
         RUN_ROOT.mkdir(parents=True, exist_ok=True)
         merged = RUN_ROOT / f"{name}.lab.yaml"
-        merged.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        # 0600: overrides may carry a connection's pre-shared key
+        write_private(merged, yaml.safe_dump(data, sort_keys=False).encode())
         source = str(merged)
     try:
         return Runner(up(source, name=name, runtime=runtime).lab, scenario).run()

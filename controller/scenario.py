@@ -8,7 +8,7 @@ probes: {flows: 8, rate: 200}
 steps:
   - converge: {within_ms: 30000}
   - probes: start
-  - expect: {paths: oracle}       # or {s1->azure: [msee0, msee1], ...}
+  - expect: {paths: oracle}       # or {s1->azure: [msee0, msee1], ...}, or per tunnel: [gw0/t-s1-vpn1]
   - fail: {target: circuit, mode: down}
   - expect: {paths: oracle, symmetric: true, outage_ms: {max: 1000}}
   - restore: {target: circuit}

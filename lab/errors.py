@@ -16,6 +16,22 @@ class Problem:
         return f"{source}: {self.path}: {self.message}" if self.path else f"{source}: {self.message}"
 
 
+@dataclass(frozen=True)
+class LabWarning:
+    """A lab file Azure accepts that will not do what its author likely means: what will happen and what to
+    change, naming the field. Never an error: the lab is built all the same."""
+
+    code: str  # a stable name for scripts and exercises, e.g. "same-asn"
+    path: str  # dotted field path, as for a Problem
+    message: str
+
+    def line(self, source: str) -> str:
+        return f"{source}: warning: {self.path}: {self.message}" if self.path else f"{source}: warning: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "path": self.path, "message": self.message}
+
+
 class LabError(Exception):
     """One or more problems in a lab file (or a CLI argument naming one)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -11,10 +12,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from lab.errors import LabError, Problem, field_path
+from lab.errors import LabError, LabWarning, Problem, field_path
 from lab.model import MAX_LAB_NAME, LabFile
 from lab.paths import builtin_topologies
 from lab.rules import check
+from lab.rules.warnings import warnings
 from lab.topology import Topology, build
 
 
@@ -83,6 +85,23 @@ def load(lab: str) -> Topology:
     model, source = read(lab)
     check(model, source)
     return build(model)
+
+
+@dataclass
+class Loaded:
+    topo: Topology
+    source: str  # the name messages use
+    warnings: list[LabWarning]
+
+    def warning_lines(self) -> list[str]:
+        return [w.line(self.source) for w in self.warnings]
+
+
+def load_with_warnings(lab: str) -> Loaded:
+    """`load`, and the traps the lab file falls into (`lab.rules.warnings`): for the commands that show them."""
+    model, source = read(lab)
+    check(model, source)
+    return Loaded(build(model), source, warnings(model))
 
 
 def parse(data: Any, source: str, default_name: str) -> LabFile:

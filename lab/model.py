@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StringConstraints
 
 # Azure's documented defaults (../shared/reference/azure-behavior.md).
 AZURE_GATEWAY_ASN = 65515
@@ -22,6 +22,8 @@ ER_DEFAULT_SUBNETS = (ipaddress.IPv4Network("172.16.0.0/30"), ipaddress.IPv4Netw
 # without its own gets this when a device uses APIPA).
 APIPA_AZURE = (ipaddress.IPv4Address("169.254.21.0"), ipaddress.IPv4Address("169.254.22.255"))
 AZURE_DEFAULT_APIPA = (ipaddress.IPv4Address("169.254.21.1"), ipaddress.IPv4Address("169.254.22.1"))
+BGP_LOCAL_PREFERENCE = 100  # BGP's default, what a route has unless a policy sets another
+MAX_AS_PATH_PREPEND = 10  # a lab bound: more says nothing that 10 does not
 MAX_NODE_NAME = 12  # "t-" + node name must fit Linux's 15-character interface names
 MAX_LAB_NAME = 16  # the lab file's name, `up --name` and a name derived from the file stem
 
@@ -59,8 +61,17 @@ def _ipv4_network(value: object) -> object:
     return value
 
 
+def _key_text(value: object) -> object:
+    """A pre-shared key must be text; the message never repeats what was given (it may be a key)."""
+    if not isinstance(value, str | SecretStr):
+        raise ValueError("the pre-shared key must be text (put it in quotes)")
+    return value
+
+
 IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4_address)]
 Prefix = Annotated[ipaddress.IPv4Network, BeforeValidator(_ipv4_network)]
+# A secret: shown as '**********' in any repr or dump of the model; checked by lab.rules.ipsec.
+Psk = Annotated[SecretStr, BeforeValidator(_key_text)]
 # strict: YAML's `true` must not become AS 1
 Asn = Annotated[int, Field(ge=1, le=4294967295, strict=True)]
 
@@ -99,18 +110,66 @@ class GatewayInstance(Strict):
     apipa_bgp_ip: IPv4 | None = None  # in APIPA_AZURE; AZURE_DEFAULT_APIPA[i] when a device uses APIPA
 
 
+class PointToSite(Strict):
+    """Point-to-site: IKEv2 road warriors with certificates from the lab's CA (Azure's IKEv2 P2S), each
+    given an address from the pool. Active/active splits the pool between the instances (a lab choice)."""
+
+    address_pool: Prefix
+    clients: Annotated[int, Field(ge=1, le=16)] = 2
+    # Whether Azure advertises P2S pools to on-prem BGP peers is not clearly documented by Microsoft:
+    # off by default, a switch here.
+    advertise_to_onprem: bool = False
+
+
 class VpnGateway(Strict):
     type: Literal["route-based", "policy-based"] = "route-based"
     mode: Literal["active-active", "active-standby"] = "active-standby"  # Azure's default
     asn: Asn = AZURE_GATEWAY_ASN
     bgp: bool = True
     instances: list[GatewayInstance] = Field(default_factory=list)  # derived: two
+    p2s: PointToSite | None = None
+
+
+def _tunnel_shorthand(value: object) -> object:
+    """`gw0` is short for `{instance: gw0}`."""
+    if isinstance(value, str):
+        return {"instance": value}
+    if not isinstance(value, dict | TunnelTo):
+        raise ValueError(f"{value!r} is not a tunnel (write an instance name like gw0, or {{instance: gw0}})")
+    return value
+
+
+Prepend = Annotated[int, Field(ge=0, le=MAX_AS_PATH_PREPEND, strict=True)]
+LocalPreference = Annotated[int, Field(ge=0, le=4294967295, strict=True)]
+
+
+class TunnelTo(Strict):
+    """One of a device's tunnels, to an instance of an active/active gateway, with its own policy."""
+
+    instance: Name  # the instance's name (vpn_gateway.instances[i].name, else gw0, gw1)
+    as_path_prepend: Prepend | None = None  # default: the device's
+    local_preference: LocalPreference | None = None  # default: the device's
 
 
 class Device(Strict):
+    """An on-prem VPN device, with what Azure calls its connection (one per local network gateway): the
+    shared key, the DPD timeout and the traffic-selector switch are the connection's."""
+
     name: Name | None = None  # derived: vpn0, vpn1
     public_ip: IPv4 | None = None  # derived from the on-prem public pool
     bgp_ip: IPv4 | None = None  # derived from the loopback pool; an APIPA address makes on-prem initiate
+    # default: one tunnel to each public IP of the gateway (both instances of an active/active one)
+    tunnels: Annotated[list[Annotated[TunnelTo, BeforeValidator(_tunnel_shorthand)]], Field(min_length=1)] | None = None
+    # Routing policy (BGP): the site's ASN prepended this many more times on what the device advertises
+    # to Azure (Azure prefers the shorter AS path), and the local-preference of what it learns from Azure
+    # (on-prem prefers the higher: picks the device for traffic towards Azure).
+    as_path_prepend: Prepend = 0
+    local_preference: LocalPreference | None = None  # None: BGP_LOCAL_PREFERENCE
+    # A filter towards Azure: only these of the site's prefixes and summaries (default: all of them).
+    advertise: Annotated[list[Prefix], Field(min_length=1)] | None = None
+    psk: Psk | None = None  # ipsec: derived from the lab's secret when absent
+    dpd_timeout_s: int | None = None  # ipsec: Azure's DPD timeout (9-3600 s); default: the profile's
+    use_policy_based_traffic_selectors: bool = False  # route-based: the prefixes as selectors, not 0/0
 
 
 class Site(Strict):
@@ -118,6 +177,9 @@ class Site(Strict):
     asn: Asn
     prefixes: Annotated[list[Prefix], Field(min_length=1)]
     devices: list[Device] = Field(default_factory=lambda: [Device()])
+    # Advertised to Azure over VPN in place of the site prefixes each one covers (aggregate-address
+    # summary-only on every VPN device of the site; ExpressRoute still carries the prefixes).
+    summaries: list[Prefix] = Field(default_factory=list)
 
 
 class OnPrem(Strict):
@@ -129,7 +191,7 @@ class ExpressRoute(Strict):
     msee_asn: Asn = MSEE_ASN
     bfd: bool = True
     weight: Annotated[int, Field(ge=0, le=32000)] = 0
-    local_preference: Annotated[int, Field(ge=0, le=4294967295)] = ER_LOCAL_PREFERENCE
+    local_preference: LocalPreference = ER_LOCAL_PREFERENCE
     primary_subnet: Prefix | None = None  # a /30; derived ER_DEFAULT_SUBNETS[0]
     secondary_subnet: Prefix | None = None  # a /30; derived ER_DEFAULT_SUBNETS[1]
 
@@ -141,6 +203,16 @@ class Pools(Strict):
     onprem_public: Prefix = ipaddress.IPv4Network("198.51.100.0/24")
     loopback: Prefix = ipaddress.IPv4Network("172.30.0.0/16")
     p2p: Prefix = ipaddress.IPv4Network("172.31.0.0/16")
+    # ipsec: each tunnel end's router <-> endpoint link, a /30 (RFC 6598 shared address space, clear of
+    # lab.generate's wide on-prem pools at its bottom)
+    tunnel_endpoints: Prefix = ipaddress.IPv4Network("100.127.0.0/16")
+
+
+class Tunnels(Strict):
+    """What a VPN tunnel is made of: `ipsec` (IKE and ESP, strongSwan's charon, as Azure) or `vxlan`
+    (no IKE: for scale, and for hosts without strongSwan)."""
+
+    kind: Literal["ipsec", "vxlan"] = "ipsec"
 
 
 class LabFile(Strict):
@@ -148,6 +220,7 @@ class LabFile(Strict):
     description: str = ""
     profile: Literal["fast", "realistic"] = "fast"
     timers: Timers = Field(default_factory=Timers)
+    tunnels: Tunnels = Field(default_factory=Tunnels)
     zones: list[Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=list)
     vnet: VNet
     vpn_gateway: VpnGateway = Field(default_factory=VpnGateway)

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from lab.paths import templates_dir
-from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology
+from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
 
 # templates/frr/<role>.conf.j2: one FRR configuration per router role (netlab's module x device matrix
 # collapses to a role axis here: every router runs FRR).
@@ -69,6 +69,14 @@ def clab_context() -> dict[str, Any]:
     }
 
 
+def endpoints_by_router(topo: Topology) -> dict[str, list[TunnelEnd]]:
+    """router -> its IPsec ends, for the containerlab file's comment on what gwlab adds on the host."""
+    out: dict[str, list[TunnelEnd]] = {}
+    for end in topo.endpoint_ends():
+        out.setdefault(end.node, []).append(end)
+    return out
+
+
 def exec_line(argv: list[str]) -> str:
     """A command as a containerlab exec line: split by shell rules (not run by a shell), in YAML quotes."""
     return json.dumps(shlex.join(argv))
@@ -83,9 +91,15 @@ def render_all(topo: Topology) -> dict[str, str]:
         if node.speaker is not None:
             files[f"{node.name}/exabgp.conf"] = exabgp_config(topo, node)
     env = environment()
-    files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(topo=topo, **clab_context())
+    files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(
+        topo=topo, ipsec_ends=endpoints_by_router(topo), **clab_context()
+    )
     files[f"{topo.name}.dot"] = env.get_template("diagram/lab.dot.j2").render(topo=topo)
     files[f"{topo.name}.mmd"] = env.get_template("diagram/lab.mmd.j2").render(topo=topo)
+    # Imported here: lab.ipsec renders with this module's environment.
+    from lab.ipsec.tunnels import rendered
+
+    files.update(rendered(topo))
     return files
 
 

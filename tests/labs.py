@@ -7,9 +7,12 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pyroute2 import IPRoute, netns
 
+from lab.paths import builtin_topologies
 from lab.runtime.netns import FRR_RUN_ROOT
 from lab.runtime.processes import alive
 from lab.runtime.state import RUN_ROOT, load_state
@@ -24,6 +27,14 @@ def reached(name: str, phase: str) -> bool:
     """Has lab `name` got to `phase` of its up (LabState.phase)?"""
     state = load_state(name)
     return state is not None and state.phase == phase
+
+
+def lab_file(directory: Path, builtin: str, **fields: Any) -> str:
+    """A built-in lab written to `directory` with some top-level fields replaced, for `up`."""
+    data = yaml.safe_load(builtin_topologies()[builtin].read_text(encoding="utf-8"))
+    path = directory / f"{builtin}.yaml"
+    path.write_text(yaml.safe_dump({**data, **fields}), encoding="utf-8")
+    return str(path)
 
 
 def host_links() -> set[str]:

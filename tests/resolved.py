@@ -19,16 +19,18 @@ import yaml
 from controller.oracle import Failures, Prediction
 from lab.load import load
 from lab.topology import FLOOD_NET, Topology
-from tests.helpers import BUILTINS, MULTI_SITE, topology_of
+from tests.helpers import BUILTINS, MULTI_SITE, ROUTING_POLICY, topology_of
 
-# The labs with golden files: every built-in, and the two-site lab of the tests (active/standby, an
-# APIPA device, ExpressRoute on the second site).
+# The labs with golden files: every built-in, the two-site lab of the tests (active/standby, an APIPA
+# device, ExpressRoute on the second site) and the routing-policy lab (prepending, local-preference, a
+# summary, a device with one tunnel).
 RESOLVED = "resolved"  # tests/golden/<lab>/resolved/: topology.yaml, oracle/<case>.yaml
-GOLDEN_LABS = [*BUILTINS, "multi-site"]
+EXTRA_LABS = {"multi-site": MULTI_SITE, "routing-policy": ROUTING_POLICY}
+GOLDEN_LABS = [*BUILTINS, *EXTRA_LABS]
 
 
 def golden_lab(name: str) -> Topology:
-    return topology_of(MULTI_SITE, name) if name == "multi-site" else load(name)
+    return topology_of(EXTRA_LABS[name], name) if name in EXTRA_LABS else load(name)
 
 
 def plain(value: Any) -> Any:
@@ -85,6 +87,7 @@ def prediction_data(pred: Prediction) -> dict[str, Any]:
         sessions.setdefault(node, {})[str(address)] = "up" if up else "down"
     return {
         "paths": plain(pred.paths),
+        "tunnels": {name: "up" if up else "down" for name, up in pred.tunnels.items()},
         "sessions": sessions,
         "best": {node: _summarise_flood(routes) for node, routes in pred.best.items()},
         "fib": {node: _summarise_flood(entries) for node, entries in pred.fib.items()},

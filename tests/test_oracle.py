@@ -46,6 +46,15 @@ def test_expressroute_is_preferred_both_ways() -> None:
     assert {r.local_pref for r in pred.best["s1-core"][VNET]} == {200}
 
 
+def test_vpn_devices_exit_through_their_tunnels_while_the_site_prefers_expressroute() -> None:
+    # The core sends them only the site's own prefixes: the ExpressRoute routes never hide their paths.
+    pred = predict(load("hybrid"))
+    assert peers(pred, "s1-core", VNET) == {"s1-ce0", "s1-ce1"}
+    for device in ("s1-vpn0", "s1-vpn1"):
+        assert peers(pred, device, VNET) == {"gw0", "gw1"}
+        assert peers(pred, device, SITE) == {"s1-core"}
+
+
 def test_vpn_ecmp_across_instances_and_tunnels() -> None:
     pred = predict(load("dual-redundancy"))
     assert pred.paths == {"s1->azure": ["gw0", "gw1"], "azure->s1": ["gw0", "gw1"]}

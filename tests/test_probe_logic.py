@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from controller import attribution
-from controller.analysis import count_reordered, element, flow_stats, longest_gap, paths_in_window, symmetric
+from controller.analysis import (
+    count_reordered,
+    element,
+    flow_stats,
+    longest_gap,
+    paths_in_window,
+    symmetric,
+    tunnel_level,
+)
 from controller.attribution import build_codebook, parse_counters
 from controller.oracle import predict
 from controller.probe_agent import PAYLOAD, RECORD, Receiver, parse_drain, parse_ports, read_records
@@ -217,6 +225,10 @@ def test_paths_in_a_window() -> None:
     assert everything == {"azure->s1": ["msee1", "unknown"], "s1->azure": ["gw0", "msee0", "msee1"]}
     assert paths_in_window(_flows(), arrivals, 10.0, math.inf) == {"azure->s1": ["unknown"], "s1->azure": ["gw0"]}
     assert paths_in_window(_flows(), arrivals, -math.inf, 2.0) == {"azure->s1": [], "s1->azure": ["msee0"]}
+    # per tunnel: the whole label, which tells the device behind the instance
+    tunnels = paths_in_window(_flows(), arrivals, -math.inf, math.inf, labels=True)
+    assert tunnels == {"azure->s1": ["msee1", "unknown"], "s1->azure": ["gw0/t-s1-vpn1", "msee0", "msee1"]}
+    assert tunnel_level(["gw0/t-s1-vpn1", "msee0"]) and not tunnel_level(["gw0", "msee0"])
 
 
 def test_symmetric() -> None:

@@ -107,6 +107,9 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
         _put(timers, key, _maybe(draw, draw(st.integers(lo, hi))))
     if timers:
         lab["timers"] = timers
+    kind = draw(st.sampled_from([None, "ipsec", "vxlan"]))
+    if kind is not None:
+        lab["tunnels"] = {"kind": kind}
     zones = draw(st.lists(st.sampled_from([1, 2, 3]), unique=True, max_size=3))
     write_empty: bool = draw(st.booleans())
     if zones or write_empty:
@@ -156,6 +159,8 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
         gw["instances"] = instances
     if gw:
         lab["vpn_gateway"] = gw
+    bgp_on = not policy and gw.get("bgp", True) is True
+    instance_names = [(instances[i].get("name") if i < len(instances) else None) or f"gw{i}" for i in range(2)]
 
     # on-prem
     n_sites = 1 if policy else draw(st.integers(1, 3))
@@ -168,10 +173,17 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
     # Derived device IPs are .10 onwards of the on-prem pool (a /26 at the smallest): explicit ones above.
     public_hosts = iter(draw(st.lists(st.integers(20, 62), min_size=6, max_size=6, unique=True)))
     sites = []
+    static = policy or gw.get("bgp") is False
     for s in range(n_sites):
-        prefixes = [f"192.168.{s * 16}.0/{draw(st.integers(22, 30))}"]
-        prefixes += [f"172.2{s}.{j}.0/{draw(st.integers(24, 32))}" for j in range(draw(st.integers(0, 2)))]
+        selectors = not policy and static and draw(st.booleans())
+        # IPsec selectors need an address of each prefix to spare (lab.rules.ipsec): no /32 then.
+        longest = 31 if kind != "vxlan" and (policy or selectors) else 32
+        lan_length = draw(st.integers(22, 30))
+        prefixes = [f"192.168.{s * 16}.0/{lan_length}"]
+        prefixes += [f"172.2{s}.{j}.0/{draw(st.integers(24, longest))}" for j in range(draw(st.integers(0, 2)))]
         site: dict[str, Any] = {"name": site_names[s], "asn": asns[s], "prefixes": prefixes}
+        summary = f"192.168.{s * 16}.0/{lan_length - 1}" if bgp_on and draw(st.booleans()) else None
+        _put(site, "summaries", [summary] if summary else None)
         n_dev = 1 if policy else draw(st.integers(1, 2))
         dev_names = draw(st.lists(st.sampled_from(DEVICE_NAMES), min_size=n_dev, max_size=n_dev, unique=True))
         devices = []
@@ -193,6 +205,28 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
             _put(
                 dev, "bgp_ip", _maybe(draw, draw(st.sampled_from([f"10.200.{s}.{d + 1}", f"169.254.{30 + s}.{d + 1}"])))
             )
+            if bgp_on:  # routing policy
+                _put(dev, "as_path_prepend", _maybe(draw, draw(st.integers(0, 10))))
+                _put(dev, "local_preference", _maybe(draw, draw(st.integers(0, 1000))))
+                if mode == "active-active" and draw(st.booleans()):
+                    chosen = draw(st.lists(st.sampled_from(instance_names), min_size=1, max_size=2, unique=True))
+                    dev["tunnels"] = [
+                        n
+                        if draw(st.booleans())
+                        else {"instance": n, "as_path_prepend": draw(st.integers(0, 10)), "local_preference": 150}
+                        for n in chosen
+                    ]
+                if summary is not None and draw(st.booleans()):
+                    dev["advertise"] = [summary]
+            _put(
+                dev,
+                "psk",
+                _maybe(
+                    draw, draw(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=128))
+                ),
+            )
+            _put(dev, "dpd_timeout_s", _maybe(draw, draw(st.integers(9, 3600))))
+            _put(dev, "use_policy_based_traffic_selectors", True if selectors else None)
             devices.append(dev)
         if devices != [{}] or draw(st.booleans()):
             site["devices"] = devices
@@ -265,6 +299,12 @@ FIELDS = [
     "secondary_subnet",
     "loopback",
     "p2p",
+    "tunnels",
+    "instance",
+    "as_path_prepend",
+    "local_preference",
+    "summaries",
+    "advertise",
     "typo",
 ]
 # Addresses and prefixes the lab itself uses or derives (for k = 1), to provoke clashes.
@@ -386,6 +426,9 @@ SHAPED: dict[str, st.SearchStrategy[Any]] = {
     "bgp_ip": valid_addresses,
     "vm_ip": valid_addresses,
     "apipa_bgp_ip": st.builds("169.254.{}.{}".format, st.integers(19, 24), st.integers(0, 255)),
+    "instance": st.sampled_from(["gw0", "gw1", "gw2", "az-a"]),
+    "as_path_prepend": st.integers(-1, 11),
+    "local_preference": st.integers(-1, 2**32),
     **dict.fromkeys(
         [
             "gateway_subnet",
@@ -415,8 +458,17 @@ ELEMENT: dict[str, st.SearchStrategy[Any]] = {
         },
     ),
     "devices": st.fixed_dictionaries(
-        {}, optional={"name": names, "public_ip": valid_addresses, "bgp_ip": valid_addresses}
+        {},
+        optional={
+            "name": names,
+            "public_ip": valid_addresses,
+            "bgp_ip": valid_addresses,
+            "tunnels": st.lists(st.sampled_from(["gw0", "gw1", "az-a"]), min_size=1, max_size=3),
+        },
     ),
+    "tunnels": st.one_of(st.sampled_from(["gw0", "gw1", "east"]), st.fixed_dictionaries({"instance": names})),
+    "summaries": valid_prefixes,
+    "advertise": valid_prefixes,
     "sites": st.fixed_dictionaries(
         {"name": names, "asn": SHAPED["asn"], "prefixes": st.lists(valid_prefixes, min_size=1, max_size=2)}
     ),

@@ -15,7 +15,11 @@ from lab.errors import GwlabError
 @click.command("fail")
 @lab_option
 @click.argument("target")
-@click.option("--mode", help="How it fails (crash, graceful, down, blackhole, shutdown, flood: per target).")
+@click.option(
+    "--mode",
+    help="How it fails (crash, graceful, down, blackhole, psk-mismatch, selector-mismatch, shutdown, flood: "
+    "per target).",
+)
 @click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for the lab to converge.")
 @json_option
 def fail_command(lab_name: str | None, target: str, mode: str | None, no_wait: bool, as_json: bool) -> None:

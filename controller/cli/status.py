@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import click
 from rich.table import Table
@@ -16,12 +17,13 @@ from controller.cli.validate import json_option
 @click.argument("name", required=False)
 @json_option
 def status_command(name: str | None, as_json: bool) -> None:
-    """Show lab NAME (default: the only one up): daemons, BGP sessions, current paths."""
-    from controller.observe import current_paths, node_status, sessions
+    """Show lab NAME (default: the only one up): daemons, BGP sessions, IPsec tunnels, current paths."""
+    from controller.observe import current_paths, node_status, sessions, tunnels
 
     lab = pick(name)
     nodes = node_status(lab)
     bgp = sessions(lab)
+    ends = tunnels(lab)
     paths = current_paths(lab)
     if as_json:
         emit_json(
@@ -31,6 +33,7 @@ def status_command(name: str | None, as_json: bool) -> None:
                 "profile": lab.topo.timing.profile,
                 "nodes": [asdict(n) for n in nodes],
                 "sessions": bgp,
+                "tunnels": ends,
                 "paths": paths,
             }
         )
@@ -46,8 +49,28 @@ def status_command(name: str | None, as_json: bool) -> None:
         colour = "green" if s["state"] == "Established" else "red"
         table.add_row(s["node"], s["neighbor"], s["peer"], s["kind"], f"[{colour}]{s['state']}[/]", str(s["prefixes"]))
     console.print(table)
+    if ends:
+        console.print(tunnel_table(ends))
     for direction, elements in sorted(paths.items()):
         console.print(f"{direction}: {', '.join(elements) or '[red]no path[/]'}")
+
+
+def tunnel_table(ends: list[dict[str, Any]]) -> Table:
+    table = Table("tunnel", "end", "charon", "IKE", "CHILD", "SAs", "problem")
+    for e in ends:
+        state = e["state"] or {}
+        up = state.get("ike") == "ESTABLISHED" and state.get("child") == "INSTALLED"
+        colour = "green" if up else "red"
+        table.add_row(
+            e["tunnel"],
+            e["end"],
+            "running" if e["running"] else "[red]stopped[/]",
+            f"[{colour}]{state.get('ike', '-')}[/]",
+            f"[{colour}]{state.get('child', '-')}[/]",
+            str(state.get("ike_sas", 0)),
+            e["problem"] or "",
+        )
+    return table
 
 
 def register(app: click.Group) -> None:

@@ -8,8 +8,9 @@ from rich.table import Table
 
 from controller.cli.output import console, emit_json, err_console
 from controller.cli.target import runtime_option
-from controller.cli.validate import json_option, lab_argument
+from controller.cli.validate import json_option, lab_argument, print_warnings
 from controller.converge import NotConverged, UpResult, up
+from lab.load import load_with_warnings
 
 
 def differences_table(exc: NotConverged) -> Table:
@@ -32,8 +33,10 @@ def up_command(
     """Build LAB (network namespaces by default), start FRR and ExaBGP, wait until it matches Azure's rules.
 
     Returns when every BGP session is Established and every FIB holds the routes the model predicts;
-    on time-out prints what has not converged and exits 1, leaving the lab up for inspection.
+    on time-out prints what has not converged and exits 1, leaving the lab up for inspection. Azure's traps
+    the lab file falls into are printed first, as warnings on stderr.
     """
+    print_warnings(load_with_warnings(lab))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from controller.cli.output import console, emit_json
-from lab.load import load
+from lab.load import Loaded, load_with_warnings
 from lab.topology import Topology
 
 lab_argument = click.argument("lab", metavar="LAB")
@@ -27,18 +27,27 @@ def summary(topo: Topology) -> dict[str, object]:
     }
 
 
+def print_warnings(loaded: Loaded) -> None:
+    """Each warning on its own line on stderr, as Azure's rules' errors are."""
+    for line in loaded.warning_lines():
+        click.echo(line, err=True)
+
+
 @click.command("validate")
 @lab_argument
 @json_option
 def validate(lab: str, as_json: bool) -> None:
     """Check LAB (a file or a built-in name) against the model and Azure's rules.
 
-    Every problem is listed on its own line and the exit code is 2.
+    Every problem is listed on its own line and the exit code is 2. Azure's traps the file falls into
+    are warnings, one line each on stderr (and in --json): the file is still valid.
     """
-    topo = load(lab)
+    loaded = load_with_warnings(lab)
+    topo = loaded.topo
     info = summary(topo)
+    print_warnings(loaded)
     if as_json:
-        emit_json({"valid": True, **info})
+        emit_json({"valid": True, **info, "warnings": [w.as_dict() for w in loaded.warnings]})
         return
     gw = topo.lab.vpn_gateway
     er = "ExpressRoute, " if info["expressroute"] else ""

@@ -11,13 +11,16 @@ from controller.oracle import Failures
 from lab.profiles import Timing
 from lab.runtime import configure, links, nodeops
 from lab.runtime.running import RunningLab
+from lab.topology import Topology, Tunnel
 
 STATE_FILE = "failures.json"
 
 
 @dataclass
 class Detection:
-    mechanism: str  # "link-down", "bfd", "hold-timer", "withdraw", "failover", "max-prefix", "none"
+    # "link-down", "bfd", "hold-timer", "dpd", "withdraw", "failover", "max-prefix", "next-hop-tracking",
+    # "ike-delete", "ike-auth", "ike-selectors", "none"
+    mechanism: str
     expected_ms: float  # what the mechanism implies with the lab's timers
 
 
@@ -96,23 +99,40 @@ def reconfigure(lab: RunningLab, node: str, names: list[str]) -> None:
     nodeops.reconfigure(lab, node, names, holds_shared(lab, node))
 
 
+def veth_ends(lab: RunningLab, node: str, names: list[str] | None = None) -> list[tuple[str, str]]:
+    """(node, interface) of the node's veths (all, or `names`), then of their far ends."""
+    target = lab.node(node)
+    mine = [i.name for i in target.interfaces if i.kind == "veth" and (names is None or i.name in names)]
+    far = [(other, ifname) for own, other, ifname in links.far_ends(lab.topo, node) if own in mine]
+    return [(node, name) for name in mine] + far
+
+
 def set_veths(lab: RunningLab, node: str, up: bool, names: list[str] | None = None) -> None:
     """A cable pulled (or plugged back): the node's veths (all, or `names`) and their far ends,
     administratively. Only the node's end down would leave the far end to notice by losing carrier,
     which the kernel reports through its link-watch queue, batched to once a second for the whole
     machine: the far router would keep forwarding into the dead link for up to a second, an artefact
-    of the lab, not a behaviour of the failure. Down: the node's end first (nothing more leaves it)."""
-    target = lab.node(node)
-    mine = [i.name for i in target.interfaces if i.kind == "veth" and (names is None or i.name in names)]
-    far = [(other, ifname) for own, other, ifname in links.far_ends(lab.topo, node) if own in mine]
+    of the lab, not a behaviour of the failure. Down: all ends at one instant, the node's first
+    (nothing more leaves it)."""
+    ends = veth_ends(lab, node, names)
     if not up:
-        nodeops.set_links(lab, node, up=False, names=mine)
-        for other, ifname in far:
-            nodeops.set_links(lab, other, up=False, names=[ifname])
+        nodeops.links_down(lab, ends)
         return
-    for other, ifname in far:
-        reconfigure(lab, other, [ifname])
-    reconfigure(lab, node, mine)
+    for other, ifname in ends:
+        if other != node:
+            reconfigure(lab, other, [ifname])
+    reconfigure(lab, node, [ifname for other, ifname in ends if other == node])
+
+
+def silent_tunnel_detection(topo: Topology, tunnels: list[Tunnel]) -> Detection:
+    """A VPN tunnel gone silent (its far end lost, or the path): IPsec's dead-peer detection when every
+    tunnel has it and it is shorter than the BGP hold timer (Azure: 45 s against 180 s), else the hold
+    timer (VXLAN has no DPD)."""
+    hold_ms = topo.timing.hold * 1000.0
+    dpd_ms = [t.ipsec.dpd.detection_s() * 1000.0 for t in tunnels if t.ipsec is not None]
+    if tunnels and len(dpd_ms) == len(tunnels) and max(dpd_ms) < hold_ms:
+        return Detection("dpd", max(dpd_ms))
+    return Detection("hold-timer", hold_ms)
 
 
 def silent_er_detection(lab: RunningLab) -> Detection:

@@ -11,11 +11,22 @@ Modes:
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure, reconfigure, set_veths, silent_er_detection
+from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
+
+from controller.failures.base import (
+    Detection,
+    Failure,
+    reconfigure,
+    set_veths,
+    silent_er_detection,
+    silent_tunnel_detection,
+    veth_ends,
+)
 from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime import nodeops
-from lab.topology import Node
+from lab.topology import Node, Tunnel
 
 TABLE = "gwlab_fail"
 
@@ -34,14 +45,17 @@ class TunnelFailure(Failure):
     """`<device>~<gateway>`: the tunnel between an on-prem device and a gateway instance."""
 
     kind = "tunnel"
-    modes = ("down", "blackhole")
+    modes: ClassVar[tuple[str, ...]] = ("down", "blackhole")
+
+    def tunnel(self) -> Tunnel:
+        for t in self.lab.topo.tunnels:
+            if t.name == self.target:
+                return t
+        raise GwlabError(f"no tunnel {self.target}")
 
     def ends(self) -> tuple[Node, Node, str, str]:
-        device, gateway = self.target.split("~")
-        for t in self.lab.topo.tunnels:
-            if t.device == device and t.gateway == gateway:
-                return self.lab.node(device), self.lab.node(gateway), t.device_ifname, t.gateway_ifname
-        raise GwlabError(f"no tunnel {self.target}")
+        t = self.tunnel()
+        return self.lab.node(t.device), self.lab.node(t.gateway), t.device_ifname, t.gateway_ifname
 
     def elements(self, into: Failures) -> None:
         into.tunnels.add(self.target)
@@ -56,8 +70,7 @@ class TunnelFailure(Failure):
     def inject(self) -> None:
         device, gateway, dev_if, gw_if = self.ends()
         if self.mode == "down":
-            nodeops.set_links(self.lab, device.name, up=False, names=[dev_if])
-            nodeops.set_links(self.lab, gateway.name, up=False, names=[gw_if])
+            nodeops.links_down(self.lab, [(device.name, dev_if), (gateway.name, gw_if)])  # one IKE delete: both ends
             return
         gw_ip = gateway.address_on("inet")
         rules = (
@@ -78,7 +91,8 @@ class TunnelFailure(Failure):
 
 
 class UplinkFailure(Failure):
-    """`<device>~inet`: the on-prem device's internet uplink. Tunnels die silently: hold timer."""
+    """`<device>~inet`: the on-prem device's internet uplink. Its tunnels die silently: IPsec's DPD, or
+    the hold timer over VXLAN."""
 
     kind = "uplink"
     modes = ("down",)
@@ -90,7 +104,7 @@ class UplinkFailure(Failure):
         into.links.add(f"{self.device()}~inet")
 
     def detection(self) -> Detection:
-        return Detection("hold-timer", self.timing.hold * 1000.0)
+        return silent_tunnel_detection(self.lab.topo, [t for t in self.lab.topo.tunnels if t.device == self.device()])
 
     def inject(self) -> None:
         nodeops.set_links(self.lab, self.device(), up=False, names=["inet"])
@@ -128,13 +142,15 @@ class ErLinkFailure(Failure):
         return silent_er_detection(self.lab)
 
     def inject(self) -> None:
-        for ce, msee in self.pairs():
-            if self.mode == "down":
-                set_veths(self.lab, ce, up=False, names=[msee])  # both ends: no link-watch delay
-            elif self.mode == "blackhole":
+        pairs = self.pairs()
+        if self.mode == "down":  # both ends of every link (no link-watch delay), all at one instant
+            nodeops.links_down(self.lab, [end for ce, msee in pairs for end in veth_ends(self.lab, ce, [msee])])
+        elif self.mode == "shutdown":  # the whole circuit's peering at once, not one vtysh after the other
+            with ThreadPoolExecutor(len(pairs)) as pool:
+                list(pool.map(lambda pair: self._peering(pair[1], pair[0], shut=True), pairs))
+        else:
+            for ce, msee in pairs:
                 nodeops.nft(self.lab, ce, blackhole_rules([msee]))
-            else:
-                self._peering(msee, ce, shut=True)
 
     def restore(self) -> None:
         for ce, msee in self.pairs():

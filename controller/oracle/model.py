@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+AGGREGATE = "aggregate"  # the peer of a route a router originates itself: a summary (aggregate-address)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -47,6 +49,8 @@ class Prediction:
     best: dict[str, dict[IPv4Network, list[Route]]]  # node -> prefix -> ECMP set (best first)
     fib: dict[str, dict[IPv4Network, FibEntry]]
     paths: dict[str, list[str]]  # "<site>->azure" / "azure-><site>" -> transit elements
+    tunnels: dict[str, bool] = field(default_factory=dict)  # "<device>~<gateway>" -> carries traffic
+    p2s: dict[str, str | None] = field(default_factory=dict)  # point-to-site client -> the instance serving it
 
     def established(self, node: str) -> list[IPv4Address]:
         return [addr for (n, addr), up in self.sessions.items() if n == node and up]

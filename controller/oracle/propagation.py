@@ -18,11 +18,12 @@ from operator import itemgetter
 
 from controller.oracle.forwarding import Forwarding
 from controller.oracle.holdings import Holdings
-from controller.oracle.model import Route
+from controller.oracle.model import AGGREGATE, Route
 from controller.oracle.sessions import LOCAL_KINDS, Sessions, UpSessions
-from lab.topology import ECMP_PATHS, Neighbor, Node, PrefixListEntry, flood_prefixes
+from lab.topology import ECMP_PATHS, LOCAL_WEIGHT, Neighbor, Node, PrefixListEntry, flood_prefixes
 
 PRIVATE_ASNS = ((64512, 65534), (4200000000, 4294967294))
+LOCAL_NEXT_HOP = IPv4Address(0)  # an aggregate's next hop: the router itself
 MAX_ROUNDS = 64  # the topologies converge in a handful of rounds
 
 RibIn = dict[str, dict[int, dict[str, Route]]]  # node -> prefix index -> sender -> route received
@@ -60,6 +61,7 @@ class _Session:
         self.reflects_speaker = prop.speaker_is_client(node) or n.rr_client
         self.source = prop.source_address(node, n)
         self.filter_out = node.bgp.prefix_lists[n.prefix_list_out] if n.prefix_list_out else None
+        self.summaries = node.bgp.summaries  # summary-only: what they cover goes to no peer
         self.peer_asn = peer.bgp.asn
         self.ebgp_in = back.remote_as != peer.bgp.asn
         self.filter_in = peer.bgp.prefix_lists[back.prefix_list_in] if back.prefix_list_in else None
@@ -86,10 +88,14 @@ class Propagation:
         best: dict[str, Table] = {n.name: {} for n in routers}
         sessions = self._sessions(routers, up, rib_in)
         dirty = {name: set(table) for name, table in rib_in.items()}  # candidates changed since selected
+        aggregators = [
+            (n, [(self._index[p], p) for p in n.bgp.summaries]) for n in routers if n.bgp and n.bgp.summaries
+        ]
         for _ in range(MAX_ROUNDS):
             moved = self._select_changed(routers, rib_in, best, dirty)
             exchanged = self._advertise_changed(sessions, best, moved, rib_in, dirty)
-            if not (any(moved.values()) or exchanged):
+            aggregated = self._aggregate(aggregators, best, rib_in, dirty)
+            if not (any(moved.values()) or exchanged or aggregated):
                 break
         # Each table in prefix order, as a full selection would list it.
         order = {i: rank for rank, i in enumerate(sorted(range(len(self.prefixes)), key=self.prefixes.__getitem__))}
@@ -109,6 +115,8 @@ class Propagation:
         """What the speakers put into their routers: the node's prefixes, and a flooding site's 4,001."""
         rib_in: RibIn = {n.name: {} for n in routers}
         for node in routers:
+            for summary in node.bgp.summaries if node.bgp else []:
+                self._number(summary)  # made during propagation, numbered before it like every prefix
             if node.speaker is not None and node.name in up and any(x.kind == "speaker" for x in up[node.name]):
                 for prefix, nh in node.speaker.routes:
                     rib_in[node.name].setdefault(self._number(prefix), {})["speaker"] = Route(
@@ -194,6 +202,36 @@ class Propagation:
                     changed = True
         return changed
 
+    def _aggregate(
+        self,
+        aggregators: list[tuple[Node, list[tuple[int, IPv4Network]]]],
+        best: dict[str, Table],
+        rib_in: RibIn,
+        dirty: dict[str, set[int]],
+    ) -> bool:
+        """aggregate-address: a router originates each of its summaries while a more specific route is in its
+        table (weight 32768, empty AS path, like any route it originates), and withdraws it when none is."""
+        changed = False
+        for node, summaries in aggregators:
+            table = best[node.name]
+            for i, summary in summaries:
+                active = any(
+                    self.prefixes[j].prefixlen > summary.prefixlen and self.prefixes[j].subnet_of(summary)
+                    for j in table
+                )
+                candidates = rib_in[node.name].setdefault(i, {})
+                if active == (AGGREGATE in candidates):
+                    continue
+                if active:
+                    candidates[AGGREGATE] = Route(
+                        summary, (), LOCAL_NEXT_HOP, weight=LOCAL_WEIGHT, peer=AGGREGATE, originator=node.name
+                    )
+                else:
+                    del candidates[AGGREGATE]
+                dirty[node.name].add(i)
+                changed = True
+        return changed
+
     def speaker_is_client(self, node: Node) -> bool:
         found = self._speaker_client.get(node.name)
         if found is None:
@@ -223,8 +261,11 @@ class Propagation:
             return None
         if r.peer == s.peer.name:  # never back to where it came from
             return None
-        # iBGP-learned: only a route reflector passes it on (client -> all, non-client -> clients).
-        if s.ibgp_out and not r.ebgp and r.peer != "speaker" and not (r.from_rr_client or n.rr_client):
+        if s.summaries and any(r.prefix.prefixlen > a.prefixlen and r.prefix.subnet_of(a) for a in s.summaries):
+            return None  # summary-only: a route its summary covers goes to no peer
+        # iBGP-learned: only a route reflector passes it on (client -> all, non-client -> clients); what the
+        # router originates itself (an aggregate) goes to every peer.
+        if s.ibgp_out and not r.ebgp and r.peer not in ("speaker", AGGREGATE) and not (r.from_rr_client or n.rr_client):
             return None
         if s.ibgp_out and r.peer == "speaker" and not s.reflects_speaker:
             return None
@@ -236,7 +277,8 @@ class Propagation:
             local_pref, originator = r.local_pref, r.originator or s.node.name
         else:
             path = tuple(a for a in r.as_path if not is_private(a)) if n.remove_private_as else r.as_path
-            as_path, next_hop, local_pref, originator = (s.asn, *path), s.source, 100, ""
+            # the route-map's prepends, then the sender's own ASN as every eBGP advertisement adds it
+            as_path, next_hop, local_pref, originator = (s.asn,) * (1 + n.as_path_prepend) + path, s.source, 100, ""
         back = s.back
         if s.ebgp_in and s.peer_asn in as_path:
             return None  # AS path loop
@@ -264,13 +306,14 @@ class Propagation:
     def _select(self, node: Node, candidates: dict[str, Route]) -> list[Route]:
         """The ECMP set of one prefix (best first), from its candidates by sender; [] if none resolves."""
         resolve = self.forwarding.resolve
+
+        def valid(r: Route) -> bool:  # an aggregate's next hop is the router itself
+            return r.peer == AGGREGATE or resolve(node, r.next_hop) is not None
+
         if len(candidates) == 1:  # the usual case: one path, nothing to rank
             (only,) = candidates.values()
-            return [only] if resolve(node, only.next_hop) is not None else []
-        ranked = sorted(
-            ((self._rank(r), r) for _, r in sorted(candidates.items()) if resolve(node, r.next_hop) is not None),
-            key=itemgetter(0),
-        )
+            return [only] if valid(only) else []
+        ranked = sorted(((self._rank(r), r) for _, r in sorted(candidates.items()) if valid(r)), key=itemgetter(0))
         if not ranked:
             return []
         top_rank, top = ranked[0][0][:4], ranked[0][1]

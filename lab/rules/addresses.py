@@ -6,10 +6,18 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 
 from lab.errors import Problem
-from lab.model import APIPA_AZURE, AZURE_DEFAULT_APIPA, LabFile
+from lab.model import LabFile
 from lab.rules.common import BROADCAST, NOT_UNICAST, in_special
 from lab.rules.pools import pool_capacity, public_pool_sizes
-from lab.topology import APIPA, FLOOD_NET, SPEAKER_NET, derived_public_ips, er_subnets, public_network
+from lab.topology import (
+    APIPA,
+    FLOOD_NET,
+    SPEAKER_NET,
+    derived_public_ips,
+    er_subnets,
+    gateway_apipa_ips,
+    public_network,
+)
 from lab.topology.addressing import lan_addresses
 
 
@@ -123,6 +131,7 @@ def device_bgp_ips(lab: LabFile) -> Iterator[Problem]:
         for f in ("loopback", "p2p", "azure_public", "onprem_public")
     ]
     taken += [(f"expressroute.{f} {n}", n) for f, n in er_subnets(lab)]
+    azure = _azure_apipas(lab)
     for s_idx, site in enumerate(lab.onprem.sites):
         for d_idx, dev in enumerate(site.devices):
             ip = dev.bgp_ip
@@ -137,8 +146,8 @@ def device_bgp_ips(lab: LabFile) -> Iterator[Problem]:
                 yield Problem(path, f"{ip} is inside the VNet (use an on-prem or APIPA address)")
             elif ip == BROADCAST or (ip not in APIPA and any(ip in n for n in NOT_UNICAST)):
                 yield Problem(path, f"{ip} is not a unicast address (use an on-prem or APIPA address)")
-            elif APIPA_AZURE[0] <= ip <= APIPA_AZURE[1] and ip in _azure_apipas(lab):
-                yield Problem(path, f"{ip} is the gateway's APIPA address (use another)")
+            elif ip in azure:
+                yield Problem(path, f"{ip} is {azure[ip]}")
             elif ip in SPEAKER_NET or ip in FLOOD_NET:
                 net = SPEAKER_NET if ip in SPEAKER_NET else FLOOD_NET
                 yield Problem(path, f"{ip} is in {net}, which the lab keeps for its BGP speakers (use another address)")
@@ -152,8 +161,19 @@ def device_bgp_ips(lab: LabFile) -> Iterator[Problem]:
                     yield Problem(path, f"{ip} is inside {where}, which the lab assigns from (use another)")
 
 
-def _azure_apipas(lab: LabFile) -> set[IPv4Address]:
-    """Every instance's own APIPA address and both defaults (even the default of an instance that has its
-    own address: issue 12 item 4 is about exactly that refusal)."""
-    given = {i.apipa_bgp_ip for i in lab.vpn_gateway.instances if i.apipa_bgp_ip is not None}
-    return given | set(AZURE_DEFAULT_APIPA)
+def _azure_apipas(lab: LabFile) -> dict[IPv4Address, str]:
+    """The APIPA address each instance really holds (`gateway_apipa_ips`: its own, else the lab's default for
+    its position; one for active/standby), said the way a message names it. A default that an instance with
+    its own address does not use is free for a device: 169.254.21.1 beside instances at .21.2 and .22.2."""
+    instances = lab.vpn_gateway.instances
+    out: dict[IPv4Address, str] = {}
+    for i, ip in enumerate(gateway_apipa_ips(lab)):
+        given = i < len(instances) and instances[i].apipa_bgp_ip is not None
+        field = f"vpn_gateway.instances[{i}].apipa_bgp_ip"
+        out.setdefault(
+            ip,
+            f"instance {i}'s APIPA address ({field}; use another)"
+            if given
+            else f"instance {i}'s APIPA address by default (use another, or set {field})",
+        )
+    return out

@@ -9,9 +9,14 @@ APIPA = IPv4Network("169.254.0.0/16")
 VXLAN_PORT = 4789
 VXLAN_BASE_VNI = 1000
 VXLAN_MTU = 1450  # 1500 minus VXLAN/UDP/IP overhead
+VTI_MTU = 1400  # kernel-libipsec's ipsec0 is fixed at 1400: the outer packet stays under 1500 (ipsec.md §6.9)
 MAX_PREFIXES = 4000  # Azure: on-prem -> VPN gateway and -> ExpressRoute private peering
 ECMP_PATHS = 16  # FRR's maximum-paths, and the oracle's ECMP limit
 ER_WEIGHT, VPN_WEIGHT = 32769, 32768  # what the VNet shows for ExpressRoute vs VPN routes
+LOCAL_WEIGHT = 32768  # FRR's weight for a route the router originates itself (an aggregate)
+# The device of a FIB entry that drops what it matches: bgpd installs an aggregate it originates as a
+# blackhole route (traffic covered by the summary but by no more specific route goes nowhere).
+BLACKHOLE = "blackhole"
 # The router <-> speaker session runs between two addresses on the node's lo. Not 127/8: zebra
 # ignores those, and bgpd then never connects ("Waiting for NHT").
 SPEAKER_NET = IPv4Network("169.254.255.0/29")

@@ -6,11 +6,13 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from lab.model import Device, Site
-from lab.topology.addressing import lan_addresses, public_network, tunnel_mac
-from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES, VXLAN_MTU
+from lab.topology import tunnels
+from lab.topology.addressing import lan_addresses, public_network
+from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES
 from lab.topology.context import Build
-from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name, tunnel_ifname
-from lab.topology.types import Interface, Neighbor, Node, StaticNeighbor, StaticRoute, Tunnel
+from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name
+from lab.topology.policy import NOT_SUMMARIES, TO_AZURE, TunnelPolicy, tunnel_instances, tunnel_policy
+from lab.topology.types import Neighbor, Node, PrefixListEntry, StaticRoute, TunnelEnd
 from lab.topology.vnet import AZURE_IN, AZURE_OUT
 
 TunnelPeer = tuple[str, IPv4Address]  # (the device's tunnel interface, the gateway's BGP IP behind it)
@@ -49,14 +51,27 @@ def _device(b: Build, site: Site, core: Node, device: Device, name: str, public:
     b.veth(dev, b.internet, a_ifname=INTERNET, b_ifname=name, b_bridge=INTERNET)
     dev.interface(INTERNET).addresses.append(IPv4Interface(f"{public}/{public_network(b.lab, public).prefixlen}"))
     edge_ip = site_uplink(b, core, dev)
-    # One tunnel per (device, instance public IP): 2 for active/active, 1 for active/standby; every
-    # instance gets the gateway end so that a standby can take the IPs over.
+    _summaries(b, site, dev)
+    if device.advertise is not None and b.bgp_on:
+        assert dev.bgp is not None
+        dev.bgp.prefix_lists[TO_AZURE] = [PrefixListEntry("permit", p) for p in device.advertise]
+    # One tunnel per (device, instance public IP): 2 for active/active (or the instances its `tunnels`
+    # name), 1 for active/standby; every instance gets the gateway end so that a standby can take the IPs over.
     peers: list[TunnelPeer] = []
+    dev_end: TunnelEnd | None = None
+    instances = tunnel_instances(b.lab, device)
     for g_idx, gw in enumerate(b.gateways):
+        if gw.name not in instances:
+            continue
         if g_idx == b.shared_index(g_idx):
-            peers.append(_device_end(b, dev, bgp_ip, g_idx))
-        b.tunnels.append(Tunnel(name, gw.name, b.vni, peers[-1][0], tunnel_ifname(name)))
-        _gateway_end(b, site, gw, dev, bgp_ip, public, g_idx)
+            azure_ip = _azure_ip(b, g_idx, bgp_ip in APIPA)
+            dev_if, dev_end = tunnels.device_end(b, dev, public, g_idx, azure_ip)
+            _device_session(b, dev, dev_if, azure_ip, bgp_ip, g_idx, tunnel_policy(device, gw.name))
+            peers.append((dev_if, azure_ip))
+        gw_public = b.gw_public[b.shared_index(g_idx)]
+        gw_if, gw_end = tunnels.gateway_end(b, gw, dev, gw_public, public, bgp_ip)
+        _gateway_session(b, site, gw, dev, gw_if, bgp_ip, g_idx)
+        b.tunnels.append(tunnels.tunnel(b, site, device, dev, gw, (peers[-1][0], gw_if), (dev_end, gw_end)))
     if not b.bgp_on:
         # Static routing (policy-based, or route-based without BGP): the device sends the VNet into its
         # tunnels, the site core sends it to the device.
@@ -70,51 +85,36 @@ def _azure_ip(b: Build, shared: int, device_apipa: bool) -> IPv4Address:
     return b.gw_apipa_ips[shared] if device_apipa else b.gw_bgp_ips[shared]
 
 
-def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int) -> TunnelPeer:
-    """The device's end of a new tunnel (a new VNI) to the instance holding public IP `g_idx`."""
-    vni = b.next_vni()
-    dev_if = tunnel_ifname(b.gateways[g_idx].name)
-    dev.interfaces.append(
-        Interface(
-            dev_if,
-            "vxlan",
-            vni=vni,
-            remote=b.gw_public[g_idx],
-            underlay=INTERNET,
-            mtu=VXLAN_MTU,
-            mac=tunnel_mac(vni, gateway_end=False),
-        )
-    )
-    azure_ip = _azure_ip(b, g_idx, bgp_ip in APIPA)
+def _summaries(b: Build, site: Site, dev: Node) -> None:
+    """The site's summaries, made on the device for Azure and kept from the site core."""
+    if not site.summaries or not b.bgp_on:
+        return
+    assert dev.bgp is not None
+    dev.bgp.summaries = list(site.summaries)
+    dev.bgp.prefix_lists[NOT_SUMMARIES] = [PrefixListEntry("deny", p) for p in site.summaries] + [
+        PrefixListEntry("permit", IPv4Network("0.0.0.0/0"), le=32)
+    ]
+    uplink = next(n for n in dev.bgp.neighbors if n.kind == "ibgp")
+    uplink.prefix_list_out = NOT_SUMMARIES
+
+
+def _device_session(
+    b: Build, dev: Node, dev_if: str, azure_ip: IPv4Address, bgp_ip: IPv4Address, g_idx: int, policy: TunnelPolicy
+) -> None:
+    """The /32 to the instance's BGP IP over the tunnel, and the session to it with the tunnel's policy."""
     dev.routes.append(StaticRoute(IPv4Network(f"{azure_ip}/32"), dev=dev_if))
-    dev.neighbors.append(StaticNeighbor(azure_ip, tunnel_mac(vni, gateway_end=True), dev_if))
     if b.bgp_on:
         assert dev.bgp is not None
-        dev.bgp.neighbors.append(
-            vpn_neighbor(b, azure_ip, b.lab.vpn_gateway.asn, b.gateways[g_idx].name, bgp_ip, onprem=True)
-        )
-    return dev_if, azure_ip
+        n = vpn_neighbor(b, azure_ip, b.lab.vpn_gateway.asn, b.gateways[g_idx].name, bgp_ip, onprem=True)
+        n.as_path_prepend, n.local_preference = policy.as_path_prepend, policy.local_preference
+        if TO_AZURE in dev.bgp.prefix_lists:
+            n.prefix_list_out = TO_AZURE
+        dev.bgp.neighbors.append(n)
 
 
-def _gateway_end(
-    b: Build, site: Site, gw: Node, dev: Node, bgp_ip: IPv4Address, public: IPv4Address, g_idx: int
-) -> None:
-    """An instance's end of the device's current tunnel (the standby's too: it takes the IPs over)."""
-    vni = b.vni
-    gw_if = tunnel_ifname(dev.name)
-    gw.interfaces.append(
-        Interface(
-            gw_if,
-            "vxlan",
-            vni=vni,
-            remote=public,
-            underlay=INTERNET,
-            mtu=VXLAN_MTU,
-            mac=tunnel_mac(vni, gateway_end=True),
-        )
-    )
-    gw.neighbors.append(StaticNeighbor(bgp_ip, tunnel_mac(vni, gateway_end=False), gw_if))
-    # Azure installs the /32 to the on-prem BGP IP over the tunnel itself.
+def _gateway_session(b: Build, site: Site, gw: Node, dev: Node, gw_if: str, bgp_ip: IPv4Address, g_idx: int) -> None:
+    """Azure installs the /32 to the on-prem BGP IP over the tunnel itself; then the session, or the
+    static routes to the site."""
     gw.routes.append(StaticRoute(IPv4Network(f"{bgp_ip}/32"), dev=gw_if))
     device_apipa = bgp_ip in APIPA
     assert gw.bgp is not None
@@ -130,7 +130,8 @@ def _gateway_end(
 def vpn_neighbor(
     b: Build, address: IPv4Address, remote_as: int, peer: str, source: IPv4Address, onprem: bool
 ) -> Neighbor:
-    n = Neighbor(address, remote_as, peer, "vpn", b.t.keepalive, b.t.hold, update_source=source, multihop=2)
+    multihop = tunnels.MULTIHOP[b.lab.tunnels.kind]
+    n = Neighbor(address, remote_as, peer, "vpn", b.t.keepalive, b.t.hold, update_source=source, multihop=multihop)
     if onprem:
         n.own_routes_only = True
     else:
@@ -146,5 +147,12 @@ def site_uplink(b: Build, core: Node, edge: Node) -> IPv4Address:
     assert edge.bgp is not None and core.bgp is not None
     edge.bgp.neighbors.append(b.ibgp(core_ip, core.name, update_source=edge_ip, nhs=True))
     # next-hop-self force: reflected routes must point at the core, the only next hop an edge reaches.
-    core.bgp.neighbors.append(b.ibgp(edge_ip, edge.name, update_source=core_ip, nhs=True, rr_client=True))
+    to_edge = b.ibgp(edge_ip, edge.name, update_source=core_ip, nhs=True, rr_client=True)
+    # A VPN device is an exit, never a transit: it gets only the site's own prefixes, so its best path
+    # to Azure is always its own tunnels and it always advertises them; the core holds the VPN backup
+    # before ExpressRoute fails. Given the reflected ExpressRoute routes (local-preference 200) it
+    # would hide its own path until their withdraw reached it, and send traffic back to the core
+    # meanwhile: two more BGP hops in an ExpressRoute failover (docs/benchmarks.md).
+    to_edge.own_routes_only = edge.role == "vpn"
+    core.bgp.neighbors.append(to_edge)
     return edge_ip
