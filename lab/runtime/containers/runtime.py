@@ -46,6 +46,8 @@ from lab.runtime.containers.engine import Engine, engine
 from lab.runtime.containers.layout import FRR_CONF, exabgp_command, frr_command, labels, run_steps, start_steps
 from lab.runtime.daemons import Daemon, confirm, expected_daemons, no_progress
 from lab.runtime.interrupts import check_interrupted
+from lab.runtime.links import ipsec
+from lab.runtime.links.ipsec import EndpointEnd
 from lab.runtime.netlink import Handles, interface_index
 from lab.runtime.nsenter import write_sysctls
 from lab.runtime.processes import alive, pids_in, read_pid, stop
@@ -158,7 +160,10 @@ class ContainerRuntime(Runtime):
         )
 
     def pids(self) -> list[int]:
-        return sorted(pids_in([nodes.netns_path(pid) for pid in self._running().values()]))
+        """The containers' processes (and host programs in their namespaces: a point-to-site client's
+        charon), and the charons of the IPsec endpoint namespaces beside them (host namespaces)."""
+        paths = [nodes.netns_path(pid) for pid in self._running().values()]
+        return sorted(pids_in(paths + ipsec.endpoint_paths(self.topo)))
 
     def support_pids(self) -> tuple[list[int], list[int]]:
         """Each node's monitor (docker's containerd-shim, podman's conmon: the parent of its init),
@@ -309,8 +314,11 @@ class ContainerRuntime(Runtime):
                 self._containers[node] = (cid, 0)
             index = interface_index(ns)
             ifaces = self.topo.nodes[node].interfaces
-            # Tunnels first: deleting an underlay takes the VXLAN devices on it along.
-            for iface in [i for i in ifaces if i.kind == "vxlan"] + [i for i in ifaces if i.kind == "veth"]:
+            # Tunnels first: deleting an underlay takes the VXLAN devices on it along. An IPsec end's
+            # veths (VTI and WAN) go too: its endpoint namespace stays, as the host's, with its charon
+            # (the failure stops that, tunnelops.stop), and start_node connects it again.
+            order = ("vxlan", "veth", "vti", "endpoint")
+            for iface in sorted((i for i in ifaces if i.kind in order), key=lambda i: order.index(i.kind)):
                 if iface.name in index:
                     ns.link("del", index=index[iface.name])
         return len(victims)
@@ -335,8 +343,16 @@ class ContainerRuntime(Runtime):
         both ends."""
         up = {n for n in self.topo.nodes if n == node or self.node_present(n)}
         for kind in links.plan_for(self.topo, node):
-            ends = links.ends(kind)
-            if set(ends) <= up and not _deployed(handles, kind):
+            if isinstance(kind, links.IpsecNat):
+                continue  # nftables: in the ruleset start_node loads back
+            if isinstance(kind, links.Charons):
+                # Its IPsec ends' endpoint namespaces outlived it: connected again, charons left to the
+                # failure's restore (tunnelops.start), which knows whether they should run (a standby's not).
+                for end in kind.ends:
+                    if isinstance(end, EndpointEnd) and end.end.vti not in interface_index(handles[node]):
+                        end.connect(handles)
+                continue
+            if set(links.ends(kind)) <= up and not _deployed(handles, kind):
                 kind.deploy(handles)
         standby_active = self.state.standby_active
         target = self.topo.nodes[node]
