@@ -8,6 +8,9 @@ compares a file with it: [] when they agree."""
 
 from __future__ import annotations
 
+import copy
+import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +20,12 @@ import yaml
 
 from lab.runtime.containers.engine import Engine
 from lab.runtime.containers.runtime import ContainerRuntime
+from lab.runtime.links.ipsec import endpoint_path
 from lab.runtime.running import RunningLab
 
 NUD_PERMANENT = 0x80
+IPSEC_ENDS = "x-ipsec-ends"  # what `rendered` adds to the file's data: its comment's IPsec ends, parsed
+ENDPOINT_PEER = "endpoint "  # a veth's peer in an IPsec endpoint namespace (a host namespace, not a node)
 
 
 @dataclass
@@ -43,8 +49,10 @@ class Deployed:
 
 def rendered(lab: RunningLab) -> dict[str, Any]:
     """The containerlab file `up` rendered into the lab's run dir."""
-    doc = yaml.safe_load((lab.state.run_dir / f"{lab.name}.clab.yml").read_text(encoding="utf-8"))
+    text = (lab.state.run_dir / f"{lab.name}.clab.yml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
     assert isinstance(doc, dict)
+    doc[IPSEC_ENDS] = ipsec_ends(text)
     return doc
 
 
@@ -67,6 +75,7 @@ def deployed(lab: RunningLab, engine: Engine, sysctl_keys: set[str]) -> Deployed
             seen.sysctls = dict(zip(keys, values, strict=True))
             ns = handles[node]
             nsids = {ns.get_netnsid(pid=pid).get("nsid"): other for other, pid in running.items() if other != node}
+            nsids.update(_endpoint_nsids(ns, lab))
             for x in ns.get_links():
                 info = x.get_attr("IFLA_LINKINFO")
                 kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
@@ -76,7 +85,7 @@ def deployed(lab: RunningLab, engine: Engine, sysctl_keys: set[str]) -> Deployed
                 seen.mtus[ifname] = x.get_attr("IFLA_MTU")
                 peer = nsids.get(x.get_attr("IFLA_LINK_NETNSID"))
                 if kind == "veth" and peer is not None:
-                    seen.peers[ifname] = (peer, names[peer].get(x.get_attr("IFLA_LINK"), "?"))
+                    seen.peers[ifname] = (peer, names.get(peer, {}).get(x.get_attr("IFLA_LINK"), "?"))
             seen.addresses = {
                 (a.get_attr("IFA_ADDRESS"), a["prefixlen"], names[node].get(a["index"], "?"))
                 for a in ns.get_addr(family=2)
@@ -92,6 +101,35 @@ def deployed(lab: RunningLab, engine: Engine, sysctl_keys: set[str]) -> Deployed
                 except OSError:
                     continue
                 seen.processes.append((argv, env))
+    return out
+
+
+def _endpoint_nsids(ns: Any, lab: RunningLab) -> dict[int, str]:
+    """nsid (as `ns` sees it) -> ENDPOINT_PEER + endpoint name, of the lab's IPsec endpoint namespaces."""
+    out = {}
+    for end in lab.topo.endpoint_ends():
+        fd = os.open(endpoint_path(lab.name, end.endpoint), os.O_RDONLY)
+        try:
+            nsid = ns.get_netnsid(fd=fd).get("nsid")
+        finally:
+            os.close(fd)
+        if nsid is not None and nsid >= 0:
+            out[nsid] = ENDPOINT_PEER + end.endpoint
+    return out
+
+
+def ipsec_ends(doc_text: str) -> dict[tuple[str, str], str]:
+    """(router, interface) -> endpoint, from the file's comment on the IPsec ends gwlab adds on the host
+    ("#   gw0: t-s1-vpn0, e-s1-vpn0 -> gw0.s1-vpn0; ...")."""
+    out = {}
+    for line in doc_text.splitlines():
+        m = re.fullmatch(r"#   (\S+): (.+ -> .+)", line)
+        if m is None:
+            continue
+        for item in m.group(2).split("; "):
+            ifnames, endpoint = item.split(" -> ")
+            for ifname in ifnames.split(", "):
+                out[(m.group(1), ifname)] = endpoint
     return out
 
 
@@ -151,6 +189,21 @@ def differences(lab: Deployed, doc: dict[str, Any]) -> list[str]:
             seen = lab.nodes.get(container.get(node, ""))
             if seen is not None and seen.mtus.get(ifname) != link.get("mtu", 9500):  # containerlab's default
                 diffs.append(f"link {a}:{a_if} - {b}:{b_if}: MTU {seen.mtus.get(ifname)} on {node}:{ifname}")
+    # The other way round: every veth deployed is a link of the file, or an IPsec end it lists.
+    in_file = {tuple(ep.split(":", 1)) for link in doc["topology"]["links"] for ep in link["endpoints"]}
+    ends: dict[tuple[str, str], str] = doc.get(IPSEC_ENDS, {})
+    for name in nodes:
+        seen = lab.nodes.get(container[name])
+        for ifname, (peer, _) in (seen.peers if seen else {}).items():
+            if peer.startswith(ENDPOINT_PEER):
+                if ends.get((name, ifname)) != peer.removeprefix(ENDPOINT_PEER):
+                    diffs.append(f"{name}:{ifname}: to {peer}, the file lists {ends.get((name, ifname))}")
+            elif (name, ifname) not in in_file:
+                diffs.append(f"{name}:{ifname}: a veth to {peer} that no link of the file makes")
+    for (name, ifname), endpoint in ends.items():
+        seen = lab.nodes.get(container.get(name, ""))
+        if seen is None or seen.peers.get(ifname, ("", ""))[0] != ENDPOINT_PEER + endpoint:
+            diffs.append(f"IPsec end {name}:{ifname} -> {endpoint}: not deployed so")
     return diffs
 
 
@@ -180,3 +233,49 @@ def _holds(node: Node, words: list[str]) -> bool:
     if what == ["neigh", "replace"]:
         return (words[3], words[5], NUD_PERMANENT) in node.neighbors
     return False
+
+
+# Files that say otherwise than what was deployed, one way each: the comparison must notice every one.
+def swap_peers(doc: dict[str, Any]) -> None:
+    first, second = doc["topology"]["links"][:2]
+    first["endpoints"][1], second["endpoints"][1] = second["endpoints"][1], first["endpoints"][1]
+
+
+def other_image(doc: dict[str, Any]) -> None:
+    doc["topology"]["kinds"]["linux"]["image"] = "gwlab/node:000000000000"
+
+
+def other_address(doc: dict[str, Any]) -> None:
+    doc["topology"]["nodes"]["gw0"]["exec"][0] = "ip addr add 10.9.9.9/32 dev lo"
+
+
+def other_mtu(doc: dict[str, Any]) -> None:
+    doc["topology"]["links"][0].pop("mtu")  # containerlab's default, 9500
+
+
+def other_endpoint(doc: dict[str, Any]) -> None:
+    ends = doc[IPSEC_ENDS]
+    if ends:
+        ends[next(iter(ends))] = "gw0.elsewhere"
+    else:  # a lab without IPsec: an end the file claims that was never deployed
+        ends[("gw0", "t-nowhere")] = "gw0.nowhere"
+
+
+def other_daemon(doc: dict[str, Any]) -> None:
+    lines = doc["topology"]["nodes"]["gw0"]["exec"]
+    speaker = next(i for i, line in enumerate(lines) if "exabgp.tcp.port=1179" in line)
+    lines[speaker] = lines[speaker].replace("exabgp.tcp.port=1179", "exabgp.tcp.port=1180")
+
+
+MUTATIONS = (swap_peers, other_image, other_address, other_mtu, other_endpoint, other_daemon)
+
+
+def unnoticed(lab: Deployed, doc: dict[str, Any]) -> list[str]:
+    """The mutations of `doc` the comparison does not notice ([]: it can fail, one way per mutation)."""
+    return [m.__name__ for m in MUTATIONS if not differences(lab, _mutated(doc, m))]
+
+
+def _mutated(doc: dict[str, Any], mutate: Any) -> dict[str, Any]:
+    wrong = copy.deepcopy(doc)
+    mutate(wrong)
+    return wrong
