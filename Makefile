@@ -16,7 +16,7 @@ CONTAINER_PACKAGES := docker.io podman catatonit mmdebstrap debian-archive-keyri
   strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins openssl
 PYTEST_ARGS ?=
 
-.PHONY: help setup apt venv image up down status demo test bench lint format clean
+.PHONY: help setup apt venv image up down status demo test soak bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -74,7 +74,7 @@ demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, repor
 	@$(GWLAB) down demo >/dev/null 2>&1 || true
 	$(GWLAB) up $(LAB) --name demo --runtime $(RUNTIME)
 	$(GWLAB) status demo
-	@rc=0; $(GWLAB) run $(SCENARIO) --attach demo --report $(REPORTS)/$(SCENARIO) || rc=$$?; \
+	@rc=0; $(GWLAB) run $(SCENARIO) --name demo --report $(REPORTS)/$(SCENARIO) || rc=$$?; \
 	  $(GWLAB) down demo; exit $$rc
 
 image: setup  ## the node image gwlab/node:<hash> in docker and podman (built once, then reused: ~2 s)
@@ -82,6 +82,13 @@ image: setup  ## the node image gwlab/node:<hash> in docker and podman (built on
 
 test: setup lint image  ## lint, the node image, then the test suite (as root: real namespaces and daemons)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+SOAK_S ?= 1800
+SEED ?= 1
+
+soak: setup  ## chaos for 30 min on the default lab (SOAK_S=seconds SEED=n), then a check that nothing leaked
+	GWLAB_SOAK_S=$(SOAK_S) GWLAB_SOAK_LAB=$(LAB) GWLAB_SOAK_SEED=$(SEED) GWLAB_SOAK_REPORT=$(REPORTS)/soak \
+	  $(PY) -m pytest tests/test_soak.py -q -s -p no:cacheprovider
 
 bench: setup  ## benchmarks: docs/benchmarks.md, bench/results.json (BENCH_ARGS=--quick for a short run)
 	test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy  # profiles the largest lab

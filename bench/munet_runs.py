@@ -30,6 +30,7 @@ from bench.gwlab_runs import ROUTING_COMMANDS
 from bench.memory import command, descendants, parents, sample
 from controller import converge
 from controller.oracle import Prediction
+from lab.poll import poll
 from lab.runtime.daemons import exabgp_binary
 from lab.runtime.processes import alive
 from lab.topology import Topology
@@ -189,33 +190,36 @@ def run_once(
     handles: dict[str, Any] = {}
     try:
         pids: dict[str, int] = {}
-        daemons_at = None
-        diffs: list[converge.Difference] = []
-        deadline = start + timeout_s
-        while True:
+        daemons_at: float | None = None
+
+        def look() -> list[converge.Difference] | None:
+            """What still differs once munet's daemons run (None before they do)."""
+            nonlocal pids, daemons_at
             if proc.poll() is not None:
                 raise RuntimeError(
                     f"munet exited with {proc.returncode} before converging: {_last_error(log)} (see {log})"
                 )
-            if time.monotonic() > deadline:
-                found = f"{len(pids)}/{len(topo.nodes)} nodes found, daemons {'up' if daemons_at else 'not up'}"
-                left = "; ".join(f"{d.node} {d.what} {d.item}: {d.actual} (want {d.expected})" for d in diffs[:5])
-                raise RuntimeError(f"not converged within {timeout_s:.0f} s ({found}; {left}; see {log})")
             if len(pids) < len(topo.nodes):
                 pids = _node_pids(proc.pid, rundir, list(topo.nodes))
             if len(pids) == len(topo.nodes) and daemons_at is None:
                 comms = [command(p) for p in descendants(proc.pid)]
                 if comms.count("bgpd") >= len(routers) and comms.count("exabgp") >= speakers:
                     daemons_at = time.monotonic()
-            if daemons_at is not None:
-                for name in routers:
-                    if name not in handles:
-                        handles[name] = NetNS(f"/proc/{pids[name]}/ns/net")
-                # The same comparison as gwlab's, with FRR read inside munet's nodes.
-                diffs = converge.differences(topo, pred, handles, lambda node, found=pids: _peers(found[node]))
-                if not diffs:
-                    break
-            time.sleep(converge.POLL_S)
+            if daemons_at is None:
+                return None
+            for name in routers:
+                if name not in handles:
+                    handles[name] = NetNS(f"/proc/{pids[name]}/ns/net")
+            # The same comparison as gwlab's, with FRR read inside munet's nodes.
+            found = dict(pids)
+            return converge.differences(topo, pred, handles, lambda node: _peers(found[node]))
+
+        waited = poll(look, lambda diffs: diffs == [], timeout_s=timeout_s, interval_s=converge.POLL_S)
+        if not waited.ok or daemons_at is None:
+            found = f"{len(pids)}/{len(topo.nodes)} nodes found, daemons {'up' if daemons_at else 'not up'}"
+            diffs = waited.value or []
+            left = "; ".join(f"{d.node} {d.what} {d.item}: {d.actual} (want {d.expected})" for d in diffs[:5])
+            raise RuntimeError(f"not converged within {timeout_s:.0f} s ({found}; {left}; see {log})")
         out["up_s"] = time.monotonic() - start
         out["load1"] = os.getloadavg()[0]
         topo_up = _log_times(log).get("topology_up")
@@ -263,9 +267,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> tuple[float, list[str]]:
             break
         except subprocess.TimeoutExpired:
             continue
-    deadline = time.monotonic() + 30
-    while any(alive(p) for p in tree) and time.monotonic() < deadline:
-        time.sleep(0.02)  # the kernel reaps the PID namespace; poll with a deadline
+    # The kernel reaps the PID namespace: poll with a deadline.
+    poll(lambda: not any(alive(p) for p in tree), timeout_s=30, interval_s=0.02)
     seconds = time.monotonic() - start
     return seconds, [f"process {p}" for p in tree if alive(p)]
 

@@ -8,9 +8,11 @@ they are tested without a lab. A path element is the transit node a packet was m
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 from controller.results import Arrival, FlowSpec, FlowStats, Record
@@ -18,6 +20,18 @@ from lab.topology.naming import CE_COUNT, direction, msee_name, parse_direction
 
 UNKNOWN_PATH = "unknown"  # the element of arrivals the data plane did not mark
 MSEES = frozenset(msee_name(k) for k in range(CE_COUNT))  # the only ExpressRoute elements; gateways are named freely
+
+Outage = tuple[dict[str, float], dict[str, int]]  # direction -> longest gap ms, direction -> packets lost
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One interruption of a flow: from the last packet before it to the first one after it."""
+
+    flow: int
+    began_ms: float  # send time of the first packet it held back: when the interruption began
+    ms: float  # receive time of the packet after it minus that of the packet before it
+    lost: int  # packets that never arrived in it
 
 
 def element(label: str) -> str:
@@ -82,9 +96,9 @@ def flow_stats(
     seqs = [r[1] for r in records]
     unique = len(set(seqs))
     times = [ms(r[3], t0_ns) for r in records]
-    gap, began = longest_gap(
-        times, ms(first_sent_ns, t0_ns) if first_sent_ns else None, ms(last_sent_ns, t0_ns) if last_sent_ns else None
-    )
+    first = ms(first_sent_ns, t0_ns) if first_sent_ns else None
+    last = ms(last_sent_ns, t0_ns) if last_sent_ns else None
+    gap, began = longest_gap(times, first, last)
     return FlowStats(
         flow=spec.flow,
         direction=spec.direction,
@@ -99,6 +113,8 @@ def flow_stats(
         longest_gap_ms=round(gap, 3),
         gap_start_ms=None if began is None else round(began, 3),
         paths=dict(sorted((paths or {}).items())),
+        first_sent_ms=first,
+        last_sent_ms=last,
     )
 
 
@@ -138,51 +154,95 @@ def received_in_window(
     return out
 
 
-def flow_gaps(
-    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
-) -> dict[int, tuple[float, int]]:
-    """Per flow: the longest gap between consecutive arrivals that overlaps [start, end), and the
-    packets lost around the window: sequence numbers missing between the last arrival sent before
-    `start` and the first one sent at or after `end` (a flow cut off until after `end` counts every
-    packet it lost, as its gap does)."""
-    dirs = direction_of(flows)
+# -- outages, each charged to the change it followed ------------------------------------------------
+
+
+def _interval_ms(items: Sequence[Arrival]) -> float | None:
+    """A flow's send interval, from its own first and last packets received (sorted by seq)."""
+    if len(items) < 2 or items[-1].seq == items[0].seq:
+        return None
+    return (items[-1].sent_ms - items[0].sent_ms) / (items[-1].seq - items[0].seq)
+
+
+def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: float | None = None) -> Iterator[Gap]:
+    """Every interval between a flow's consecutive packets (by sequence number, duplicates dropped,
+    so that a reordered packet is neither a gap nor a loss), with when it began: the send time of the
+    first packet it held back. The record's ends count too when they are known: a flow cut from its
+    first send (`first_sent_ms`), or until its last one (`last_sent_ms`, else `until_ms`: a live record).
+    """
+    if not items:
+        if flow.first_sent_ms is not None and flow.last_sent_ms is not None:
+            yield Gap(flow.flow, flow.first_sent_ms, flow.last_sent_ms - flow.first_sent_ms, flow.sent)
+        return
+    interval = _interval_ms(items)
+    first, last = items[0], items[-1]
+    if flow.first_sent_ms is not None and first.seq > 0:
+        yield Gap(flow.flow, flow.first_sent_ms, max(0.0, first.received_ms - flow.first_sent_ms), first.seq)
+    for prev, nxt in pairwise(items):
+        step = nxt.seq - prev.seq
+        began = prev.sent_ms + (nxt.sent_ms - prev.sent_ms) / step
+        yield Gap(flow.flow, began, max(0.0, nxt.received_ms - prev.received_ms), step - 1)
+    end = flow.last_sent_ms if flow.last_sent_ms is not None else until_ms
+    if end is None or interval is None or end <= last.sent_ms + interval:
+        return
+    if flow.last_sent_ms is not None and flow.sent:
+        lost = max(0, flow.sent - 1 - last.seq)
+    else:
+        lost = int((end - last.sent_ms) / interval)
+    yield Gap(flow.flow, last.sent_ms + interval, max(0.0, end - last.received_ms), lost)
+
+
+def window_gaps(
+    flows: Sequence[FlowStats],
+    arrivals: Iterable[Arrival],
+    starts: Sequence[float],
+    end_ms: float,
+    until_ms: float | None = None,
+) -> list[dict[int, tuple[float, int]]]:
+    """Per window [starts[i], starts[i+1]) (the last one ends at `end_ms`), per flow: the longest gap
+    that began in it and the packets lost in the gaps that began in it. An outage belongs to the
+    change it followed, however long it lasts: a flow still cut when the next change comes is that
+    first change's outage, not the next one's."""
     by_flow: dict[int, list[Arrival]] = defaultdict(list)
+    known = {f.flow for f in flows}
     for a in arrivals:
-        if a.flow in dirs:
+        if a.flow in known:
             by_flow[a.flow].append(a)
-    out: dict[int, tuple[float, int]] = {f: (0.0, 0) for f in dirs}
-    for flow, items in by_flow.items():
-        items.sort(key=lambda a: a.received_ms)
-        gap = 0.0
-        for prev, nxt in pairwise(items):
-            if nxt.received_ms < start_ms or prev.received_ms >= end_ms:
-                continue
-            gap = max(gap, nxt.received_ms - prev.received_ms)
-        before = [a.seq for a in items if a.sent_ms < start_ms]
-        inside = {a.seq for a in items if start_ms <= a.sent_ms < end_ms}
-        after = [a.seq for a in items if a.sent_ms >= end_ms]
-        lo = max(before) if before else (min(inside) - 1 if inside else None)
-        hi = min(after) if after else (max(inside) + 1 if inside else None)
-        lost = 0
-        if lo is not None and hi is not None and hi > lo + 1:
-            lost = (hi - lo - 1) - len({s for s in inside if lo < s < hi})
-        out[flow] = (gap, max(0, lost))
+    bounds = [*starts, end_ms]
+    out: list[dict[int, tuple[float, int]]] = [{f.flow: (0.0, 0) for f in flows} for _ in starts]
+    for flow in flows:
+        unique = {a.seq: a for a in sorted(by_flow.get(flow.flow, []), key=lambda a: a.received_ms, reverse=True)}
+        items = sorted(unique.values(), key=lambda a: a.seq)  # the first arrival of each seq
+        for gap in flow_interruptions(flow, items, until_ms):
+            i = bisect.bisect_right(bounds, gap.began_ms) - 1
+            if 0 <= i < len(starts):
+                longest, lost = out[i][flow.flow]
+                out[i][flow.flow] = (max(longest, gap.ms), lost + gap.lost)
     return out
 
 
-def outage(
+def flow_gaps(
     flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float
-) -> tuple[dict[str, float], dict[str, int]]:
-    """Per direction: the longest gap of any one of its flows that overlaps [start, end), and the
-    packets its flows lost around the window (see flow_gaps)."""
+) -> dict[int, tuple[float, int]]:
+    """Per flow: the longest gap that began in [start, end), and the packets lost in those gaps."""
+    return window_gaps(flows, arrivals, [start_ms], end_ms)[0]
+
+
+def by_direction(flows: Sequence[FlowStats], per_flow: Mapping[int, tuple[float, int]]) -> Outage:
+    """Per direction: the longest gap of any one of its flows, and the packets its flows lost."""
     dirs = direction_of(flows)
     gap: dict[str, float] = {d: 0.0 for d in dirs.values()}
     lost: dict[str, int] = {d: 0 for d in dirs.values()}
-    for flow, (g, n) in flow_gaps(flows, arrivals, start_ms, end_ms).items():
+    for flow, (g, n) in per_flow.items():
         d = dirs[flow]
         gap[d] = max(gap[d], g)
         lost[d] += n
     return gap, lost
+
+
+def outage(flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float) -> Outage:
+    """Per direction: the longest gap that began in [start, end) and the packets lost in such gaps."""
+    return by_direction(flows, flow_gaps(flows, arrivals, start_ms, end_ms))
 
 
 def flow_paths(

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime.running import RunningLab
 from lab.topology import TUNNEL_KINDS, Topology
@@ -88,6 +89,27 @@ def transit_interfaces(topo: Topology, element: str) -> list[str]:
             if i.kind == "veth" and i.peer_node is not None and topo.nodes[i.peer_node].role == "ce"
         )
     return []
+
+
+def crosses(topo: Topology, label: str, failed: Failures) -> bool:
+    """Did a probe marked `label` ("gw0/t-s1-vpn0", "msee0") cross one of the failed elements: the
+    transit node, the tunnel or link it names, the node at that link's far end, or its uplink?"""
+    element, _, ifname = label.partition("/")
+    node = topo.nodes.get(element)
+    if node is None:
+        return False
+    if element in failed.nodes:
+        return True
+    names = transit_interfaces(topo, element)
+    ifname = ifname or (names[0] if len(names) == 1 else "")
+    if node.role == "gateway":
+        tunnel = next((t for t in topo.tunnels if t.gateway == element and t.gateway_ifname == ifname), None)
+        if tunnel is None:
+            return False
+        device = tunnel.device
+        return device in failed.nodes or f"{device}~{element}" in failed.tunnels or failed.link_down(device, "inet")
+    peer = next((i.peer_node for i in node.interfaces if i.name == ifname), None)
+    return peer is not None and (peer in failed.nodes or failed.link_down(peer, element))
 
 
 def build_codebook(topo: Topology, ports: tuple[int, int]) -> Codebook:

@@ -1,31 +1,35 @@
-"""Has the lab converged? Every expected BGP session Established, every FIB and every IPsec tunnel (its
-VTIs' carrier: IKE and a CHILD_SA up) as the oracle predicts; and `up` until it has.
+"""Has the lab converged? The one definition: every expected BGP session Established, every FIB and
+every IPsec tunnel (its VTIs' carrier: IKE and a CHILD_SA up) as the oracle predicts, and a BFD session
+at the profile's timers under every BGP session that has BFD and should be up; and `up` until it has.
 
 Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
 what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
 through pyroute2 handles on the namespaces the lab's runtime hands out, opened once per wait, and BGP
-from bgpd's vty socket in the node's FRR directory: a poll spawns no process, on any runtime.
+from bgpd's vty socket in the node's FRR directory: a poll spawns no process, on any runtime. BFD is
+read (vtysh, one process per node with BFD) once sessions and FIBs agree.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.failures import current_failures
 from controller.oracle import Prediction, predict
 from lab.errors import GwlabError
+from lab.poll import poll
 from lab.runtime import lifecycle
 from lab.runtime.backends import DEFAULT
 from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
-from lab.runtime.frr import bgp_peers
+from lab.runtime.frr import bgp_peers, vtysh_json
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
 from lab.runtime.kernel import bgp_routes, carriers, live_routes
+from lab.runtime.netlink import Handles
 from lab.runtime.running import RunningLab
 from lab.runtime.state import LabState
 from lab.topology import Topology
@@ -38,10 +42,19 @@ Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary`
 @dataclass
 class Difference:
     node: str
-    what: str  # "session", "fib", "tunnel", "route" (static, over a tunnel) or "p2s"
+    what: str  # "session", "fib", "tunnel", "route" (static, over a tunnel), "p2s", "bfd" or "read"
     item: str  # neighbor address, prefix, VTI or a client's virtual IP
     expected: str
     actual: str
+
+
+def describe(diffs: list[Difference], most: int = 12) -> list[str]:
+    """The differences as lines a user reads ("gw0 fib 10.1.0.0/16: expected ..., got ..."), the
+    first `most` of them and a count of the rest."""
+    lines = [f"{d.node} {d.what} {d.item}: expected {d.expected}, got {d.actual}" for d in diffs[:most]]
+    if len(diffs) > most:
+        lines.append(f"(+{len(diffs) - most} more)")
+    return lines
 
 
 def _fmt(hops: Any) -> str:
@@ -88,7 +101,7 @@ def differences(
     pred: Prediction,
     handles: Mapping[str, Any],
     peers: Peers,
-    skip: set[str] | frozenset[str] = frozenset(),
+    skip: Set[str] = frozenset(),
 ) -> list[Difference]:
     """What differs from the prediction, for the routers in `handles` (node -> netlink handle) and
     `peers(node)`; `skip`: failed nodes (a crashed router's FIB is stale)."""
@@ -134,47 +147,119 @@ def differences(
     return diffs
 
 
+class _OnUse(Mapping[str, Any]):
+    """The routers' netlink handles, each opened when first read."""
+
+    def __init__(self, handles: Handles, names: list[str]) -> None:
+        self.handles, self.names = handles, names
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.names:
+            raise KeyError(name)
+        return self.handles[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+Bfd = Callable[[str], Any]  # node -> `show bfd peers json`
+
+
+def bfd_differences(topo: Topology, pred: Prediction, bfd: Bfd, skip: Set[str] = frozenset()) -> list[Difference]:
+    """BFD under every BGP session that should be up and has BFD, at the profile's timers: a BFD
+    session still coming up, or still at its 1 s start-up interval, would leave the next failure to
+    the hold timer."""
+    timing = topo.timing
+    diffs: list[Difference] = []
+    for node in topo.routers():
+        assert node.bgp is not None
+        wanted = [n for n in node.bgp.neighbors if n.bfd and pred.sessions.get((node.name, n.address))]
+        if not wanted or node.name in skip:
+            continue
+        data = bfd(node.name)
+        peers = {p.get("peer"): p for p in data if isinstance(p, dict)} if isinstance(data, list) else {}
+        for n in wanted:
+            p = peers.get(str(n.address), {})
+            status = str(p.get("status", "absent"))
+            detect = int(p.get("remote-detect-multiplier", 0)) * max(
+                int(p.get("receive-interval", 0)), int(p.get("remote-transmit-interval", 0))
+            )
+            if status != "up" or not 0 < detect <= timing.bfd_detect_ms:
+                diffs.append(
+                    Difference(
+                        node.name,
+                        "bfd",
+                        str(n.address),
+                        f"up, detection <= {timing.bfd_detect_ms} ms",
+                        f"{status}, detection {detect} ms",
+                    )
+                )
+    return diffs
+
+
+def bfd_sessions(topo: Topology, pred: Prediction, skip: Set[str] = frozenset()) -> int:
+    """How many BFD sessions `bfd_differences` looks at (the progress total)."""
+    return sum(
+        1
+        for node in topo.routers()
+        if node.bgp is not None and node.name not in skip
+        for n in node.bgp.neighbors
+        if n.bfd and pred.sessions.get((node.name, n.address))
+    )
+
+
 def wait(
     lab: RunningLab,
     pred: Prediction,
     timeout_s: float,
     progress: Callable[[int, int], None] | None = None,
-    skip: set[str] | frozenset[str] = frozenset(),
+    skip: Set[str] = frozenset(),
     stop: Callable[[], bool] | None = None,
 ) -> tuple[bool, float, list[Difference]]:
-    """Poll until no difference is left, the deadline passes or `stop()` says so; returns
-    (converged, seconds, differences)."""
+    """Poll until the lab matches `pred` (sessions, FIBs, then BFD: the one definition of converged),
+    the deadline passes or `stop()` says so; returns (converged, seconds, differences)."""
     runtime = lab.runtime
-    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values()) + len(pred.p2s)
-    start = time.monotonic()
+    total = (
+        len(pred.sessions) + sum(len(f) for f in pred.fib.values()) + len(pred.p2s) + bfd_sessions(lab.topo, pred, skip)
+    )
+
+    def peers(node: str) -> dict[str, dict[str, Any]]:
+        return bgp_peers(runtime.frr_dir(node))
+
+    def bfd(node: str) -> Any:
+        # Through vtysh: bfdd's own vty socket has the command only in enable mode.
+        try:
+            return vtysh_json(runtime.frr_dir(node), "show bfd peers json", timeout=3.0)
+        except (GwlabError, subprocess.TimeoutExpired):
+            return []
+
     with runtime.handles() as opened:
+        # Opened on first use, inside the poll: a namespace helper that misses its deadline on a
+        # loaded machine is one poll's difference, not an error. Point-to-site clients are watched too
+        # (their virtual IP).
         watched = [*lab.topo.routers(), *lab.topo.by_role("p2s-client")]
-        handles = {n.name: opened[n.name] for n in watched if n.name not in skip}
+        handles = _OnUse(opened, [n.name for n in watched if n.name not in skip])
 
-        def peers(node: str) -> dict[str, dict[str, Any]]:
-            return bgp_peers(runtime.frr_dir(node))
-
-        while True:
-            diffs = differences(lab.topo, pred, handles, peers, skip)
+        def look() -> list[Difference]:
+            try:
+                diffs = differences(lab.topo, pred, handles, peers, skip) or bfd_differences(lab.topo, pred, bfd, skip)
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                # pyroute2's namespace helper can miss its deadline on a loaded machine: poll again.
+                diffs = [Difference("-", "read", "netlink", "an answer", str(exc))]
             if progress is not None:
                 progress(total - min(len(diffs), total), total)
-            if not diffs:
-                return True, time.monotonic() - start, []
-            if time.monotonic() - start > timeout_s or (stop is not None and stop()):
-                return False, time.monotonic() - start, diffs
-            time.sleep(POLL_S)  # the poll interval of a deadline-bounded wait
+            return diffs
+
+        result = poll(look, lambda diffs: not diffs, timeout_s=timeout_s, interval_s=POLL_S, stop=stop)
+    return result.ok, result.seconds, result.value
 
 
 def check(lab: RunningLab, pred: Prediction | None = None) -> list[Difference]:
     """What differs now (one poll) from `pred`, by default the prediction without failures."""
     return wait(lab, pred or predict(lab.topo), 0.0)[2]
-
-
-def converge_now(lab: RunningLab, timeout_s: float) -> tuple[bool, float]:
-    """Wait until the lab matches the oracle for the failures in effect now."""
-    failures = current_failures(lab)
-    ok, seconds, _ = wait(lab, predict(lab.topo, failures), timeout_s, skip=failures.nodes)
-    return ok, seconds
 
 
 # -- up, until converged ----------------------------------------------------------------------------

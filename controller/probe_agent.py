@@ -1,6 +1,6 @@
 """UDP probe sender and receiver, run inside a lab node's namespace: `python -m controller.probe_agent`.
 
-    recv --ports A-B --out FILE
+    recv --ports A-B --out FILE [--spool FILE]
         One UDP socket per port, IP_RECVTOS on. Every packet becomes a record (flow, seq, sender's
         monotonic_ns stamp, receive monotonic_ns, TOS byte). The receive time is the kernel's
         (SO_TIMESTAMPNS, CLOCK_REALTIME) moved onto the monotonic clock with the offset between the
@@ -8,7 +8,8 @@
         so a receiver that is scheduled late does not delay its stamps. Prints "ready" on stdout once every port
         is bound. Ends on SIGTERM/SIGINT (at once), or on a "drain MS FLOW:COUNT,..." line on stdin:
         it then keeps receiving until each flow's last packet (seq COUNT-1) is in or MS ms have passed.
-        FILE: one JSON header line, then fixed-size little-endian records (`RECORD`).
+        FILE: one JSON header line, then fixed-size little-endian records (`RECORD`). --spool: the
+        same records, appended every 100 ms while it runs, for a controller that reads them live.
 
     send --dst IP --ports A-B --sport-base S --rate PPS (--duration SECONDS | --until-signal) --out FILE
         One socket per flow, bound to source port S + (port - A), so that ECMP hashing on ports spreads
@@ -53,6 +54,7 @@ _TIMESPEC = struct.Struct("@qq")
 RCVBUF = 1 << 20
 MAX_CATCH_UP_NS = 1_000_000_000  # a sender stalled longer than this skips the missed slots
 MAGIC = "gwlab-probe-recv/1"
+SPOOL_S = 0.1  # how often a receiver appends its new records to its spool
 
 
 def parse_ports(text: str) -> tuple[int, int]:
@@ -145,8 +147,30 @@ def parse_drain(line: str) -> tuple[float, dict[int, int]]:
     return float(words[1]) / 1000.0, expected
 
 
-def run_receiver(ports: tuple[int, int], out: Path) -> int:
+class Spool:
+    """The records so far, appended to a file every SPOOL_S for a controller that reads them live."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.file = open(path, "ab", buffering=0) if path is not None else None  # noqa: SIM115 - lives with the loop
+        self.written = 0
+        self.due = time.monotonic()
+
+    def flush(self, records: bytearray, force: bool = False) -> None:
+        if self.file is None or (not force and time.monotonic() < self.due):
+            return
+        if len(records) > self.written:
+            self.file.write(records[self.written :])  # whole records only: the controller reads those
+            self.written = len(records)
+        self.due = time.monotonic() + SPOOL_S
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def run_receiver(ports: tuple[int, int], out: Path, spool_path: Path | None = None) -> int:
     rx = Receiver(*ports)
+    spool = Spool(spool_path)
     started = time.monotonic_ns()
     stop = False
 
@@ -179,6 +203,8 @@ def run_receiver(ports: tuple[int, int], out: Path) -> int:
     pending = b""
     while not stop:
         timeout = None if drain_until is None else max(0.0, drain_until - time.monotonic())
+        if spool.file is not None:
+            timeout = SPOOL_S if timeout is None else min(timeout, SPOOL_S)
         for key, _ in sel.select(timeout):
             fd = key.fd
             if fd == wake_r:
@@ -198,6 +224,7 @@ def run_receiver(ports: tuple[int, int], out: Path) -> int:
                         drain_until = time.monotonic() + seconds
             else:
                 rx.drain_socket(rx.sockets[fd])
+        spool.flush(rx.records)
         if drain_until is not None:
             if rx.done(expected):
                 reason = "drained"
@@ -207,6 +234,8 @@ def run_receiver(ports: tuple[int, int], out: Path) -> int:
                 break
     for s in rx.sockets.values():  # whatever is still queued was received before we stopped
         rx.drain_socket(s)
+    spool.flush(rx.records, force=True)
+    spool.close()
     header = {
         "format": MAGIC,
         "record": RECORD.format,
@@ -352,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     recv = sub.add_parser("recv")
     recv.add_argument("--ports", type=parse_ports, required=True)
     recv.add_argument("--out", type=Path, required=True)
+    recv.add_argument("--spool", type=Path, help="append the records here as they come (read live)")
     recv.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority; 0: normal scheduling")
     send = sub.add_parser("send")
     send.add_argument("--dst", required=True)
@@ -367,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_rt_priority(args.rt_priority)
     if args.mode == "recv":
-        return run_receiver(args.ports, args.out)
+        return run_receiver(args.ports, args.out, args.spool)
     if args.rate <= 0:
         parser.error("--rate must be positive")
     duration = None if args.until_signal else args.duration

@@ -35,9 +35,10 @@ from typing import Any
 from controller import attribution
 from controller.analysis import flow_stats, ms
 from controller.attribution import Codebook
-from controller.probe_agent import read_records
+from controller.probe_agent import RECORD, read_records
 from controller.results import Arrival, FlowSpec, FlowStats, Record
 from lab.errors import GwlabError
+from lab.poll import Deadline
 from lab.runtime.running import RunningLab, attach
 from lab.topology import Node, Topology, direction
 
@@ -125,6 +126,8 @@ class _Agent:
     node: str
     proc: subprocess.Popen[bytes]
     out: Path
+    spool: Path | None = None  # a receiver's records so far
+    read: int = 0  # bytes of the spool decoded already
 
 
 class ProbeSession:
@@ -161,6 +164,7 @@ class ProbeSession:
         self.receiver_headers: dict[str, dict[str, Any]] = {}
         self.started_ns = 0
         self.stopped_ns = 0
+        self.live: list[Arrival] = []  # what snapshot() has read so far
 
     @property
     def flows(self) -> list[FlowSpec]:
@@ -199,10 +203,10 @@ class ProbeSession:
             for d in self.directions:
                 lo, hi = d.ports
                 out = self.workdir / f"recv-{d.name.replace('->', '-to-')}.bin"
-                proc = self._agent(
-                    d.dst, ["recv", "--ports", f"{lo}-{hi}", "--out", str(out)], subprocess.PIPE, subprocess.PIPE
-                )
-                self.receivers.append(_Agent(d, d.dst, proc, out))
+                spool = out.with_suffix(".live")
+                argv = ["recv", "--ports", f"{lo}-{hi}", "--out", str(out), "--spool", str(spool)]
+                proc = self._agent(d.dst, argv, subprocess.PIPE, subprocess.PIPE)
+                self.receivers.append(_Agent(d, d.dst, proc, out, spool))
             _wait_ready(self.receivers, "receiver")
             self.started_ns = time.monotonic_ns()
             for d in self.directions:
@@ -236,6 +240,7 @@ class ProbeSession:
         """Stop senders, let receivers drain what is in flight, read everything and remove the rules."""
         if self.workdir is None or self._closed:
             raise GwlabError("probe session not started" if self.workdir is None else "probe session already stopped")
+        self.live = []  # the final record replaces it: never both in memory
         try:
             for agent in self.senders:
                 _signal(agent.proc, signal.SIGTERM)
@@ -285,6 +290,26 @@ class ProbeSession:
         finally:
             self.close()
 
+    def snapshot(self) -> tuple[list[FlowStats], list[Arrival]]:
+        """The record so far, while the probes run: every flow (its send counts are known only at the
+        end) and every arrival the receivers have spooled (they append every 100 ms). Reads only what
+        is new since the last call; the list returned grows with each call."""
+        if self.workdir is None or self._closed:
+            raise GwlabError("probe session not running")
+        for agent in self.receivers:
+            assert agent.spool is not None
+            try:
+                with open(agent.spool, "rb") as f:
+                    f.seek(agent.read)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            usable = len(data) - len(data) % RECORD.size
+            agent.read += usable
+            self.live += arrivals_of(RECORD.iter_unpack(data[:usable]), self.codebook, self.t0_ns)
+        flows = [FlowStats(s.flow, s.direction, s.src, s.dst, s.sport, s.dport) for s in self.flows]
+        return flows, self.live
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time of each agent (after stop): "send s1->azure" -> seconds."""
         out = {f"send {d}": float(r.get("cpu_s", 0.0)) for d, r in self.sender_reports.items()}
@@ -321,7 +346,7 @@ def _wait_ready(agents: list[_Agent], what: str) -> None:
     """Every agent prints "ready" once its sockets are bound (a sender: after its first packet).
 
     Waits for all of them, with a deadline."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = Deadline(READY_TIMEOUT_S)
     sel = selectors.DefaultSelector()
     waiting: dict[int, _Agent] = {}
     buffers: dict[int, bytes] = {}
@@ -334,7 +359,7 @@ def _wait_ready(agents: list[_Agent], what: str) -> None:
         buffers[fd] = b""
     try:
         while waiting:
-            left = deadline - time.monotonic()
+            left = deadline.left()
             if left <= 0:
                 names = ", ".join(a.direction.name for a in waiting.values())
                 raise GwlabError(f"probe {what}s not ready within {READY_TIMEOUT_S:.0f} s: {names}")

@@ -1,53 +1,43 @@
 """pytest fixtures for your own convergence tests (registered as the `gwlab` pytest plugin).
 
 ```python
-def test_my_failover(gwlab_lab, gwlab_scenario):
-    lab = gwlab_lab("my-lab.yaml")                 # up, converged; taken down after the test
-    report = gwlab_scenario("my-scenario.yaml", lab)
-    assert report.passed, report.expectations
-
 def test_instance_loss(gwlab_lab, gwlab_probes, gwlab_fail):
-    lab = gwlab_lab("active-active")
-    with gwlab_probes(lab) as probes:
-        result = gwlab_fail(lab, "gw0", "crash")     # waits for convergence, returns timings
-    flows, arrivals = probes.result
-    assert result.converged_ms < 5000
+    lab = gwlab_lab("active-active")                # up, converged; taken down after the test
+    with gwlab_probes(lab):
+        outcome = gwlab_fail(lab, "gw0", "crash")   # waits for convergence; restored after the test
+    assert outcome.paths == {"s1->azure": ["gw1"], "azure->s1": ["gw1"]}   # measured, data plane
+    assert outcome.paths == outcome.expected_paths  # ... and what the oracle predicted
+    assert outcome.outage_ms["azure->s1"] < 1000
+
+def test_my_scenario(gwlab_scenario):
+    report = gwlab_scenario("my-scenario.yaml")     # on its own lab, brought up and taken down
+    assert report.passed, report.expectations
 ```
-Needs root (network namespaces) and FRR; see README.
+`gwlab_lab` gives a `controller.session.LabSession` (the facade: `fail`, `restore`, `probes`,
+`wait_converged`, `vtysh_json`, `wait_json`...). `gwlab_fail` returns a FailureResult: with probes
+running, outage and loss per direction, paths before and after measured from the data plane, the
+oracle's paths beside them, convergence as the last FIB change; figures measured while probes run are
+final once the `gwlab_probes` block has ended. Needs root (network namespaces) and FRR; see README.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
-from controller.converge import converge_now, up
-from controller.failures import current_failures, from_record, inject, load_active, resolve, restore
-from controller.oracle import predict
 from controller.probes import ProbeSession
-from controller.results import Arrival, FlowStats, RunReport
-from controller.runner import Runner
+from controller.results import Arrival, FailureResult, FlowStats, RunReport
+from controller.runner import Runner, run_scenario
 from controller.scenario import load_scenario
+from controller.session import LabSession
 from lab.runtime.backends import DEFAULT
-from lab.runtime.lifecycle import down
 from lab.runtime.running import RunningLab
 
-
-@dataclass
-class FailOutcome:
-    target: str
-    mode: str
-    detection: str
-    expected_detection_ms: float
-    converged: bool
-    converged_ms: float
-    paths: dict[str, list[str]]
+Lab = LabSession | RunningLab
 
 
 @dataclass
@@ -55,73 +45,98 @@ class ProbeRun:
     session: ProbeSession
     result: tuple[list[FlowStats], list[Arrival]] = field(default_factory=lambda: ([], []))
 
+    @property
+    def flows(self) -> list[FlowStats]:
+        return self.result[0]
+
+    @property
+    def arrivals(self) -> list[Arrival]:
+        return self.result[1]
+
+
+class _Sessions:
+    """One LabSession per lab in a test: probes, failures and their measurements meet in it."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, LabSession] = {}
+
+    def of(self, lab: Lab) -> LabSession:
+        if isinstance(lab, LabSession):
+            return self.by_name.setdefault(lab.name, lab)
+        if lab.name not in self.by_name:
+            self.by_name[lab.name] = LabSession(lab)
+        return self.by_name[lab.name]
+
+    def close(self) -> None:
+        for session in reversed(list(self.by_name.values())):
+            session.close()
+        self.by_name.clear()
+
 
 @pytest.fixture
-def gwlab_lab() -> Iterator[Callable[..., RunningLab]]:
+def _gwlab_sessions() -> Iterator[_Sessions]:
+    sessions = _Sessions()
+    yield sessions
+    sessions.close()
+
+
+@pytest.fixture
+def gwlab_lab(_gwlab_sessions: _Sessions) -> Callable[..., LabSession]:
     """Factory: gwlab_lab(LAB, name=None, runtime="netns") brings LAB up (converged) and takes it down
-    after the test."""
-    names: list[str] = []
+    after the test; returns its LabSession."""
+    made: list[str] = []
 
-    def make(source: str, name: str | None = None, runtime: str = DEFAULT) -> RunningLab:
-        lab_name = name or f"pt{os.getpid() % 10000}{len(names)}"
-        lab = up(source, name=lab_name, runtime=runtime, cleanup_on_failure=True).lab
-        names.append(lab_name)
-        return lab
+    def make(source: str, name: str | None = None, runtime: str = DEFAULT) -> LabSession:
+        lab_name = name or f"pt{os.getpid() % 10000}{len(made)}"
+        session = LabSession.up(source, name=lab_name, runtime=runtime)
+        made.append(lab_name)
+        return _gwlab_sessions.of(session)
 
-    yield make
-    for lab_name in names:
-        down(lab_name)
+    return make
 
 
 @pytest.fixture
-def gwlab_scenario() -> Callable[..., RunReport]:
-    """gwlab_scenario(SCENARIO, lab) runs a scenario file or built-in on a running lab."""
+def gwlab_scenario(_gwlab_sessions: _Sessions) -> Callable[..., RunReport]:
+    """gwlab_scenario(SCENARIO, lab=None): run a scenario file or built-in on a running lab, or, without
+    one, on the scenario's own lab, brought up for it and taken down afterwards."""
 
-    def run(scenario: str, lab: RunningLab) -> RunReport:
-        return Runner(lab, load_scenario(scenario)).run()
+    def run(scenario: str, lab: Lab | None = None) -> RunReport:
+        loaded = load_scenario(scenario)
+        if lab is None:
+            return run_scenario(loaded)
+        return Runner(_gwlab_sessions.of(lab), loaded).run()
 
     return run
 
 
 @pytest.fixture
-def gwlab_probes() -> Callable[..., Any]:
-    """Context manager: traffic both ways between every site and the VNet VM while the block runs."""
+def gwlab_probes(_gwlab_sessions: _Sessions) -> Callable[..., AbstractContextManager[ProbeRun]]:
+    """Context manager: traffic both ways between every site and the VNet VM while the block runs;
+    `.flows` and `.arrivals` once it has ended."""
 
     @contextmanager
-    def probes(lab: RunningLab, flows: int = 8, rate: float = 200) -> Iterator[ProbeRun]:
-        run = ProbeRun(ProbeSession(lab, flows_per_direction=flows, rate_pps=rate).start())
-        try:
+    def probes(lab: Lab, flows: int = 8, rate: float = 200) -> Iterator[ProbeRun]:
+        session = _gwlab_sessions.of(lab)
+        with session.probes(flows, rate) as probe_session:
+            run = ProbeRun(probe_session)
             yield run
-        finally:
-            run.result = run.session.stop()
+        run.result = session.record()
 
     return probes
 
 
 @pytest.fixture
-def gwlab_fail() -> Iterator[Callable[..., FailOutcome]]:
-    """gwlab_fail(lab, TARGET, MODE=None) injects a failure, waits for convergence; restored after the test."""
-    injected: list[tuple[RunningLab, str]] = []
+def gwlab_fail(_gwlab_sessions: _Sessions) -> Iterator[Callable[..., FailureResult]]:
+    """gwlab_fail(lab, TARGET, MODE=None, timeout_s=None): inject, wait for convergence, measure; every
+    failure still in effect is restored after the test."""
+    injected: list[tuple[LabSession, str]] = []
 
-    def fail(lab: RunningLab, target: str, mode: str | None = None, timeout_s: float | None = None) -> FailOutcome:
-        failure = resolve(lab, target, mode)
-        detection = failure.detection()
-        start = time.monotonic()
-        injected.append((lab, target))
-        inject(lab, failure)
-        ok, _ = converge_now(lab, timeout_s or detection.expected_ms / 1000 + 15)
-        return FailOutcome(
-            target,
-            failure.mode,
-            detection.mechanism,
-            detection.expected_ms,
-            ok,
-            (time.monotonic() - start) * 1000,
-            predict(lab.topo, current_failures(lab)).paths,
-        )
+    def fail(lab: Lab, target: str, mode: str | None = None, timeout_s: float | None = None) -> FailureResult:
+        session = _gwlab_sessions.of(lab)
+        injected.append((session, target))
+        return session.fail(target, mode, timeout_s=timeout_s)
 
     yield fail
-    for lab, target in reversed(injected):
-        for record in load_active(lab):
-            if record.target == target:
-                restore(lab, from_record(lab, record))
+    for session, target in reversed(injected):
+        if target in session.active():
+            session.restore(target, observe_ms=0)

@@ -47,6 +47,8 @@ class LabError(Exception):
 class GwlabError(Exception):
     """A failure that is not about a lab file (runtime, environment); shown as one line."""
 
+    reported = False  # the command has already said so in its --json output
+
 
 def field_path(loc: Iterable[str | int]) -> str:
     """("onprem", "sites", 0, "asn") -> "onprem.sites[0].asn"."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from lab.errors import GwlabError
 from lab.paths import templates_dir
 from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
 
@@ -111,3 +114,25 @@ def write(files: dict[str, str], outdir: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def draw_svg(dot_file: Path, timeout_s: float = 60.0) -> Path | None:
+    """The diagram drawn as SVG beside its .dot file by Graphviz's `dot`; None when it is not installed."""
+    dot = shutil.which("dot")
+    if dot is None:
+        return None
+    svg = dot_file.with_suffix(".svg")
+    try:
+        done = subprocess.run(
+            [dot, "-Tsvg", str(dot_file), "-o", str(svg)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GwlabError(f"dot did not draw {dot_file.name} within {timeout_s:g} s") from None
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise GwlabError(f"dot could not draw {dot_file.name}: {said}")
+    return svg

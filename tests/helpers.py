@@ -113,20 +113,27 @@ def require_root() -> None:
 
 
 def gwlab(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
-    """`gwlab ARGS` started as a user would, from this checkout (text, both outputs piped unless said)."""
+    """`gwlab ARGS` started through pipes, as a script or CI sees it (COLUMNS unset: nothing bounds the
+    width), from this checkout; text, both outputs piped unless said."""
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
+    base = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     return subprocess.Popen(
         [sys.executable, "-m", "controller.cli.app", *args],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})},
+        env={**base, "PYTHONPATH": str(REPO), **(env or {})},
         text=True,
         **popen,
     )
 
 
-def gwlab_done(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_gwlab(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`gwlab ARGS` run to its end: exit code, stdout, stderr."""
     proc = gwlab(*args, env=env)
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pyroute2 import IPRoute, netns
 
+from lab.poll import poll
 from lab.runtime.ipsec import endpoint
 from lab.runtime.nsenter import call_in, preexec, write_sysctls
 from lab.runtime.processes import stop
@@ -178,15 +178,15 @@ def _build(w: World) -> None:
 def endpoint_wait_distinct(path: str) -> None:
     """unshare has exec'd sleep in its own namespace (until then the pid is still in ours)."""
     own = os.stat("/proc/self/ns/net").st_ino
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def distinct() -> bool:
         try:
-            if os.stat(path).st_ino != own:
-                return
+            return os.stat(path).st_ino != own
         except FileNotFoundError:
-            pass
-        time.sleep(0.005)  # polling for the new namespace with a deadline
-    raise RuntimeError(f"{path}: no namespace of its own")
+            return False
+
+    if not poll(distinct, timeout_s=5, interval_s=0.005).ok:
+        raise RuntimeError(f"{path}: no namespace of its own")
 
 
 def _addrs(w: World, node: str, addrs: dict[str, str], default: str | None = None) -> None:

@@ -76,3 +76,46 @@ def test_cli_validate(case: str) -> None:
     assert "Traceback" not in out
     for line in expected_lines(path):
         assert line in out
+
+
+# -- scenarios: tests/errors/scenarios/<case>.yaml and the exact lines, the same contract -----------
+
+SCENARIO_CASES = sorted((CASES / "scenarios").glob("*.yaml"))
+
+
+def scenario_lines(case: Path) -> list[str]:
+    """What a user sees for a scenario file: its own problems, then those against its lab (no lab built)."""
+    from controller.runner import checked, scenario_topology
+    from controller.scenario import load_scenario
+
+    with pytest.raises(LabError) as info:
+        scenario = load_scenario(str(case))
+        checked(scenario, scenario_topology(scenario))
+    return info.value.lines()
+
+
+def test_every_scenario_case_has_its_expected_output() -> None:
+    assert len(SCENARIO_CASES) >= 15
+    assert {p.stem for p in SCENARIO_CASES} == {p.stem for p in (CASES / "scenarios").glob("*.txt")}
+
+
+@pytest.mark.parametrize("case", SCENARIO_CASES, ids=[p.stem for p in SCENARIO_CASES])
+def test_bad_scenario(case: Path) -> None:
+    lines = scenario_lines(case)
+    assert lines == expected_lines(case)
+    assert all(line.startswith(f"{case.name}: ") for line in lines)
+
+
+@pytest.mark.parametrize("case", ["fail-unknown-target", "step-unknown-field"])
+def test_cli_run_refuses_a_bad_scenario_before_building_anything(case: str) -> None:
+    path = CASES / "scenarios" / f"{case}.yaml"
+    run = subprocess.run(
+        [sys.executable, "-m", "controller.cli.app", "run", str(path), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.splitlines() == expected_lines(path)

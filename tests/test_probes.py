@@ -37,6 +37,8 @@ class Run:
     flows: list[FlowStats]
     arrivals: list[Arrival]
     tables_after: list[str]  # nft tables left on msee/gateway nodes after stop()
+    live: list[Arrival]  # what snapshot() read just before stop()
+    live_at_ms: float  # when
 
 
 def _up(source: str, prefix: str) -> Iterator[RunningLab]:
@@ -58,12 +60,14 @@ def _probe(lab: RunningLab, flows_per_direction: int) -> Run:
     session = ProbeSession(lab, flows_per_direction=flows_per_direction, rate_pps=RATE, t0_ns=t0)
     session.start()
     time.sleep(RUN_S)
+    live = list(session.snapshot()[1])
+    live_at_ms = (time.monotonic_ns() - t0) / 1e6
     flows, arrivals = session.stop()
     tables = []
     for name in session.codebook.elements if session.codebook else []:
         out = lab.run(name, ["nft", "list", "tables"]).stdout
         tables += [f"{name}: {line}" for line in out.splitlines() if attribution.TABLE in line]
-    return Run(lab, session, flows, arrivals, tables)
+    return Run(lab, session, flows, arrivals, tables, live, live_at_ms)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +112,16 @@ def test_hybrid_no_loss(hybrid: Run) -> None:
     assert len(hybrid.arrivals) == sum(f.received for f in hybrid.flows)
     for h in hybrid.session.receiver_headers.values():
         assert h["kernel_drops"] == 0 and h["malformed"] == 0
+
+
+def test_the_record_is_read_live_while_probes_run(hybrid: Run) -> None:
+    """snapshot(): the receivers' records so far, the same as the final record's, at most a few
+    spool intervals (100 ms) behind."""
+    assert hybrid.live, "nothing read live"
+    final = {(a.flow, a.seq): a for a in hybrid.arrivals}
+    assert all(final.get((a.flow, a.seq)) == a for a in hybrid.live)
+    newest = max(a.received_ms for a in hybrid.live)
+    assert hybrid.live_at_ms - newest < 500, f"the live record lags {hybrid.live_at_ms - newest:.0f} ms"
 
 
 def test_hybrid_prefers_expressroute_as_predicted(hybrid: Run) -> None:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import yaml
 from controller import converge
 from controller.converge import up
 from controller.oracle import predict
+from lab.poll import poll
 from lab.runtime import lifecycle, links
 from lab.runtime.configure import configure_node
 from lab.runtime.lifecycle import down
@@ -28,7 +28,7 @@ from lab.runtime.netlink import interface_index
 from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
-from tests.helpers import BUILTINS, REPO, require_root
+from tests.helpers import BUILTINS, REPO, require_root, run_gwlab
 from tests.labs import host_links, lab_file, leftovers, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -82,10 +82,14 @@ def test_the_labs_up_only_builds_and_starts_and_the_controller_waits() -> None:
         started = lifecycle.up("active-active", name=name)
         assert started.lab.state.phase == "started" and started.lab.state.runtime == "netns"
         assert set(started.timings) == {"render", "namespaces", "daemons", "tunnels"}
-        deadline = time.monotonic() + 5  # a speaker writes its pid file just after it has daemonised
-        while not all(all(d.values()) for d in started.lab.runtime.running_daemons().values()):
-            assert time.monotonic() < deadline, started.lab.runtime.running_daemons()
-            time.sleep(0.02)  # polling the pid files with a deadline
+        # A speaker writes its pid file just after it has daemonised.
+        running = poll(
+            started.lab.runtime.running_daemons,
+            lambda found: all(all(d.values()) for d in found.values()),
+            timeout_s=5,
+            interval_s=0.02,
+        )
+        assert running.ok, running.value
         lab = attach(name)
         assert type(lab.runtime) is type(started.lab.runtime)
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
@@ -168,13 +172,14 @@ def test_a_failure_midway_through_up_leaves_nothing() -> None:
 
 
 def wait_for_phase(name: str, phases: set[str], deadline_s: float) -> str:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        state = load_state(name)
-        if state is not None and state.phase in phases:
-            return state.phase
-        time.sleep(0.02)  # polling the state file with a deadline
-    raise AssertionError(f"lab {name} never reached {phases}")
+    state = poll(
+        lambda: load_state(name),
+        lambda found: found is not None and found.phase in phases,
+        timeout_s=deadline_s,
+        interval_s=0.02,
+    )
+    assert state.ok and state.value is not None, f"lab {name} never reached {phases}"
+    return state.value.phase
 
 
 @pytest.mark.parametrize("phase", ["starting", "converging"])
@@ -249,16 +254,7 @@ def cli_lab() -> Iterator[str]:
 
 
 def gwlab(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli.app", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_gwlab(*args, timeout=120)
 
 
 def test_cli_up_status_exec_down(cli_lab: str) -> None:
@@ -281,7 +277,7 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     assert all(all(n["daemons"].values()) for n in data["nodes"])
     listed = gwlab("list", "--json")
     assert cli_lab in [row["name"] for row in json.loads(listed.stdout)]
-    ran = gwlab("exec", "--lab", cli_lab, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
+    ran = gwlab("exec", "--name", cli_lab, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     gone = gwlab("down", cli_lab)
     assert gone.returncode == 0, gone.stderr

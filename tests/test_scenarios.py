@@ -20,6 +20,7 @@ Bounds are derived from the lab's timers, not from what one run measured:
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ import pytest
 from controller import analysis
 from controller.results import FailureResult, RunReport
 from controller.runner import run_scenario
-from controller.scenario import builtin_scenarios, load_scenario, parse_scenario
+from controller.scenario import FailStep, builtin_scenarios, load_scenario, parse_scenario
 from lab.ipsec import dpd
 from lab.load import load
 from lab.profiles import PROFILES, Timing
@@ -83,7 +84,7 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         "policy-based",
         "point-to-site",
     }
-    failures = {(step.args.target, step.args.mode) for s in scenarios for step in s.steps if step.kind == "fail"}
+    failures = {(step.target, step.mode) for s in scenarios for step in s.steps if isinstance(step, FailStep)}
     assert failures >= {
         ("gw0", "crash"),
         ("gw0", "graceful"),  # active/active and active/standby instance lost
@@ -251,7 +252,59 @@ def test_device_loss_on_prem_at_once_azure_after_dead_peer_detection() -> None:
     assert low - 100 <= ms <= high + SLACK_MS + 500, f.outage_ms
 
 
-# -- (d) on-prem routing policy moves traffic, measured per tunnel -----------------------------------
+# -- (d) two failures without a restore between them: each charged with its own outage -------------
+
+
+def gaps_begun(report: RunReport, direction: str, start_ms: float, end_ms: float) -> float:
+    """Straight from the probe record, independently of controller.analysis: the longest interval
+    between a flow's consecutive arrivals (in the order received) whose first missing packet (the one
+    sent 1/rate after the packet before the gap) was sent in [start, end)."""
+    interval = 1000.0 / load_scenario(report.scenario).probes.rate
+    flows = {f.flow for f in report.flows if f.direction == direction}
+    longest = 0.0
+    for flow in flows:
+        times = sorted((a.received_ms, a.sent_ms) for a in report.arrivals if a.flow == flow)
+        for (received, sent), (next_received, _) in itertools.pairwise(times):
+            if start_ms <= sent + interval < end_ms:
+                longest = max(longest, next_received - received)
+    return longest
+
+
+def test_two_failures_each_measured_in_its_own_window() -> None:
+    """double-failure: the circuit goes down, then gw0 crashes before anything is restored. The
+    circuit is charged with its own outage only (a link down: well under a second), although flows
+    it moved to gw0 are cut again by gw0's crash 2-3 s later; gw0 with its hold timer; the restores
+    with theirs; and every figure agrees with the record read directly."""
+    report = report_of("double-failure")
+    t = timing_of(report)
+    assert report.passed, failed(report)
+    circuit, gw0 = report.failures
+    assert (circuit.target, gw0.target) == ("circuit", "gw0")
+    assert circuit.window_end_ms == gw0.injected_ms, "the circuit's window ends where gw0's begins"
+    assert gw0.restore is not None and circuit.restore is not None
+    assert gw0.window_end_ms == gw0.restore.restored_ms
+    hold_gap = gaps_begun(report, "s1->azure", gw0.injected_ms, gw0.restore.restored_ms)
+    assert hold_gap >= (t.hold - t.keepalive) * 1000 - 100, f"no hold-timer gap after gw0's crash: {hold_gap}"
+    # The old measure (every gap overlapping the circuit's window, until the circuit's restore)
+    # charged the circuit with gw0's gap; the circuit's own is its link-down outage.
+    assert max(circuit.outage_ms.values()) < 1000 < hold_gap, circuit.outage_ms
+    windows = [
+        (circuit, circuit.injected_ms, gw0.injected_ms),
+        (gw0, gw0.injected_ms, gw0.restore.restored_ms),
+        (gw0.restore, gw0.restore.restored_ms, circuit.restore.restored_ms),
+        (circuit.restore, circuit.restore.restored_ms, report.duration_ms),
+    ]
+    for change, start, end in windows:
+        assert set(change.outage_ms) == {"s1->azure", "azure->s1"}
+        for direction, ms in change.outage_ms.items():
+            # ordered by arrival here, by sequence number there: reordering moves a gap by a few ms
+            assert ms == pytest.approx(gaps_begun(report, direction, start, end), abs=10.0), (change, direction)
+    assert gw0.restore.lost == {"s1->azure": 0, "azure->s1": 0} or max(gw0.restore.outage_ms.values()) < 1000
+    untouched = [e for e in report.expectations if e.kind == "flows"]
+    assert untouched and all(e.passed for e in untouched), untouched
+
+
+# -- (e) on-prem routing policy moves traffic, measured per tunnel -----------------------------------
 
 
 def test_prepending_on_one_device_moves_azures_traffic_to_the_other() -> None:

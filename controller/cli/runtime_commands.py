@@ -10,3 +10,7 @@ def register(app: click.Group) -> None:
 
     for module in (up, down, status, exec_cmd, shell, list_cmd, fail, run, image):
         module.register(app)
+
+    from controller.cli import chaos
+
+    chaos.register(app)

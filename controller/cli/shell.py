@@ -1,4 +1,4 @@
-"""`gwlab shell NODE`: vtysh on a router, a shell on a host."""
+"""`gwlab shell [--name NAME] NODE`: vtysh on a router, a shell on a host."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import os
 
 import click
 
-from controller.cli.target import lab_option, pick
+from controller.cli.target import pick, running_lab_options
 from lab.runtime.frr import vtysh_argv
 
 
 @click.command("shell")
-@lab_option
+@running_lab_options
 @click.argument("node")
-def shell_command(lab_name: str | None, node: str) -> None:
+def shell_command(name: str | None, node: str) -> None:
     """Open vtysh on router NODE, or a shell on a host or the internet switch."""
-    lab = pick(lab_name)
+    lab = pick(name)
     target = lab.node(node)
     if target.is_router:
         argv = vtysh_argv(lab.runtime.frr_dir(node))  # the host's vtysh on the node's sockets

@@ -1,4 +1,5 @@
-"""`gwlab status [NAME] [--json]`: nodes, processes, BGP sessions, and the path each direction uses now."""
+"""`gwlab status [NAME] [--json]`: nodes, processes, BGP sessions, failures in effect, and the path each
+direction uses now."""
 
 from __future__ import annotations
 
@@ -8,23 +9,26 @@ from typing import Any
 import click
 from rich.table import Table
 
-from controller.cli.output import console, emit_json
-from controller.cli.target import pick
-from controller.cli.validate import json_option
+from controller.cli.output import console, emit_json, json_option
+from controller.cli.target import name_argument, one_name, pick, running_lab_options
 
 
 @click.command("status")
-@click.argument("name", required=False)
+@name_argument
+@running_lab_options
 @json_option
-def status_command(name: str | None, as_json: bool) -> None:
-    """Show lab NAME (default: the only one up): daemons, BGP sessions, IPsec tunnels, current paths."""
+def status_command(name_arg: str | None, name: str | None, as_json: bool) -> None:
+    """Show lab NAME (default: the only one up): daemons, BGP sessions, IPsec tunnels, failures, current
+    paths."""
+    from controller.failures import load_active
     from controller.observe import current_paths, node_status, sessions, tunnels
 
-    lab = pick(name)
+    lab = pick(one_name(name_arg, name))
     nodes = node_status(lab)
     bgp = sessions(lab)
     ends = tunnels(lab)
     paths = current_paths(lab)
+    failed = [{"target": r.target, "mode": r.mode} for r in load_active(lab)]
     if as_json:
         emit_json(
             {
@@ -34,6 +38,7 @@ def status_command(name: str | None, as_json: bool) -> None:
                 "nodes": [asdict(n) for n in nodes],
                 "sessions": bgp,
                 "tunnels": ends,
+                "failures": failed,
                 "paths": paths,
             }
         )
@@ -51,6 +56,8 @@ def status_command(name: str | None, as_json: bool) -> None:
     console.print(table)
     if ends:
         console.print(tunnel_table(ends))
+    if failed:
+        console.print("failed: " + ", ".join(f"[red]{f['target']}[/] ({f['mode']})" for f in failed))
     for direction, elements in sorted(paths.items()):
         console.print(f"{direction}: {', '.join(elements) or '[red]no path[/]'}")
 

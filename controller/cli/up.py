@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from controller.cli.output import console, emit_json, err_console
+from controller.cli.output import console, delayed_progress, emit_json, err_console, json_option
 from controller.cli.target import runtime_option
-from controller.cli.validate import json_option, lab_argument, print_warnings
+from controller.cli.validate import lab_argument, print_warnings
 from controller.converge import NotConverged, UpResult, up
 from lab.load import load_with_warnings
+
+UP_PHASES = ("render", "namespaces", "daemons", "converging")  # what `up` reports, in order
 
 
 def differences_table(exc: NotConverged) -> Table:
@@ -22,7 +25,12 @@ def differences_table(exc: NotConverged) -> Table:
 
 @click.command("up")
 @lab_argument
-@click.option("--name", help="Lab name (default: the lab file's); lets two copies of a lab run at once.")
+@click.option(
+    "-n",
+    "--name",
+    metavar="NAME",
+    help="Name of the running lab (default: the lab file's); two copies can run at once.",
+)
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for convergence.")
 @click.option("--cleanup-on-failure", is_flag=True, help="Take the lab down if it does not converge.")
 @runtime_option
@@ -32,26 +40,14 @@ def up_command(
 ) -> None:
     """Build LAB (network namespaces by default), start FRR and ExaBGP, wait until it matches Azure's rules.
 
-    Returns when every BGP session is Established and every FIB holds the routes the model predicts;
-    on time-out prints what has not converged and exits 1, leaving the lab up for inspection. Azure's traps
-    the lab file falls into are printed first, as warnings on stderr.
+    Returns when every BGP session is Established, every FIB holds the routes the model predicts and
+    BFD runs at the profile's timers; on time-out prints what has not converged and exits 1, leaving
+    the lab up for inspection. A terminal shows the phases and counts while it takes longer than 2 s.
+    Azure's traps the lab file falls into are printed first, as warnings on stderr.
     """
     print_warnings(load_with_warnings(lab))
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        task = bar.add_task("starting", total=1)
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=max(total, 1))
-
-        try:
+    try:
+        with delayed_progress(err_console, enabled=not as_json, phases=len(UP_PHASES)) as progress:
             result = up(
                 lab,
                 name=name,
@@ -60,10 +56,14 @@ def up_command(
                 cleanup_on_failure=cleanup_on_failure,
                 progress=progress,
             )
-        except NotConverged as exc:
-            bar.stop()
+    except NotConverged as exc:
+        if as_json:
+            diffs = [asdict(d) for d in exc.diffs]
+            emit_json({"lab": exc.name, "converged": False, "seconds": round(exc.seconds, 3), "differences": diffs})
+            exc.reported = True
+        else:
             err_console.print(differences_table(exc))
-            raise
+        raise
     report(result, as_json)
 
 
@@ -73,6 +73,7 @@ def report(result: UpResult, as_json: bool) -> None:
         emit_json(
             {
                 "lab": result.topo.name,
+                "runtime": result.lab.runtime.name,
                 "converged": True,
                 "seconds": round(total, 3),
                 "phases": {k: round(v, 3) for k, v in result.timings.items()},

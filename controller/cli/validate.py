@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from controller.cli.output import console, emit_json
+from controller.cli.output import console, emit_json, json_option
 from lab.load import Loaded, load_with_warnings
 from lab.topology import Topology
 
 lab_argument = click.argument("lab", metavar="LAB")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+
+__all__ = ["json_option", "lab_argument", "print_warnings", "summary"]
 
 
 def summary(topo: Topology) -> dict[str, object]:

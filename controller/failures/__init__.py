@@ -22,7 +22,7 @@ from controller.failures.zone import ZoneFailure
 from controller.oracle import Failures
 from lab.errors import LabError, Problem
 from lab.runtime.running import RunningLab
-from lab.topology import Tunnel
+from lab.topology import Topology, Tunnel
 
 KINDS: dict[str, type[Failure]] = {
     cls.kind: cls
@@ -41,8 +41,9 @@ KINDS: dict[str, type[Failure]] = {
 }
 
 
-def targets(lab: RunningLab) -> dict[str, type[Failure]]:
-    topo = lab.topo
+def targets(lab: RunningLab | Topology) -> dict[str, type[Failure]]:
+    """The lab's failure catalogue: target -> its kind (a scenario is checked against it before a lab runs)."""
+    topo = lab if isinstance(lab, Topology) else lab.topo
     out: dict[str, type[Failure]] = {}
     for node in topo.nodes.values():
         if node.role == "gateway":

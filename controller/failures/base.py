@@ -16,12 +16,20 @@ from lab.topology import Topology, Tunnel
 STATE_FILE = "failures.json"
 
 
+SETTLE_MARGIN_S = 15.0  # beyond detection: BGP updates, FIBs and BFD settling, on a loaded machine
+
+
 @dataclass
 class Detection:
     # "link-down", "bfd", "hold-timer", "dpd", "withdraw", "failover", "max-prefix", "next-hop-tracking",
     # "ike-delete", "ike-auth", "ike-selectors", "none"
     mechanism: str
     expected_ms: float  # what the mechanism implies with the lab's timers
+
+    @property
+    def timeout_s(self) -> float:
+        """How long to wait for the lab to converge after the failure: the one definition."""
+        return self.expected_ms / 1000 + SETTLE_MARGIN_S
 
 
 @dataclass

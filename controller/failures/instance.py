@@ -12,10 +12,9 @@ part of the outage); the restored instance comes back as the standby, its charon
 
 from __future__ import annotations
 
-import time
-
 from controller.failures.base import Detection, Failure, reconfigure, silent_tunnel_detection
 from controller.oracle import Failures
+from lab.poll import poll
 from lab.runtime import nodeops, tunnelops
 from lab.runtime.frr import bgp_peers
 
@@ -74,13 +73,14 @@ class InstanceFailure(Failure):
         lines = [f"router bgp {node.bgp.asn}"]
         lines += [f"neighbor {n.address} shutdown" for n in node.bgp.neighbors if n.kind != "speaker"]
         nodeops.vtysh_config(self.lab, node, lines)
-        # Wait until the NOTIFICATIONs are out: every session of this instance has left Established.
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
+
+        # Wait until the NOTIFICATIONs are out: every session of this instance has left Established
+        # (the speaker's, on 169.254.255.x, stays: the VM dies with it).
+        def established() -> list[str]:
             peers = bgp_peers(self.lab.runtime.frr_dir(node.name))
-            if not any(p.get("state") == "Established" for a, p in peers.items() if not a.startswith("169.254.255.")):
-                return
-            time.sleep(0.02)  # polling session state with a deadline
+            return [a for a, p in peers.items() if p.get("state") == "Established" and not a.startswith("169.254.255.")]
+
+        poll(established, lambda left: not left, timeout_s=5.0, interval_s=0.02)
 
     def follow_up(self) -> tuple[float, str] | None:
         if not self.active_standby or not self._holds_ips_now():

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from controller.analysis import UNKNOWN_PATH
-from controller.report.data import direction_key, oracle_match, overall_passed, profile_text, report_data, report_json
+from controller.report.data import (
+    direction_key,
+    oracle_match,
+    overall_passed,
+    profile_text,
+    report_data,
+    report_json,
+    rounded,
+)
 from controller.report.junit import junit_tree, junit_xml
 from controller.report.summary import WIDE_TABLE_COLUMNS, print_summary, summary_table
 from controller.report.timeline import render_timeline
@@ -65,6 +73,7 @@ __all__ = [
     "render_timeline",
     "report_data",
     "report_json",
+    "rounded",
     "summary_table",
     "write_report",
 ]

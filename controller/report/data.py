@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from controller.analysis import element
-from controller.results import FailureResult, RunReport
+from controller.results import Measured, RunReport
 from lab.topology import parse_direction
 
 
@@ -35,7 +35,7 @@ def direction_key(direction: str) -> tuple[str, int, str]:
     return (site, 0 if to_azure else 1, direction)
 
 
-def oracle_match(failure: FailureResult) -> bool | None:
+def oracle_match(failure: Measured) -> bool | None:
     """Measured paths after the failure are the oracle's, per direction; None when there is no oracle.
 
     A measured element finer than the oracle's (a tunnel "gw0/t-s1-vpn0" where the oracle says "gw0")
@@ -54,22 +54,22 @@ def oracle_match(failure: FailureResult) -> bool | None:
     return True
 
 
-def _round(value: Any) -> Any:
+def rounded(value: Any) -> Any:
     """Every float to 0.1 ms; NaN/infinity (not JSON) to null; -0.0 to 0.0."""
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
         return round(value, 1) + 0.0
     if isinstance(value, dict):
-        return {str(k): _round(v) for k, v in value.items()}
+        return {str(k): rounded(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_round(v) for v in value]
+        return [rounded(v) for v in value]
     return value
 
 
 def report_data(report: RunReport) -> dict[str, Any]:
     """The JSON document: `to_json()`, rounded, with the verdict and identity at the top level."""
-    data: dict[str, Any] = _round(report.to_json())
+    data: dict[str, Any] = rounded(report.to_json())
     data["passed"] = overall_passed(report)
     data["lab"] = report.lab
     data["scenario"] = report.scenario

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from controller.report.data import direction_key, oracle_match, overall_passed, profile_text
-from controller.results import FailureResult, RunReport
+from controller.results import Measured, RunReport
 
 
 def _directions(*maps: Mapping[str, object]) -> list[str]:
@@ -50,8 +50,9 @@ def _summary_caption(report: RunReport) -> Text:
     )
 
 
-def _failure_cells(f: FailureResult) -> dict[str, Text]:
-    """Every cell of a failure's row, by column key; per-direction values one line per direction."""
+def _failure_cells(f: Measured, target: str, mode: str, detection: str) -> dict[str, Text]:
+    """Every cell of a change's row (a failure or its restore), by column key; per-direction values
+    one line per direction."""
     dirs = _directions(f.outage_ms, f.lost, f.path_before, f.path_after, f.expected_path_after)
     match = oracle_match(f)
 
@@ -65,12 +66,11 @@ def _failure_cells(f: FailureResult) -> dict[str, Text]:
             return Text("—", style="dim")
         return Text(_fmt_path(f.expected_path_after[d]))
 
-    detection = f"{f.detection}\n({_fmt_ms(f.expected_detection_ms)} ms)"
     return {
-        "target": Text(f.target),
-        "mode": Text(f.mode),
+        "target": Text(target),
+        "mode": Text(mode),
         "detection": Text(detection),
-        "failure": Text.assemble((f"{f.target} {f.mode}", "bold"), "\n", detection),
+        "failure": Text.assemble((f"{target} {mode}", "bold"), "\n", detection),
         "direction": _lines(dirs, Text),
         "outage": _lines(dirs, lambda d: Text(_fmt_ms(f.outage_ms.get(d)))),
         "lost": _lines(dirs, lambda d: Text(str(f.lost[d]) if d in f.lost else "—")),
@@ -132,10 +132,16 @@ def summary_table(report: RunReport, compact: bool = False) -> Table:
     for _, header, options in columns:
         table.add_column(header, no_wrap="overflow" not in options, **options)
     for f in report.failures:
-        cells = _failure_cells(f)
-        if compact and f.symmetric_after is False:
-            cells["check"].append("\nasym.", style="yellow")
-        table.add_row(*(cells[key] for key, _, _ in columns))
+        changes: list[tuple[Measured, str, str]] = [
+            (f, f.mode, f"{f.detection}\n({_fmt_ms(f.expected_detection_ms)} ms)")
+        ]
+        if f.restore is not None:
+            changes.append((f.restore, "restored", "—"))
+        for change, mode, detection in changes:
+            cells = _failure_cells(change, f.target, mode, detection)
+            if compact and change.symmetric_after is False:
+                cells["check"].append("\nasym.", style="yellow")
+            table.add_row(*(cells[key] for key, _, _ in columns))
     return table
 
 

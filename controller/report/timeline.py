@@ -68,7 +68,8 @@ def _path_label(path: str) -> str:
 def render_timeline(report: RunReport, path: Path) -> None:
     """Draw the timeline picture into `path` (PNG, 14 x 8 in at 100 dpi, no display needed)."""
     labels, row_of, stats = rows(report)
-    fib = sorted((c for f in report.failures for c in f.fib_changes), key=lambda c: (c.node, c.t_ms, c.prefix))
+    windows = [w for f in report.failures for w in (f, f.restore) if w is not None]
+    fib = sorted((c for w in windows for c in w.fib_changes), key=lambda c: (c.node, c.t_ms, c.prefix))
     fib_nodes = sorted({c.node for c in fib}, key=natural)
     canvas = _canvas(report, fib, fib_nodes, len(labels))
     path_handles, per_flow = _draw_packets(canvas, report, row_of)

@@ -16,12 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab import poll
 from lab.errors import GwlabError
 from lab.runtime.interrupts import check_interrupted
 from lab.topology import SPEAKER_PORT, Node
@@ -143,15 +143,14 @@ def _start(
         launched += [proc for _, proc in zebras[-1]]
     for group in zebras:
         confirm(group)
-    waiting = [n.name for n in routers]
-    deadline = time.monotonic() + 10.0
-    while waiting:
-        waiting = [n for n in waiting if not (runtime.frr_dir(n) / "zserv.api").exists()]
-        if waiting and time.monotonic() > deadline:
-            raise GwlabError(f"zebra did not open its socket on {', '.join(waiting)} (see zebra.log)")
-        if waiting:
-            check_interrupted()
-            time.sleep(0.005)  # polling for zebra's socket with a deadline
+
+    def without_socket() -> list[str]:
+        check_interrupted()
+        return [n.name for n in routers if not (runtime.frr_dir(n.name) / "zserv.api").exists()]
+
+    waited = poll.poll(without_socket, lambda left: not left, timeout_s=10.0, interval_s=0.005)
+    if not waited.ok:
+        raise GwlabError(f"zebra did not open its socket on {', '.join(waited.value)} (see zebra.log)")
     others = [runtime.launch_frr(n, frr_daemons(n)[1:]) for n in routers]
     launched += [proc for group in others for _, proc in group]
     for done, group in enumerate(others, start=1):

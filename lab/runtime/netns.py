@@ -97,8 +97,9 @@ class NetnsRuntime(Runtime):
                 raise GwlabError(f"namespace {self.ns(name)} already exists (gwlab down {self.topo.name})")
         self.state.nodes = list(self.topo.nodes)
         self.state.save()  # before anything exists, so that an interrupted up can be undone
-        for name in self.topo.nodes:
+        for done, name in enumerate(self.topo.nodes, start=1):
             netns.create(self.ns(name))
+            progress("namespaces", done, len(self.topo.nodes))
         self.wire()
         progress("namespaces", len(self.topo.nodes), len(self.topo.nodes))
 

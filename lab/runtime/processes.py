@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 
+from lab import poll
 from lab.runtime.nsenter import namespace_id
 
 
@@ -60,17 +60,19 @@ def stop(pids: list[int], grace_s: float = 2.0) -> list[int]:
     """SIGTERM, wait up to grace_s, then SIGKILL (grace_s 0: SIGKILL only, a crash that says no
     goodbye); returns the pids still alive afterwards."""
     steps = ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)) if grace_s > 0 else ((signal.SIGKILL, 2.0),)
+    living = list(pids)
+
+    def still_alive() -> list[int]:
+        return [p for p in living if alive(p)]
+
     for sig, wait in steps:
-        for pid in pids:
+        for pid in living:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            pids = [p for p in pids if alive(p)]
-            if not pids:
-                return []
-            time.sleep(0.02)  # polling for exit with a deadline, not synchronisation
-    return [p for p in pids if alive(p)]
+        living = poll.poll(still_alive, lambda left: not left, timeout_s=wait, interval_s=0.02).value
+        if not living:
+            return []
+    return still_alive()
 
 
 def read_pid(path: os.PathLike[str] | str) -> int | None:

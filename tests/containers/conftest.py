@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from lab.poll import poll
 from lab.runtime.containers import dockerd, image
 from lab.runtime.containers.engine import Engine, engine
 from tests.helpers import require_root, require_tool
@@ -77,11 +77,7 @@ def silent_socket(tmp_path: Path) -> Iterator[Path]:
 
 def until(condition: Callable[[], object], timeout_s: float, what: str) -> object:
     """Poll `condition` every 50 ms until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s:g} s")
-        time.sleep(0.05)  # the poll interval of a deadline-bounded wait
+    result = poll(condition, timeout_s=timeout_s, interval_s=0.05)
+    if not result.ok:
+        pytest.fail(f"{what}: not within {timeout_s:g} s")
+    return result.value

@@ -22,7 +22,7 @@ from lab.runtime.lifecycle import down
 from lab.runtime.netns import NETNS_DIR
 from lab.runtime.state import RUN_ROOT
 from tests.containers.conftest import until
-from tests.helpers import REPO, gwlab, gwlab_done, require_tool
+from tests.helpers import REPO, gwlab, require_tool, run_gwlab
 from tests.labs import host_links, leftovers, reached, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]
@@ -122,7 +122,7 @@ def refused() -> Iterator[str]:
 
 def refuse(args: list[str], env: dict[str, str], name: str) -> str:
     """Run `gwlab up` that must fail: its one line of stderr; nothing of the lab exists afterwards."""
-    result = gwlab_done(*args, env=env)
+    result = run_gwlab(*args, env=env)
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr

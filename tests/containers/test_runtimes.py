@@ -28,7 +28,7 @@ from lab.runtime.containers.engine import Engine
 from lab.runtime.lifecycle import down
 from lab.runtime.running import attach
 from tests.containers.conftest import until
-from tests.helpers import BUILTINS, REPO, gwlab, gwlab_done
+from tests.helpers import BUILTINS, REPO, gwlab, run_gwlab
 from tests.labs import host_state, leftovers, reached, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]
@@ -83,7 +83,7 @@ def test_builtin_on_docker_and_podman(topology: str, docker: Engine, podman: Eng
         run = json.loads(stdout.splitlines()[-1])
         assert "error" not in run, f"{runtime}: {run['error']}"
         assert run["ping"], f"{runtime}: s1-host does not reach the VM"
-        assert run["up"]["ok"] and {"containers", "wire", "daemons", "convergence"} <= set(run["up"]["timings"])
+        assert run["up"]["ok"]
         assert run["clab_differences"] == [] if runtime == "docker" else "clab_differences" not in run
         assert run["unnoticed_mutations"] == [] if runtime == "docker" else True
         assert run["fail"]["ok"], f"{runtime}: {target} {mode}: {run['fail']}"
@@ -117,7 +117,7 @@ def test_instance_crash_on_docker(gwlab_lab, gwlab_probes, gwlab_fail):
     with gwlab_probes(lab, flows=4, rate=100) as probes:
         outcome = gwlab_fail(lab, "gw0", "crash")
     flows, arrivals = probes.result
-    assert outcome.converged and outcome.detection == "hold-timer"
+    assert outcome.converged and outcome.detection == "dpd"
     assert outcome.paths == {"s1->azure": ["gw1"], "azure->s1": ["gw1"]}
     assert {a.path.split("/")[0] for a in arrivals} >= {"gw0", "gw1"}
 """
@@ -201,24 +201,24 @@ def test_cli_on_docker(docker: Engine) -> None:
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
         assert ok, diffs
 
-        status = gwlab_done("status", name, "--json")
+        status = run_gwlab("status", name, "--json")
         assert status.returncode == 0, status.stderr
         data = json.loads(status.stdout)
         assert data["paths"]["s1->azure"] == ["gw0", "gw1"]
         assert all(all(n["daemons"].values()) and n["namespace"] for n in data["nodes"])
         assert all(s["state"] == "Established" for s in data["sessions"] if s["kind"] != "flood")
-        listed = {row["name"]: row["runtime"] for row in json.loads(gwlab_done("list", "--json").stdout)}
+        listed = {row["name"]: row["runtime"] for row in json.loads(run_gwlab("list", "--json").stdout)}
         assert listed[name] == "docker"
-        ran = gwlab_done("exec", "--lab", name, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
+        ran = run_gwlab("exec", "--name", name, "s1-host", "--", "ping", "-c", "1", "-W", "1", "10.1.0.4")
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        inside = gwlab_done("exec", "--lab", name, "gw0", "--", "cat", "/etc/hostname")
+        inside = run_gwlab("exec", "--name", name, "gw0", "--", "cat", "/etc/hostname")
         assert inside.stdout.strip() == "gw0", "exec runs inside the node's container"
-        shell = interactive(["shell", "--lab", name, "s1-host"], b"echo node-$(hostname)\nexit\n", b"node-s1-host")
+        shell = interactive(["shell", "--name", name, "s1-host"], b"echo node-$(hostname)\nexit\n", b"node-s1-host")
         assert b"node-s1-host" in shell
-        vtysh = interactive(["shell", "--lab", name, "gw0"], b"show bgp summary\nexit\n", b"172.30.0.5")
+        vtysh = interactive(["shell", "--name", name, "gw0"], b"show bgp summary\nexit\n", b"172.30.0.5")
         assert b"172.30.0.5" in vtysh, "the host's vtysh on the container's FRR sockets"
 
-        gone = gwlab_done("down", name)
+        gone = run_gwlab("down", name)
         assert gone.returncode == 0 and "docker" in gone.stdout, gone.stdout + gone.stderr
     finally:
         if proc.poll() is None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import poll
 from lab.errors import GwlabError
 from lab.runtime import processes
 from lab.runtime.containers.fsutil import locked
@@ -184,15 +185,22 @@ def _start(daemon: Daemon, exe: str, timeout_s: float) -> float:
         )
     _children[proc.pid] = proc
     daemon.pidfile.write_text(f"{proc.pid}\n")
+
+    def exited() -> str | None:
+        if proc.poll() is None:
+            return None
+        return f"dockerd exited at start (code {proc.returncode}): {_last_line(daemon.log)}"
+
     try:
-        while True:
-            if answers(daemon, timeout=1.0) == "ok":
-                return time.monotonic() - start
-            if proc.poll() is not None:
-                raise GwlabError(f"dockerd exited at start (code {proc.returncode}): {_last_line(daemon.log)}")
-            if time.monotonic() - start > timeout_s:
-                raise GwlabError(f"dockerd did not answer within {timeout_s:g} s (log: {daemon.log})")
-            time.sleep(POLL_S)  # the poll interval of a deadline-bounded wait
+        up = poll.poll(
+            lambda: answers(daemon, timeout=1.0) == "ok",
+            timeout_s=timeout_s,
+            interval_s=POLL_S,
+            stop=lambda: bool(exited()),
+        )
+        if not up.ok:
+            raise GwlabError(exited() or f"dockerd did not answer within {timeout_s:g} s (log: {daemon.log})")
+        return time.monotonic() - start
     except BaseException:
         _stop_pid(proc.pid)
         daemon.pidfile.unlink(missing_ok=True)

@@ -337,6 +337,19 @@ class ContainerRuntime(Runtime):
                 raise GwlabError(f"{node}: nft refused its saved ruleset: {loaded.stderr.strip()}")
             saved.unlink()
         self.start_daemons(only={node})
+        self._restart_charons(node)
+
+    def _restart_charons(self, node: str) -> None:
+        """Charons of the node that outlived its old namespace (a crash that did not stop them, as a
+        failure's does): started again, as the node's own reboot would, and loaded as `up` loads them.
+        Those a failure stopped are its restore's to start (tunnelops.start: a standby's stay stopped)."""
+        ends = [e for e in links.charons_of(self.topo) if e.node == node]
+        alive_ends = [e for e in ends if e.recorded(self.netns_path).running()]
+        for e in alive_ends:
+            e.charon = e.recorded(self.netns_path)
+            e.charon.stop(grace_s=0)
+            e.charon.launch()
+        ipsec.settle(alive_ends)
 
     def _rewire(self, handles: Handles, node: str) -> None:
         """The links ending in `node` created again (those whose other end runs), then configured at

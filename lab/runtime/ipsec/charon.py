@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
+from lab import poll
 from lab.errors import GwlabError
 from lab.ipsec.render import INSIDE_RUN, Layout
 from lab.ipsec.sas import IkeSa, parse_list_sas
@@ -218,17 +219,10 @@ def wait_for(
     ready: Callable[[], bool], timeout_s: float, what: str, failed: Callable[[], str | None] | None = None
 ) -> float:
     """Poll `ready` every 10 ms until it holds (returns the seconds it took) or the deadline passes;
-    `failed` returning a message ends the wait early with that message."""
+    `failed` returning a message ends the wait early with that message (lab.poll.wait_for)."""
     start = time.monotonic()
-    while True:
-        if ready():
-            return time.monotonic() - start
-        message = failed() if failed is not None else None
-        if message is not None:
-            raise GwlabError(message)
-        if time.monotonic() - start > timeout_s:
-            raise GwlabError(f"{what}: not there after {timeout_s:.1f} s")
-        time.sleep(0.01)  # the poll interval of a deadline-bounded wait
+    poll.wait_for(ready, timeout_s, what, interval_s=0.01, failed=failed)
+    return time.monotonic() - start
 
 
 def _last_line(*paths: Path) -> str:

@@ -1,0 +1,82 @@
+"""Outages charged to the change they followed (controller.analysis.window_gaps), on probe records made
+in code: flows at a fixed rate, cut for a while, reordered, duplicated, cut until the end."""
+
+from __future__ import annotations
+
+from controller.analysis import by_direction, flow_gaps, outage, window_gaps
+from controller.results import Arrival, FlowStats
+
+INTERVAL = 5.0  # 200 pps
+
+
+def flow(flow_id: int, direction: str = "s1->azure", sent: int = 0, first: float | None = None) -> FlowStats:
+    last = None if first is None else first + (sent - 1) * INTERVAL
+    return FlowStats(flow_id, direction, "a", "b", 1, 2, sent=sent, first_sent_ms=first, last_sent_ms=last)
+
+
+def play(flow_id: int, until_ms: float, cuts: list[tuple[float, float]], start: float = 0.0) -> list[Arrival]:
+    """Packets every 5 ms from `start`, 1 ms in flight, none delivered while sent inside a cut."""
+    out = []
+    seq, t = 0, start
+    while t < until_ms:
+        if not any(a <= t < b for a, b in cuts):
+            out.append(Arrival(flow_id, seq, t, t + 1.0, "gw0"))
+        seq += 1
+        t += INTERVAL
+    return out
+
+
+def test_two_failures_each_charged_with_its_own_outage() -> None:
+    """Failure A at 1000 ms cuts flow 0 until 4000 ms (a hold timer); failure B at 2000 ms cuts flow 1
+    for 300 ms. A's outage runs past B's injection and stays A's: B is charged only with its own."""
+    flows = [flow(0, sent=1200, first=0.0), flow(1, sent=1200, first=0.0)]
+    arrivals = play(0, 6000, [(1001, 4000)]) + play(1, 6000, [(2001, 2300)])
+    first, second = window_gaps(flows, arrivals, [1000.0, 2000.0], 6000.0)
+    assert first[0] == (3000.0, 599) and first[1] == (5.0, 0)
+    assert second[0] == (5.0, 0) and second[1] == (300.0, 59)
+    # The old way, every gap overlapping the window, would have charged B with A's 3 s.
+    assert by_direction(flows, second) == ({"s1->azure": 300.0}, {"s1->azure": 59})
+
+
+def test_a_gap_is_charged_by_the_first_packet_it_held_back() -> None:
+    """The last packet before the cut left 4 ms before the failure: the outage is still the failure's."""
+    flows = [flow(0)]
+    arrivals = play(0, 2000, [(1000, 1500)])
+    assert arrivals[199].sent_ms == 995.0 and arrivals[200].sent_ms == 1500.0
+    assert flow_gaps(flows, arrivals, 997.0, 2000.0)[0] == (505.0, 100)
+    assert flow_gaps(flows, arrivals, 0.0, 997.0)[0] == (5.0, 0)
+
+
+def test_reordered_and_duplicated_packets_are_neither_gaps_nor_losses() -> None:
+    flows = [flow(0)]
+    arrivals = play(0, 100, [])
+    arrivals[5], arrivals[6] = arrivals[6], arrivals[5]  # received out of order
+    arrivals.append(Arrival(0, 3, 15.0, 60.0, "gw0"))  # a late duplicate
+    longest, lost = flow_gaps(flows, arrivals, 0.0, 100.0)[0]
+    assert lost == 0 and longest == 5.0
+
+
+def test_a_flow_cut_until_the_end_of_the_record() -> None:
+    """Cut at 500 ms and never back: the sender's last packet (final record) or `until_ms` (live) ends it."""
+    final = [flow(0, sent=200, first=0.0)]  # sent until 995 ms
+    arrivals = play(0, 1000, [(500, 10_000)])
+    assert flow_gaps(final, arrivals, 0.0, 1000.0)[0] == (499.0, 100)  # last arrival 496 ms, last send 995 ms
+    live = [flow(0)]
+    longest, lost = window_gaps(live, arrivals, [0.0], 1000.0, until_ms=900.0)[0][0]
+    assert longest == 404.0 and lost == 81  # sent at 500, 505 ... 900 ms
+    assert window_gaps(live, arrivals, [0.0], 1000.0)[0][0] == (5.0, 0)  # without an end: nothing known
+
+
+def test_a_flow_cut_from_its_first_send_and_one_that_never_arrived() -> None:
+    flows = [flow(0, sent=100, first=0.0), flow(1, "azure->s1", sent=100, first=0.0)]
+    arrivals = play(0, 500, [(0, 200)])
+    gaps, lost = outage(flows, arrivals, 0.0, 500.0)
+    assert gaps == {"s1->azure": 201.0, "azure->s1": 495.0}
+    assert lost == {"s1->azure": 40, "azure->s1": 100}
+
+
+def test_gaps_before_the_first_window_belong_to_none() -> None:
+    flows = [flow(0)]
+    arrivals = play(0, 3000, [(100, 600), (2000, 2100)])
+    (only,) = window_gaps(flows, arrivals, [1000.0], 3000.0)
+    assert only[0] == (105.0, 20)
