@@ -6,7 +6,7 @@ deploy the same thing. No engine and no pyroute2 needed: `gwlab render` uses it.
 Paths inside a node:
   /etc/gwlab         the node's rendered configs (exabgp.conf), root's; only read
   /etc/frr/frr.conf  the rendered frr.conf, bound on its own and read-only: FRR runs as user frr,
-                     who cannot enter /etc/gwlab (0700: keys will live there with IPsec)
+                     who cannot enter /etc/gwlab (0700, root's)
   /run/frr           the node's run dir: FRR's vty sockets and zserv.api, and every daemon's pid file
                      and log (ExaBGP's too). FRR runs without -N, so it is FRR's default. The
                      runtimes bind a host dir there (the host's vty, vtysh --vty_socket and pid

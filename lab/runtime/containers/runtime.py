@@ -7,7 +7,7 @@ through /proc/<pid>/ns/net). FRR and ExaBGP run inside it, started with the engi
 command lines of lab.runtime.containers.layout (the containerlab file starts them with the same lines).
 
 Files of a node on the host, under the lab's run dir (bound into the container, layout.py says where):
-  <node>/      the rendered configs, 0700 root (keys will live there with IPsec)
+  <node>/      the rendered configs, 0700 root (no keys: IPsec's stay on the host, lab.runtime.links.ipsec)
   <node>/frr/  the node's run dir: FRR's sockets, the daemons' pid files and logs, 0700 and owned by
                the image's frr user
 
