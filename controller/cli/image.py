@@ -8,6 +8,7 @@ the cached root file system). Docker's daemon is started in lab mode for the com
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -48,11 +49,16 @@ def image_group() -> None:
 
 @image_group.command("build")
 @engines_argument
-def build_command(engine_names: tuple[str, ...]) -> None:
+@json_option
+def build_command(engine_names: tuple[str, ...], as_json: bool) -> None:
     """Build gwlab/node:<hash> in each ENGINE (reused when the tag is there)."""
+    rows: list[dict[str, object]] = []
 
     def one(client: Engine) -> None:
         built = image.build(client)
+        rows.append(dataclasses.asdict(built))
+        if as_json:
+            return
         size = f"{built.size / 1e6:.0f} MB"
         if not built.built:
             console.print(f"{client.name}: {built.tag} present ({size})")
@@ -61,6 +67,8 @@ def build_command(engine_names: tuple[str, ...]) -> None:
         console.print(f"{client.name}: {built.tag} built ({how}, import {built.import_s:.1f} s, {size})")
 
     _each(engine_names, one)
+    if as_json:
+        emit_json(rows)
 
 
 @image_group.command("ls")
@@ -88,15 +96,23 @@ def ls_command(engine_names: tuple[str, ...], as_json: bool) -> None:
 
 @image_group.command("rm")
 @engines_argument
-def rm_command(engine_names: tuple[str, ...]) -> None:
+@json_option
+def rm_command(engine_names: tuple[str, ...], as_json: bool) -> None:
     """Remove the gwlab images of each ENGINE, and the cached root file system."""
+    rows: list[dict[str, object]] = []
 
     def one(client: Engine) -> None:
         removed = image.remove(client)
-        console.print("\n".join(f"{client.name}: removed {tag}" for tag in removed) or f"{client.name}: no gwlab image")
+        rows.extend({"engine": client.name, "tag": tag} for tag in removed)
+        if not as_json:
+            console.print(
+                "\n".join(f"{client.name}: removed {tag}" for tag in removed) or f"{client.name}: no gwlab image"
+            )
 
     _each(engine_names, one)
     image.remove_cache()
+    if as_json:
+        emit_json(rows)
 
 
 def register(app: click.Group) -> None:
