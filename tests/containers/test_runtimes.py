@@ -103,7 +103,9 @@ def test_scenario_on_docker_and_podman(scenario: str, docker: Engine, podman: En
         runs[runtime] = gwlab("run", scenario, "--runtime", runtime, "--report", str(report), stderr=subprocess.STDOUT)
     outputs = {runtime: proc.communicate(timeout=300)[0] for runtime, proc in runs.items()}
     for runtime, proc in runs.items():
-        data = json.loads((tmp_path / runtime / "report.json").read_text())
+        report = tmp_path / runtime / "report.json"
+        assert report.exists(), f"{runtime}: no report (exit {proc.returncode}):\n{outputs[runtime][-3000:]}"
+        data = json.loads(report.read_text())
         failed = [e for e in data["expectations"] if not e["passed"]]
         assert proc.returncode == 0 and data["passed"], f"{runtime}: {failed}\n{outputs[runtime][-3000:]}"
         assert data["failures"], runtime
