@@ -101,7 +101,7 @@ def test_scenario_on_docker_and_podman(scenario: str, docker: Engine, podman: En
     for runtime in ("docker", "podman"):
         report = tmp_path / runtime
         runs[runtime] = gwlab("run", scenario, "--runtime", runtime, "--report", str(report), stderr=subprocess.STDOUT)
-    outputs = {runtime: proc.communicate(timeout=300)[0] for runtime, proc in runs.items()}
+    outputs = {runtime: proc.communicate(timeout=480)[0] for runtime, proc in runs.items()}  # two at once, loaded
     for runtime, proc in runs.items():
         report = tmp_path / runtime / "report.json"
         assert report.exists(), f"{runtime}: no report (exit {proc.returncode}):\n{outputs[runtime][-3000:]}"
