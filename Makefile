@@ -81,7 +81,7 @@ demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, repor
 	  $(GWLAB) down demo; exit $$rc
 
 image: setup  ## the node image gwlab/node:<hash> in docker and podman (built once, then reused: ~2 s)
-	$(PY) -m lab.runtime.containers build
+	$(GWLAB) image build
 
 test: setup lint image  ## lint, the node image, then the test suite (as root: real namespaces and daemons)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

@@ -30,6 +30,7 @@ class Case:
     source: str  # what `up` is given: a built-in name or a lab file
     lab_name: str  # the running lab's name
     sites: int
+    runtime: str = "netns"
 
     def topology(self) -> Topology:
         return load(self.source)
@@ -43,6 +44,19 @@ def lab_name(prefix: str, label: str) -> str:
 def builtin_case(prefix: str, name: str) -> Case:
     topo = load(name)
     return Case(name, "builtin", name, lab_name(prefix, name), len(topo.lab.onprem.sites))
+
+
+def runtime_case(prefix: str, name: str, runtime: str) -> Case:
+    """A built-in lab on another runtime than the namespaces (kind "runtime")."""
+    topo = load(name)
+    return Case(
+        f"{name} ({runtime})",
+        "runtime",
+        name,
+        lab_name(prefix, f"{runtime[:3]}-{name}"),
+        len(topo.lab.onprem.sites),
+        runtime,
+    )
 
 
 def generated_case(prefix: str, sites: int, workdir: Path) -> Case:
@@ -77,7 +91,7 @@ def run_once(case: Case) -> dict[str, Any]:
     out: dict[str, Any] = {"ok": False}
     start, cpu_start = time.monotonic(), cpu.mark()
     try:
-        result = up(case.source, name=case.lab_name)
+        result = up(case.source, name=case.lab_name, runtime=case.runtime)
         out["up_s"] = time.monotonic() - start
         out["phases"] = dict(result.timings)
         # Before `_build`: parsing, rules, topology and the oracle's prediction.
@@ -88,6 +102,10 @@ def run_once(case: Case) -> dict[str, Any]:
         mem = sample(pids)
         out["memory"] = mem.as_dict()
         out["routing_memory"] = mem.only(ROUTING_COMMANDS).as_dict()
+        # What the runtime keeps running beside the nodes: per node (containerd-shim, conmon) and
+        # shared by every lab on the engine (dockerd, containerd).
+        monitors, shared = result.lab.runtime.support_pids()
+        out["runtime_memory"] = {"per_lab": sample(monitors).as_dict(), "shared": sample(shared).as_dict()}
         out["ok"] = True
     except NotConverged as exc:
         out["error"] = f"not converged after {exc.seconds:.1f} s: " + "; ".join(

@@ -184,13 +184,14 @@ def parse_counters(text: str) -> dict[int, int]:
 def read_counters(lab: RunningLab, codebook: Codebook) -> dict[int, dict[str, int]]:
     """{probe port: {element: packets}} with every element whose counter is non-zero.
 
-    An element whose table cannot be read (namespace gone) is left out rather than failing the read.
+    An element whose table cannot be read (namespace gone, container stopped) is left out rather than
+    failing the read.
     """
 
     def one(element: str) -> tuple[str, dict[int, int]]:
         try:
             res = lab.run(element, ["nft", "-j", "list", "counters", "table", FAMILY, TABLE], timeout=10)
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError, GwlabError):  # GwlabError: a crashed container's
             return element, {}
         if res.returncode != 0:
             return element, {}
@@ -213,7 +214,7 @@ def remove(lab: RunningLab) -> None:
     script = f"table {FAMILY} {TABLE} {{}}\ndelete table {FAMILY} {TABLE}\n"
 
     def one(element: str) -> None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
+        with contextlib.suppress(OSError, subprocess.SubprocessError, GwlabError):
             lab.run(element, ["nft", "-f", "-"], input=script, timeout=10)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -27,8 +27,9 @@ import pytest
 
 from controller import analysis
 from controller.results import FailureResult, RunReport
-from controller.runner import run_scenario
+from controller.runner import run_scenario, scenario_topology
 from controller.scenario import FailStep, builtin_scenarios, load_scenario, parse_scenario
+from controller.scenario_check import check
 from lab.ipsec import dpd
 from lab.load import load
 from lab.profiles import PROFILES, Timing
@@ -371,3 +372,11 @@ def test_each_point_to_site_client_reconnects_after_the_failover() -> None:
             f.outage_ms
         )
     assert f.path_after["p2s0->azure"] == f.path_after["azure->p2s1"] == ["gw1"]
+
+
+@pytest.mark.parametrize("name", sorted(builtin_scenarios()))
+def test_builtin_scenario_checks_clean_against_its_lab(name: str) -> None:
+    """Before anything is built: every built-in scenario's targets, directions (point-to-site clients'
+    too) and path elements are its lab's."""
+    scenario = load_scenario(name)
+    assert check(scenario, scenario_topology(scenario)) == []

@@ -103,9 +103,12 @@ class InstanceFailure(Failure):
     def restore(self) -> None:
         node = self.lab.node(self.target)
         holds = node.standby == self.lab.state.standby_active
-        if not holds:
-            self._drop_shared_addresses()  # before its links come up: no duplicate IP, not even briefly
-        reconfigure(self.lab, node.name, self._interfaces())  # links up, addresses, routes, neighbours
+        # A node that kept its network (a namespace) is set right first; a container came back with
+        # none, and start_node wires it with the addresses it holds now.
+        if self.lab.runtime.node_present(node.name):
+            if not holds:
+                self._drop_shared_addresses()  # before its links come up: no duplicate IP, not even briefly
+            reconfigure(self.lab, node.name, self._interfaces())  # links up, addresses, routes, neighbours
         nodeops.start_node(self.lab, node.name)
         if holds:
             tunnelops.start(self.lab, node.name)  # a restored standby's charons stay stopped

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from pyroute2 import NetNS
-
 
 def open_handle(path: str) -> Any:
+    # Imported here: what the link kinds derive (a bridge's MAC) is rendered without pyroute2.
+    from pyroute2 import NetNS
+
     return NetNS(path, flags=0)
 
 

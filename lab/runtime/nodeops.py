@@ -51,7 +51,10 @@ def links_down(lab: RunningLab, ends: Sequence[tuple[str, str]]) -> None:
 
 def reconfigure(lab: RunningLab, node: str, names: Iterable[str], holds_shared: bool) -> None:
     """The node's interfaces `names` back as `up` configured them (those that exist): addresses, link
-    up, the runtime's routes and permanent neighbours."""
+    up, the runtime's routes and permanent neighbours. A stopped container has none: start_node
+    wires and configures it again."""
+    if not lab.runtime.node_present(node):
+        return
     with lab.runtime.netlink(node) as ns:
         present = set(interface_index(ns))
         configure_node(ns, lab.node(node), holds_shared, only={n for n in names if n in present})

@@ -272,3 +272,7 @@ class Topology:
                 for end in t.ends():
                     seen.setdefault(end.endpoint, (t, end))
         return list(seen.values())
+
+    def endpoint_ends(self) -> list[TunnelEnd]:
+        """Every IPsec end with an endpoint namespace of its own (site-to-site and point-to-site), once."""
+        return [e for _, e in self.tunnel_ends()] + (self.p2s.ends if self.p2s else [])
