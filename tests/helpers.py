@@ -20,6 +20,10 @@ from lab.topology import Topology, build
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTINS = sorted(builtin_topologies())
+# `make test-full` (GWLAB_FULL_TESTS=1): the whole matrix where `make test` runs a representative part
+# of it, to keep CI's suite within its budget (the container runtimes: every built-in and both
+# scenarios on both engines, 20 up/down cycles).
+FULL_TESTS = os.environ.get("GWLAB_FULL_TESTS") == "1"
 IN_CI = os.environ.get("CI") == "true"
 
 # Beyond the built-ins: two sites (one with ExpressRoute, a hyphenated name), active/standby, an APIPA

@@ -22,7 +22,7 @@ from lab.runtime.lifecycle import down
 from lab.runtime.netns import NETNS_DIR
 from lab.runtime.state import RUN_ROOT
 from tests.containers.conftest import until
-from tests.helpers import REPO, gwlab, require_tool, run_gwlab
+from tests.helpers import FULL_TESTS, REPO, gwlab, require_tool, run_gwlab
 from tests.labs import host_links, leftovers, reached, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.root]
@@ -82,13 +82,17 @@ print("\\n".join(cycle(sys.argv[1], sys.argv[2], int(sys.argv[3]))))
 """
 
 
-def test_20_up_down_cycles_leave_no_container_link_or_namespace(docker: Engine, podman: Engine) -> None:
-    """10 on docker here and 10 on podman beside it (a cycle waits on the engines as much as it
-    computes): every one built and started, then taken down, leaving nothing."""
+CYCLES_PER_ENGINE = 10 if FULL_TESTS else 3  # `make test-full`: 20 in all
+
+
+def test_up_down_cycles_leave_no_container_link_or_namespace(docker: Engine, podman: Engine) -> None:
+    """10 on docker here and 10 on podman beside it (`make test-full`; 3 and 3 in `make test`; a cycle
+    waits on the engines as much as it computes): every one built and started, then taken down,
+    leaving nothing."""
     links = host_links()
     name = unique("cy")
     beside = subprocess.Popen(
-        [sys.executable, "-c", CYCLES, "podman", f"{name}p", "10"],
+        [sys.executable, "-c", CYCLES, "podman", f"{name}p", str(CYCLES_PER_ENGINE)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -96,7 +100,7 @@ def test_20_up_down_cycles_leave_no_container_link_or_namespace(docker: Engine, 
         text=True,
     )
     try:
-        assert cycle("docker", f"{name}d", 10) == []
+        assert cycle("docker", f"{name}d", CYCLES_PER_ENGINE) == []
         out, err = beside.communicate(timeout=600)
         assert beside.returncode == 0 and out.strip() == "", out + err[-2000:]
     finally:
