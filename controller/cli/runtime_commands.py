@@ -14,3 +14,7 @@ def register(app: click.Group) -> None:
     from controller.cli import chaos
 
     chaos.register(app)
+
+    from controller.cli import exercise
+
+    exercise.register(app)
