@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from controller.exercises.model import Exercise, FailoverCheck, JsonCheck, VtyshEdit, parse_exercise
+from controller.exercises.model import Exercise, FailoverCheck, JsonCheck, MeasureCheck, VtyshEdit, parse_exercise
 from controller.failures import targets
 from lab.errors import LabError, Problem
 from lab.load import load, resolve_source
@@ -78,8 +78,13 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
                 problems += [Problem(f"{where}.vtysh", p.message) for p in exc.problems]
     catalogue = targets(topo)
     for i, check in enumerate(exercise.checks):
-        if isinstance(check, FailoverCheck):
+        if isinstance(check, FailoverCheck | MeasureCheck):
             modes = catalogue.get(check.target)
+            node = topo.nodes.get(check.target)
+            if node is not None and node.role in ONPREM_ROLES:
+                why = f"restoring {check.target} restarts its FRR and would undo the student's changes"
+                problems.append(Problem(f"checks[{i}].target", f"{why} (fail Azure's side, a link or a tunnel)"))
+                continue
             if modes is None:
                 problems.append(Problem(f"checks[{i}].target", f"'{check.target}' is not a target of lab {topo.name}"))
             elif check.mode is not None and check.mode not in modes.modes:

@@ -11,7 +11,15 @@ from typing import Any
 from controller import analysis
 from controller.converge import Difference
 from controller.exercises.catalog import ONPREM_ROLES
-from controller.exercises.model import Check, ConvergedCheck, Exercise, FailoverCheck, JsonCheck, TrafficCheck
+from controller.exercises.model import (
+    Check,
+    ConvergedCheck,
+    Exercise,
+    FailoverCheck,
+    JsonCheck,
+    MeasureCheck,
+    TrafficCheck,
+)
 from controller.session import LabSession
 from lab.errors import GwlabError
 
@@ -54,8 +62,9 @@ class CheckRun:
         }
 
 
-def run_checks(session: LabSession, exercise: Exercise) -> CheckRun:
-    """Every check in order; the first that fails stops the others (they build on it)."""
+def run_checks(session: LabSession, exercise: Exercise, answer_ms: float | None = None) -> CheckRun:
+    """Every check in order; the first that fails stops the others (they build on it). `answer_ms`:
+    the student's answer to a measure check."""
     results: list[CheckResult] = []
     active = session.active()
     for check in exercise.checks:
@@ -67,13 +76,13 @@ def run_checks(session: LabSession, exercise: Exercise) -> CheckRun:
             results.append(CheckResult(check.kind, False, f"{', '.join(active)} is failed: restore it first ({restore})"))
             continue
         start = time.monotonic()
-        ok, details, measured = _run(session, check)
+        ok, details, measured = _run(session, check, answer_ms)
         message = (check.pass_ or _default_pass(check)) if ok else (check.fail or _default_fail(check))
         results.append(CheckResult(check.kind, ok, message, details, round(time.monotonic() - start, 2), measured))
     return CheckRun(exercise.name, session.name, results)
 
 
-def _run(session: LabSession, check: Check) -> tuple[bool, list[str], dict[str, Any]]:
+def _run(session: LabSession, check: Check, answer_ms: float | None) -> tuple[bool, list[str], dict[str, Any]]:
     if isinstance(check, ConvergedCheck):
         done = session.wait_converged(check.within_s)
         # The student's routers first: that is where the fix is.
@@ -88,14 +97,34 @@ def _run(session: LabSession, check: Check) -> tuple[bool, list[str], dict[str, 
         return _judge_paths(session, check.paths, seen, check.symmetric)
     if isinstance(check, FailoverCheck):
         return _failover(session, check)
+    if isinstance(check, MeasureCheck):
+        return _measure(session, check, answer_ms)
     raise GwlabError(f"unknown check {check!r}")
 
 
-def _failover(session: LabSession, check: FailoverCheck) -> tuple[bool, list[str], dict[str, Any]]:
+def measure_outage(session: LabSession, target: str, mode: str | None) -> tuple[float, Any]:
+    """The worst outage over both directions when `target` fails (restored afterwards), measured."""
     with session.probes(PROBE_FLOWS, PROBE_RATE):
         session.observe(OBSERVE_MS)
-        with session.failed(check.target, check.mode) as outcome:
+        with session.failed(target, mode) as outcome:
             pass
+    return max(outcome.outage_ms.values(), default=0.0), outcome
+
+
+def _measure(session: LabSession, check: MeasureCheck, answer_ms: float | None) -> tuple[bool, list[str], dict[str, Any]]:
+    if answer_ms is None:
+        how = f"gwlab fail {check.target} --measure -n {session.name}, then gwlab restore {check.target}"
+        return False, [f"measure it ({how}) and answer: gwlab exercise check --answer MS"], {}
+    worst, _ = measure_outage(session, check.target, check.mode)
+    slack = max(check.tolerance * worst, 1000.0)
+    measured = {"worst_outage_ms": round(worst), "answer_ms": answer_ms}
+    if abs(answer_ms - worst) > slack:
+        return False, [f"your answer, {answer_ms:,.0f} ms, is not what the lab measured now (within {slack:,.0f} ms)"], measured
+    return True, [f"measured now: {worst:,.0f} ms; your answer: {answer_ms:,.0f} ms"], measured
+
+
+def _failover(session: LabSession, check: FailoverCheck) -> tuple[bool, list[str], dict[str, Any]]:
+    _, outcome = measure_outage(session, check.target, check.mode)
     details: list[str] = []
     outage = {d: round(ms) for d, ms in outcome.outage_ms.items()}
     measured: dict[str, Any] = {"outage_ms": outage, "lost": dict(outcome.lost), "paths": outcome.paths}
@@ -169,12 +198,15 @@ def _default_pass(check: Check) -> str:
         "traffic": "traffic takes the paths it should",
         "json": "the router shows what it should",
         "failover": "traffic survives the failure in time",
+        "measure": "your measurement matches the lab's",
     }[getattr(check, "kind")]
 
 
 def _default_fail(check: Check) -> str:
     if isinstance(check, FailoverCheck):
         return f"when {check.target} fails, traffic must be back within {check.outage_ms:,.0f} ms"
+    if isinstance(check, MeasureCheck):
+        return f"how long is traffic lost when {check.target} fails? measure it and answer"
     return {
         "converged": "some BGP sessions or routes are not as they should be",
         "traffic": "traffic does not take the paths it should",

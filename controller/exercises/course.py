@@ -31,7 +31,8 @@ class ExerciseState:
     started: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     hints_shown: int = 0
     solution_shown: bool = False
-    last_check: dict[str, object] | None = None  # passed, score, total, at
+    last_check: dict[str, object] | None = None  # passed, score, total
+    answer_ms: float | None = None  # the student's answer to a measure check
 
     @property
     def path(self) -> Path:
@@ -115,7 +116,7 @@ def reset(state: ExerciseState, exercise: Exercise) -> None:
         if not done.ok:
             raise GwlabError(f"lab {state.lab} did not converge after the reset: " + "; ".join(done.lines()[:3]))
         apply_edits(lab, exercise.faults)
-    state.hints_shown, state.solution_shown, state.last_check = 0, False, None
+    state.hints_shown, state.solution_shown, state.last_check, state.answer_ms = 0, False, None, None
     state.save()
 
 

@@ -35,7 +35,7 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from lab.errors import LabError, Problem
@@ -79,9 +79,20 @@ class FailoverCheck(Check):
     paths: Literal["oracle"] | dict[str, list[str]] | None = "oracle"  # while it is failed
 
 
-CHECKS = (ConvergedCheck, TrafficCheck, JsonCheck, FailoverCheck)
+class MeasureCheck(Check):
+    """The student measures a failure's outage and answers (`gwlab exercise check --answer MS`); the
+    check measures it again and accepts an answer within `tolerance` of it (relative, at least 1 s)."""
+
+    kind: Literal["measure"] = "measure"
+    target: str
+    mode: str | None = None
+    tolerance: Annotated[float, Field(gt=0, le=1)] = 0.3
+
+
+CHECKS = (ConvergedCheck, TrafficCheck, JsonCheck, FailoverCheck, MeasureCheck)
 KINDS = {cls.model_fields["kind"].default: cls for cls in CHECKS}
 CHECK_KINDS = ", ".join(KINDS)
+TEXTS = ("pass", "fail")
 
 
 def _unwrap(raw: Any) -> Any:
@@ -89,11 +100,13 @@ def _unwrap(raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise PydanticCustomError("check_shape", "a check is a mapping with one of: {kinds}", {"kinds": CHECK_KINDS})
     kinds = [k for k in raw if k in KINDS]
-    if len(kinds) != 1:
-        found = ", ".join(map(str, raw)) or "nothing"
-        raise PydanticCustomError(
-            "check_kind", "name one check kind ({kinds}); found {found}", {"kinds": CHECK_KINDS, "found": found}
-        )
+    if len(kinds) > 1:
+        raise PydanticCustomError("check_kind", "one check kind per check, not {found}", {"found": " and ".join(kinds)})
+    if not kinds:
+        unknown = [str(k) for k in raw if k not in TEXTS] or ["(none)"]
+        close = difflib.get_close_matches(unknown[0], list(KINDS), n=1)
+        fix = f"did you mean {close[0]}?" if close else f"use one of: {CHECK_KINDS}"
+        raise PydanticCustomError("check_kind", "unknown check '{kind}' ({fix})", {"kind": unknown[0], "fix": fix})
     kind = kinds[0]
     args = raw[kind] if raw[kind] is not None else {}
     if not isinstance(args, dict):
@@ -103,7 +116,9 @@ def _unwrap(raw: Any) -> Any:
 
 
 CheckItem = Annotated[
-    ConvergedCheck | TrafficCheck | JsonCheck | FailoverCheck, Field(discriminator="kind"), BeforeValidator(_unwrap)
+    ConvergedCheck | TrafficCheck | JsonCheck | FailoverCheck | MeasureCheck,
+    Field(discriminator="kind"),
+    BeforeValidator(_unwrap),
 ]
 
 
@@ -122,10 +137,21 @@ class Exercise(Strict):
     faults: list[VtyshEdit] = Field(default_factory=list)
     hints: Annotated[list[Text], Field(min_length=1)]
     checks: Annotated[list[CheckItem], Field(min_length=1)]
-    solution: Annotated[list[VtyshEdit], Field(min_length=1)]
+    solution: list[VtyshEdit] = Field(default_factory=list)  # none only when a check asks for a measurement
     explanation: Text
     folder: Path = Path(".")  # where its README.md and lab file are
     task: str = ""  # README.md
+
+
+    @model_validator(mode="after")
+    def _solvable(self) -> Exercise:
+        if not self.solution and not self.asks_measurement:
+            raise ValueError("solution: is required (the vtysh lines that fix the faults), unless a check is a measure")
+        return self
+
+    @property
+    def asks_measurement(self) -> bool:
+        return any(isinstance(c, MeasureCheck) for c in self.checks)
 
 
 INTERNAL = ("kind", "folder", "task", "name")
