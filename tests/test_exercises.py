@@ -9,6 +9,7 @@ once: the CI budget), the solution through vtysh on the node's sockets, as `gwla
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,7 @@ class Proof:
     solved: Any = None  # check's JSON after the solution
     solved_rc: int | None = None
     errors: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per step, for the CI budget
 
 
 def check_json(lab: str, *extra: str) -> tuple[int, Any]:
@@ -137,17 +139,27 @@ def measure_and_answer(lab: str) -> tuple[int, Any]:
 
 def prove(exercise: str, lab: str) -> Proof:
     proof = Proof()
+    clock = time.monotonic()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        proof.seconds[step] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+
     started = run_gwlab("exercise", "start", exercise, "-n", lab, "--json", timeout=240)
+    lap("start")
     if started.returncode != 0:
         proof.errors.append(f"start: {started.stderr.strip()}")
         return proof
     try:
         proof.start_rc, proof.start = check_json(lab)
+        lap("check")
         if load_exercise(exercise).asks_measurement:
             proof.solved_rc, proof.solved = measure_and_answer(lab)
         else:
             proof.errors += apply_solution(lab, exercise)
             proof.solved_rc, proof.solved = check_json(lab)
+        lap("solved")
     finally:
         stopped = run_gwlab("exercise", "stop", "-n", lab)
         if stopped.returncode != 0:
@@ -172,6 +184,7 @@ def proofs() -> Iterator[dict[str, Proof]]:
 @pytest.mark.parametrize("name", EXERCISES)
 def test_exercise_both_ways(proofs: dict[str, Proof], name: str) -> None:
     proof = proofs[name]
+    print(name, proof.seconds)
     assert proof.errors == []
     assert proof.start_rc == 1 and proof.start["passed"] is False, proof.start
     failing = [c for c in proof.start["checks"] if c["ok"] is False]

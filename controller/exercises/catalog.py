@@ -16,6 +16,7 @@ from lab.topology import Topology
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
 ONPREM_ROLES = ("vpn", "ce", "core")  # what a student may configure: the Azure side is Microsoft's
+ACTIVE = "active"  # a check's target: the active instance of an active/standby gateway, when it runs
 
 
 def exercise_names() -> list[str]:
@@ -79,6 +80,8 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
     catalogue = targets(topo)
     for i, check in enumerate(exercise.checks):
         if isinstance(check, FailoverCheck | MeasureCheck):
+            if check.target == ACTIVE and topo.lab.vpn_gateway.mode == "active-standby":
+                continue  # the instance active when the check runs (after a failover: the other)
             modes = catalogue.get(check.target)
             node = topo.nodes.get(check.target)
             if node is not None and node.role in ONPREM_ROLES:

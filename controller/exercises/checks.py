@@ -10,7 +10,7 @@ from typing import Any
 
 from controller import analysis
 from controller.converge import Difference
-from controller.exercises.catalog import ONPREM_ROLES
+from controller.exercises.catalog import ACTIVE, ONPREM_ROLES
 from controller.exercises.model import (
     Check,
     ConvergedCheck,
@@ -104,6 +104,8 @@ def _run(session: LabSession, check: Check, answer_ms: float | None) -> tuple[bo
 
 def measure_outage(session: LabSession, target: str, mode: str | None) -> tuple[float, Any]:
     """The worst outage over both directions when `target` fails (restored afterwards), measured."""
+    if target == ACTIVE:  # the instance holding the gateway's IPs now
+        target = next(n.name for n in session.topo.by_role("gateway") if n.standby == session.state.standby_active)
     with session.probes(PROBE_FLOWS, PROBE_RATE):
         session.observe(OBSERVE_MS)
         with session.failed(target, mode) as outcome:
@@ -113,7 +115,8 @@ def measure_outage(session: LabSession, target: str, mode: str | None) -> tuple[
 
 def _measure(session: LabSession, check: MeasureCheck, answer_ms: float | None) -> tuple[bool, list[str], dict[str, Any]]:
     if answer_ms is None:
-        how = f"gwlab fail {check.target} --measure -n {session.name}, then gwlab restore {check.target}"
+        target = check.target if check.target != ACTIVE else "<the active instance: gwlab status>"
+        how = f"gwlab fail {target} --measure -n {session.name}, then gwlab restore {target}"
         return False, [f"measure it ({how}) and answer: gwlab exercise check --answer MS"], {}
     worst, _ = measure_outage(session, check.target, check.mode)
     slack = max(check.tolerance * worst, 1000.0)
