@@ -15,6 +15,7 @@ def register(app: click.Group) -> None:
 
     chaos.register(app)
 
-    from controller.cli import exercise
+    from controller.cli import exercise, watch
 
     exercise.register(app)
+    watch.register(app)
