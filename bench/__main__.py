@@ -18,7 +18,7 @@ from typing import Any
 
 from pyroute2 import netns
 
-from bench import failover, machine, munet_runs, oracle, profile, report
+from bench import failover, ipsec, machine, munet_runs, oracle, profile, report
 from bench.gwlab_runs import Case, builtin_case, generated_case, run_once, shape
 from controller.oracle import predict
 from lab.errors import GwlabError, LabError
@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--failover-only",
         action="store_true",
         help="measure only the failover overhead; the other figures come from the --json results",
+    )
+    ap.add_argument(
+        "--ipsec-only",
+        action="store_true",
+        help="measure only IPsec against VXLAN; the other figures come from the --json results",
     )
     ap.add_argument(
         "--report-only", action="store_true", help="measure nothing: rewrite the doc and figure from the --json results"
@@ -160,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m bench: needs root (network namespaces)", file=sys.stderr)
         return 2
     failover_runs = args.failover_runs or (1 if args.quick else 2)
+    if args.ipsec_only:
+        saved = json.loads(args.json.read_text(encoding="utf-8"))
+        saved["ipsec"] = ipsec.measure(args.prefix, args.runs, args.workdir / "ipsec", log)
+        args.json.write_text(json.dumps(saved, indent=1, default=str) + "\n", encoding="utf-8")
+        write_outputs(saved, args)
+        return 0
     if args.failover_only:
         saved = json.loads(args.json.read_text(encoding="utf-8"))
         saved["failover"] = failover.run(failover_runs, log)
@@ -244,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         prof["lab"] = largest.label
 
     failover_samples = failover.run(failover_runs, log)
+    ipsec_figures = ipsec.measure(args.prefix, args.runs, args.workdir / "ipsec", log)
     log("oracle: predict on generated labs of " + ", ".join(map(str, oracle.SIZES)) + " sites")
     oracle_figures = oracle.measure(oracle.SIZES, args.runs)
     meta["total_seconds"] = time.monotonic() - begun
@@ -271,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "munet": {**munet_info, "summary": summarize(munet_results) if munet_results else None, "runs": munet_results},
         "profile": prof,
         "failover": failover_samples,
+        "ipsec": ipsec_figures,
         "oracle": oracle_figures,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -549,8 +549,15 @@ def markdown(data: dict[str, Any], png: Path | None, docdir: Path) -> str:
     out += targets
     out += _profile(data, missed)
     out += _failover(data)
+    out += _ipsec(data)
     out += _oracle(data)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _ipsec(data: dict[str, Any]) -> list[str]:
+    from bench import ipsec
+
+    return ipsec.markdown(data.get("ipsec"))
 
 
 def _oracle(data: dict[str, Any]) -> list[str]:

@@ -3,12 +3,12 @@
 Not inferred from routes: every `gateway` and `msee` node gets an nftables table of its own
 (`inet gwlab_probe`) whose forward-hook chain, for UDP probes (destination port in the probe range):
 
-* rewrites the IP DSCP to a code unique per (element, interface): on a gateway the VXLAN tunnel the
+* rewrites the IP DSCP to a code unique per (element, interface): on a gateway the tunnel the
   packet came in on (on-prem -> Azure, `iifname t-<device>`) or goes out on (Azure -> on-prem,
   `oifname t-<device>`); on an MSEE the link to the customer edge, in or out. The receiver reads the
   TOS byte (IP_RECVTOS) and `Codebook.label` turns it back into "gw0/t-s1-vpn0" or "msee0". The DSCP
-  sits in the inner IP header, which VXLAN carries untouched (encapsulation copies nothing out of it
-  by default and decapsulation only merges ECN bits), and ECN bits are left as they are.
+  sits in the inner IP header, which VXLAN and ESP carry untouched (VXLAN copies nothing out of it by
+  default and decapsulation only merges ECN bits; ESP encrypts it), and ECN bits are left as they are.
 * counts packets per destination port (= per flow) in named counters, read with `nft -j list counters`.
 
 The chain hooks forward at priority 300, after the usual filter chains (priority 0): a packet that
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime.running import RunningLab
-from lab.topology import Topology
+from lab.topology import TUNNEL_KINDS, Topology
 
 TABLE = "gwlab_probe"
 FAMILY = "inet"
@@ -81,7 +81,7 @@ def transit_interfaces(topo: Topology, element: str) -> list[str]:
     """The interfaces of a transit element that identify a path: gateway tunnels, MSEE customer links."""
     node = topo.nodes[element]
     if node.role == "gateway":
-        return sorted(i.name for i in node.interfaces if i.kind == "vxlan")
+        return sorted(i.name for i in node.interfaces if i.kind in TUNNEL_KINDS)
     if node.role == "msee":
         return sorted(
             i.name

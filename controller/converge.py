@@ -1,6 +1,6 @@
-"""Has the lab converged? The one definition: every expected BGP session Established, every FIB as
-the oracle predicts, and a BFD session at the profile's timers under every BGP session that has BFD
-and should be up; and `up` until it has.
+"""Has the lab converged? The one definition: every expected BGP session Established, every FIB and
+every IPsec tunnel (its VTIs' carrier: IKE and a CHILD_SA up) as the oracle predicts, and a BFD session
+at the profile's timers under every BGP session that has BFD and should be up; and `up` until it has.
 
 Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
 what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
@@ -28,7 +28,7 @@ from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
 from lab.runtime.frr import bgp_peers, vtysh_json
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
-from lab.runtime.kernel import bgp_routes
+from lab.runtime.kernel import bgp_routes, carriers, live_routes
 from lab.runtime.netlink import Handles
 from lab.runtime.running import RunningLab
 from lab.runtime.state import LabState
@@ -42,8 +42,8 @@ Peers = Callable[[str], dict[str, dict[str, Any]]]  # node -> `show bgp summary`
 @dataclass
 class Difference:
     node: str
-    what: str  # "session" or "fib"
-    item: str  # neighbor address or prefix
+    what: str  # "session", "fib", "tunnel", "route" (static, over a tunnel), "p2s", "bfd" or "read"
+    item: str  # neighbor address, prefix, VTI or a client's virtual IP
     expected: str
     actual: str
 
@@ -61,6 +61,41 @@ def _fmt(hops: Any) -> str:
     return ", ".join(sorted(f"{gw or 'direct'}@{dev}" for gw, dev in hops)) or "none"
 
 
+def expected_vtis(topo: Topology, pred: Prediction) -> dict[str, dict[str, bool]]:
+    """router -> VTI -> carrier expected: an IPsec tunnel's VTIs have carrier exactly while IKE and a
+    CHILD_SA are up (its endpoints' updown hooks), which the oracle predicts per tunnel. An active/standby
+    device's VTI serves both instances' tunnels: up when either is."""
+    out: dict[str, dict[str, bool]] = {}
+    for t in topo.tunnels:
+        if t.kind == "ipsec":
+            for end in t.ends():
+                mine = out.setdefault(end.node, {})
+                mine[end.vti] = mine.get(end.vti, False) or pred.tunnels.get(t.name, False)
+    return out
+
+
+def _updown(up: bool) -> str:
+    return "up" if up else "down"
+
+
+def _p2s_differences(topo: Topology, pred: Prediction, handles: Mapping[str, Any]) -> list[Difference]:
+    """A point-to-site client holds its virtual IP (charon put it on its ipsec0) exactly while the oracle
+    says an instance serves it."""
+    diffs = []
+    for client in topo.p2s.clients if topo.p2s else []:
+        if client.node not in handles:
+            continue
+        try:
+            held = {a.get_attr("IFA_ADDRESS") for a in handles[client.node].get_addr(family=2)}
+        except (RuntimeError, TimeoutError, OSError):
+            held = set()
+        expected, actual = pred.p2s.get(client.node) is not None, str(client.vip) in held
+        if expected != actual:
+            state = {True: "connected", False: "disconnected"}
+            diffs.append(Difference(client.node, "p2s", str(client.vip), state[expected], state[actual]))
+    return diffs
+
+
 def differences(
     topo: Topology,
     pred: Prediction,
@@ -72,19 +107,31 @@ def differences(
     `peers(node)`; `skip`: failed nodes (a crashed router's FIB is stale)."""
     routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
 
-    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any]]:
+    vtis = expected_vtis(topo, pred)
+
+    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool], set[Any]]:
         try:
             routes = bgp_routes(handles[node_name])
+            links = carriers(handles[node_name]) if node_name in vtis else {}
+            live = live_routes(handles[node_name]) if node_name in vtis else set()
         except (RuntimeError, TimeoutError, OSError):
             # pyroute2's namespace helper can miss its deadline on a loaded machine: this poll sees
             # the node as not converged, the next one asks again.
-            routes = {}
-        return node_name, peers(node_name), routes
+            routes, links, live = {}, {}, set()
+        return node_name, peers(node_name), routes, links, live
 
-    diffs: list[Difference] = []
+    diffs = _p2s_differences(topo, pred, handles)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(probe, [n.name for n in routers]))
-    for name, found, fib in results:
+    for name, found, fib, links, live in results:
+        for vti, expected in sorted(vtis.get(name, {}).items()):
+            actual = links.get(vti, False)
+            if actual != expected:
+                diffs.append(Difference(name, "tunnel", vti, _updown(expected), _updown(actual)))
+            # Static routing over the tunnel: usable once zebra has put the routes back on the VTI.
+            for r in topo.nodes[name].routes if expected and actual else []:
+                if r.dev == vti and (r.prefix, vti) not in live:
+                    diffs.append(Difference(name, "route", str(r.prefix), f"via {vti}", "none"))
         for (node, addr), expected_up in pred.sessions.items():
             if node != name:
                 continue
@@ -175,7 +222,12 @@ def wait(
     """Poll until the lab matches `pred` (sessions, FIBs, then BFD: the one definition of converged),
     the deadline passes or `stop()` says so; returns (converged, seconds, differences)."""
     runtime = lab.runtime
-    total = len(pred.sessions) + sum(len(f) for f in pred.fib.values()) + bfd_sessions(lab.topo, pred, skip)
+    total = (
+        len(pred.sessions)
+        + sum(len(f) for f in pred.fib.values())
+        + len(pred.p2s)
+        + bfd_sessions(lab.topo, pred, skip)
+    )
 
     def peers(node: str) -> dict[str, dict[str, Any]]:
         return bgp_peers(runtime.frr_dir(node))
@@ -189,8 +241,10 @@ def wait(
 
     with runtime.handles() as opened:
         # Opened on first use, inside the poll: a namespace helper that misses its deadline on a
-        # loaded machine is one poll's difference, not an error.
-        handles = _OnUse(opened, [n.name for n in lab.topo.routers() if n.name not in skip])
+        # loaded machine is one poll's difference, not an error. Point-to-site clients are watched too
+        # (their virtual IP).
+        watched = [*lab.topo.routers(), *lab.topo.by_role("p2s-client")]
+        handles = _OnUse(opened, [n.name for n in watched if n.name not in skip])
 
         def look() -> list[Difference]:
             try:

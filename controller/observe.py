@@ -1,13 +1,15 @@
-"""The lab as it is now, read from the kernel and FRR through its runtime: daemons alive, sessions, FIB paths."""
+"""The lab as it is now, read from the kernel, FRR and charon through its runtime: daemons alive,
+sessions, IPsec tunnel ends, FIB paths."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from controller.oracle import FibEntry, Oracle, Prediction
+from controller.oracle import Failures, FibEntry, Oracle, Prediction
+from lab.runtime import tunnelops
 from lab.runtime.frr import bgp_peers
-from lab.runtime.kernel import bgp_routes
+from lab.runtime.kernel import bgp_routes, carriers
 from lab.runtime.running import RunningLab
 
 
@@ -47,6 +49,12 @@ def sessions(lab: RunningLab) -> list[dict[str, Any]]:
     return rows
 
 
+def tunnels(lab: RunningLab) -> list[dict[str, Any]]:
+    """Each IPsec tunnel end: charon running, IKE and CHILD SA state, and why it is not up when the log
+    says. No field can hold key material (lab.runtime.ipsec.status)."""
+    return [end.as_json() for end in tunnelops.ends_status(lab)]
+
+
 def fibs(lab: RunningLab) -> dict[str, dict[Any, FibEntry]]:
     out = {}
     with lab.runtime.handles() as handles:
@@ -56,8 +64,26 @@ def fibs(lab: RunningLab) -> dict[str, dict[Any, FibEntry]]:
     return out
 
 
+def dark_tunnels(lab: RunningLab) -> set[str]:
+    """IPsec tunnels whose VTI has no carrier now at either end (IKE or its CHILD_SA down): nothing
+    crosses them, whatever a static route says."""
+    dark = set()
+    with lab.runtime.handles() as handles:
+        carrier: dict[str, dict[str, bool]] = {}
+        for t in lab.topo.tunnels:
+            if t.kind != "ipsec":
+                continue
+            for end in t.ends():
+                if end.node not in carrier:
+                    carrier[end.node] = carriers(handles[end.node])
+                if not carrier[end.node].get(end.vti, False):
+                    dark.add(t.name)
+    return dark
+
+
 def current_paths(lab: RunningLab) -> dict[str, list[str]]:
-    """Transit elements per direction, walking the kernel FIBs as they are now (all ECMP branches)."""
+    """Transit elements per direction, walking the kernel FIBs as they are now (all ECMP branches), over
+    the tunnels that are up now."""
     actual = Prediction(sessions={}, best={}, fib=fibs(lab), paths={})
-    oracle = Oracle(lab.topo)
-    return oracle.traffic_paths(actual)
+    now = Failures(tunnels=dark_tunnels(lab), standby_active=lab.state.standby_active)
+    return Oracle(lab.topo, now).traffic_paths(actual)

@@ -1,4 +1,5 @@
-"""UDP probes between every site's host and the VNet VM, in both directions, with data-plane attribution.
+"""UDP probes between every site's host (and point-to-site client) and the VNet VM, in both directions, with
+data-plane attribution.
 
 A `ProbeSession` runs one receiver and one sender (`controller.probe_agent`) per direction inside
 the end nodes' namespaces, N flows per direction (distinct source and destination ports, so that
@@ -86,6 +87,13 @@ def plan(
         assert host.site is not None
         dirs.append(Direction(direction(host.site, to_azure=True), host.site, host.name, vm.name, node_ip(vm)))
         dirs.append(Direction(direction(host.site, to_azure=False), host.site, vm.name, host.name, node_ip(host)))
+    # Point-to-site clients, each like a site of its own: to the VM from the virtual IP it is given, and back.
+    for client in topo.p2s.clients if topo.p2s else []:
+        name = client.node
+        if sites is not None and name not in sites:
+            continue
+        dirs.append(Direction(direction(name, to_azure=True), name, name, vm.name, node_ip(vm)))
+        dirs.append(Direction(direction(name, to_azure=False), name, vm.name, name, str(client.vip)))
     flow = 0
     for d in dirs:
         for _ in range(flows_per_direction):

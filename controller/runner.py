@@ -33,6 +33,7 @@ from controller.scenario import (
 from controller.scenario_check import check
 from controller.session import LabSession
 from lab.errors import GwlabError, LabError
+from lab.ipsec.psk import write_private
 from lab.load import load
 from lab.runtime.backends import DEFAULT
 from lab.runtime.state import RUN_ROOT
@@ -159,7 +160,7 @@ def scenario_topology(scenario: Scenario, lab_override: str | None = None) -> To
         return load(source)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{scenario.name}.yaml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        write_private(path, yaml.safe_dump(data, sort_keys=False).encode())  # may carry a pre-shared key
         return load(str(path))
 
 
@@ -182,7 +183,8 @@ def run_scenario(
     if data is not None:
         RUN_ROOT.mkdir(parents=True, exist_ok=True)
         merged = RUN_ROOT / f"{name}.lab.yaml"
-        merged.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        # 0600: overrides may carry a connection's pre-shared key
+        write_private(merged, yaml.safe_dump(data, sort_keys=False).encode())
         source = str(merged)
     try:
         checked(scenario, load(source))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StringConstraints
 
 # Azure's documented defaults (../shared/reference/azure-behavior.md).
 AZURE_GATEWAY_ASN = 65515
@@ -61,8 +61,17 @@ def _ipv4_network(value: object) -> object:
     return value
 
 
+def _key_text(value: object) -> object:
+    """A pre-shared key must be text; the message never repeats what was given (it may be a key)."""
+    if not isinstance(value, str | SecretStr):
+        raise ValueError("the pre-shared key must be text (put it in quotes)")
+    return value
+
+
 IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4_address)]
 Prefix = Annotated[ipaddress.IPv4Network, BeforeValidator(_ipv4_network)]
+# A secret: shown as '**********' in any repr or dump of the model; checked by lab.rules.ipsec.
+Psk = Annotated[SecretStr, BeforeValidator(_key_text)]
 # strict: YAML's `true` must not become AS 1
 Asn = Annotated[int, Field(ge=1, le=4294967295, strict=True)]
 
@@ -101,12 +110,24 @@ class GatewayInstance(Strict):
     apipa_bgp_ip: IPv4 | None = None  # in APIPA_AZURE; AZURE_DEFAULT_APIPA[i] when a device uses APIPA
 
 
+class PointToSite(Strict):
+    """Point-to-site: IKEv2 road warriors with certificates from the lab's CA (Azure's IKEv2 P2S), each
+    given an address from the pool. Active/active splits the pool between the instances (a lab choice)."""
+
+    address_pool: Prefix
+    clients: Annotated[int, Field(ge=1, le=16)] = 2
+    # Whether Azure advertises P2S pools to on-prem BGP peers is not clearly documented by Microsoft:
+    # off by default, a switch here.
+    advertise_to_onprem: bool = False
+
+
 class VpnGateway(Strict):
     type: Literal["route-based", "policy-based"] = "route-based"
     mode: Literal["active-active", "active-standby"] = "active-standby"  # Azure's default
     asn: Asn = AZURE_GATEWAY_ASN
     bgp: bool = True
     instances: list[GatewayInstance] = Field(default_factory=list)  # derived: two
+    p2s: PointToSite | None = None
 
 
 def _tunnel_shorthand(value: object) -> object:
@@ -131,6 +152,9 @@ class TunnelTo(Strict):
 
 
 class Device(Strict):
+    """An on-prem VPN device, with what Azure calls its connection (one per local network gateway): the
+    shared key, the DPD timeout and the traffic-selector switch are the connection's."""
+
     name: Name | None = None  # derived: vpn0, vpn1
     public_ip: IPv4 | None = None  # derived from the on-prem public pool
     bgp_ip: IPv4 | None = None  # derived from the loopback pool; an APIPA address makes on-prem initiate
@@ -143,6 +167,9 @@ class Device(Strict):
     local_preference: LocalPreference | None = None  # None: BGP_LOCAL_PREFERENCE
     # A filter towards Azure: only these of the site's prefixes and summaries (default: all of them).
     advertise: Annotated[list[Prefix], Field(min_length=1)] | None = None
+    psk: Psk | None = None  # ipsec: derived from the lab's secret when absent
+    dpd_timeout_s: int | None = None  # ipsec: Azure's DPD timeout (9-3600 s); default: the profile's
+    use_policy_based_traffic_selectors: bool = False  # route-based: the prefixes as selectors, not 0/0
 
 
 class Site(Strict):
@@ -176,6 +203,16 @@ class Pools(Strict):
     onprem_public: Prefix = ipaddress.IPv4Network("198.51.100.0/24")
     loopback: Prefix = ipaddress.IPv4Network("172.30.0.0/16")
     p2p: Prefix = ipaddress.IPv4Network("172.31.0.0/16")
+    # ipsec: each tunnel end's router <-> endpoint link, a /30 (RFC 6598 shared address space, clear of
+    # lab.generate's wide on-prem pools at its bottom)
+    tunnel_endpoints: Prefix = ipaddress.IPv4Network("100.127.0.0/16")
+
+
+class Tunnels(Strict):
+    """What a VPN tunnel is made of: `ipsec` (IKE and ESP, strongSwan's charon, as Azure) or `vxlan`
+    (no IKE: for scale, and for hosts without strongSwan)."""
+
+    kind: Literal["ipsec", "vxlan"] = "ipsec"
 
 
 class LabFile(Strict):
@@ -183,6 +220,7 @@ class LabFile(Strict):
     description: str = ""
     profile: Literal["fast", "realistic"] = "fast"
     timers: Timers = Field(default_factory=Timers)
+    tunnels: Tunnels = Field(default_factory=Tunnels)
     zones: list[Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=list)
     vnet: VNet
     vpn_gateway: VpnGateway = Field(default_factory=VpnGateway)

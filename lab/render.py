@@ -57,6 +57,10 @@ def render_all(topo: Topology) -> dict[str, str]:
     files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(topo=topo)
     files[f"{topo.name}.dot"] = env.get_template("diagram/lab.dot.j2").render(topo=topo)
     files[f"{topo.name}.mmd"] = env.get_template("diagram/lab.mmd.j2").render(topo=topo)
+    # Imported here: lab.ipsec renders with this module's environment.
+    from lab.ipsec.tunnels import rendered
+
+    files.update(rendered(topo))
     return files
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lab.load import parse
 from lab.paths import builtin_topologies
@@ -22,9 +23,11 @@ BUILTINS = sorted(builtin_topologies())
 IN_CI = os.environ.get("CI") == "true"
 
 # Beyond the built-ins: two sites (one with ExpressRoute, a hyphenated name), active/standby, an APIPA
-# device, and a description with quotes, '#' and a newline that YAML, DOT and Mermaid must survive.
+# device, VXLAN tunnels (the built-ins have IPsec), and a description with quotes, '#' and a newline that
+# YAML, DOT and Mermaid must survive.
 MULTI_SITE = {
     "description": 'Two sites, "quoted" text: #1\nand a second line',
+    "tunnels": {"kind": "vxlan"},
     "vnet": {"address_space": ["10.2.0.0/16"], "gateway_subnet": "10.2.255.0/27"},
     "vpn_gateway": {"mode": "active-standby"},
     "onprem": {
@@ -82,6 +85,12 @@ def topology_of(data: Any, name: str = "t") -> Topology:
     model = parse(data, source, name)
     check(model, source)
     return build(model)
+
+
+def builtin_with(name: str, **fields: Any) -> Topology:
+    """A built-in lab with some top-level fields replaced (e.g. tunnels={"kind": "vxlan"})."""
+    data = yaml.safe_load(builtin_topologies()[name].read_text(encoding="utf-8"))
+    return topology_of({**data, **fields}, name)
 
 
 def require_tool(name: str) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pyroute2 import IPRoute, netns
 
+from lab.paths import builtin_topologies
 from lab.runtime.netns import FRR_RUN_ROOT
 from lab.runtime.processes import alive
 from lab.runtime.state import RUN_ROOT
@@ -15,6 +18,14 @@ from lab.runtime.state import RUN_ROOT
 def unique(prefix: str) -> str:
     """A lab name no other test run on this machine uses at the same time."""
     return f"{prefix}{os.getpid() % 10000}"
+
+
+def lab_file(directory: Path, builtin: str, **fields: Any) -> str:
+    """A built-in lab written to `directory` with some top-level fields replaced, for `up`."""
+    data = yaml.safe_load(builtin_topologies()[builtin].read_text(encoding="utf-8"))
+    path = directory / f"{builtin}.yaml"
+    path.write_text(yaml.safe_dump({**data, **fields}), encoding="utf-8")
+    return str(path)
 
 
 def host_links() -> set[str]:

@@ -87,6 +87,7 @@ def prediction_data(pred: Prediction) -> dict[str, Any]:
         sessions.setdefault(node, {})[str(address)] = "up" if up else "down"
     return {
         "paths": plain(pred.paths),
+        "tunnels": {name: "up" if up else "down" for name, up in pred.tunnels.items()},
         "sessions": sessions,
         "best": {node: _summarise_flood(routes) for node, routes in pred.best.items()},
         "fib": {node: _summarise_flood(entries) for node, entries in pred.fib.items()},

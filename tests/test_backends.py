@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from lab.errors import GwlabError, LabError
-from lab.load import load
 from lab.runtime import backends, links, state
 from lab.runtime.backends import backend, installed
-from lab.runtime.links import Bridge, Veth, Vxlan
+from lab.runtime.links import Bridge, Charons, IpsecEnd, IpsecNat, Veth, Vxlan
 from lab.runtime.netns import NetnsRuntime
+from tests.helpers import builtin_with
 
 
 def test_an_unknown_runtime_is_one_line_naming_the_choices() -> None:
@@ -46,11 +46,15 @@ def test_a_state_file_with_unknown_fields_still_loads(tmp_path: Path, monkeypatc
 
 
 def test_links_deploy_bridges_then_veths_then_the_tunnels_riding_on_them() -> None:
-    topo = load("hybrid")
-    plan = links.plan(topo)
-    kinds = [type(k) for k in plan]
-    assert kinds == sorted(kinds, key=[Bridge, Veth, Vxlan].index)
-    assert len([k for k in plan if isinstance(k, Veth)]) == len(topo.links)
-    assert {k.iface.name for k in plan if isinstance(k, Vxlan)} == {
-        i.name for n in topo.nodes.values() for i in n.interfaces if i.kind == "vxlan"
-    }
+    for kind in ("ipsec", "vxlan"):
+        topo = builtin_with("hybrid", tunnels={"kind": kind})
+        plan = links.plan(topo)
+        kinds = [type(k) for k in plan]
+        assert kinds == sorted(kinds, key=[Bridge, Veth, Vxlan, Charons, IpsecNat].index)
+        assert len([k for k in plan if isinstance(k, Veth)]) == len(topo.links)
+        assert {k.iface.name for k in plan if isinstance(k, Vxlan)} == {
+            i.name for n in topo.nodes.values() for i in n.interfaces if i.kind == "vxlan"
+        }
+        ends = {e.end.endpoint for e in links.charon_ends(plan) if isinstance(e, IpsecEnd)}
+        assert ends == ({e.endpoint for _, e in topo.tunnel_ends()} if kind == "ipsec" else set())
+        assert len(ends) == (8 if kind == "ipsec" else 0)  # four tunnels, two ends each

@@ -29,7 +29,7 @@ def group_of(node: Node) -> str:
     """The cluster a node belongs in, named as the DOT file names it."""
     if node.role in AZURE_ROLES:
         return "cluster_azure"
-    if node.role == "internet":
+    if node.role in ("internet", "p2s-client"):  # point-to-site clients are road warriors on the internet
         return "cluster_internet"
     assert node.site is not None, node
     return f"cluster_site_{node.site}"
@@ -53,8 +53,11 @@ def expected_links(topo: Topology) -> Counter[tuple[str, str]]:
     return Counter(pair(lk.a, lk.b) for lk in topo.links)
 
 
-def expected_tunnels(topo: Topology) -> Counter[tuple[tuple[str, str], int]]:
-    return Counter((pair(t.device, t.gateway), t.vni) for t in topo.tunnels)
+def expected_tunnels(topo: Topology) -> Counter[tuple[tuple[str, str], str]]:
+    return Counter((pair(t.device, t.gateway), t.label) for t in topo.tunnels)
+
+
+TUNNEL_LABEL = r"(VNI \d+|IPsec IKEv[12])( \(standby\))?"
 
 
 def assert_tidy(text: str) -> None:
@@ -137,13 +140,13 @@ def test_dot_edges_are_the_links_and_tunnels(topo: Topology, tmp_path: Path, dot
     graph = dot_graph(topo, tmp_path, dot)
     names = {o["_gvid"]: o["name"] for o in graph["objects"]}
     solid: Counter[tuple[str, str]] = Counter()
-    dashed: Counter[tuple[tuple[str, str], int]] = Counter()
+    dashed: Counter[tuple[tuple[str, str], str]] = Counter()
     for e in graph["edges"]:
         ends = pair(names[e["tail"]], names[e["head"]])
         if e.get("style") == "dashed":
-            m = re.fullmatch(r"VNI (\d+)( \(standby\))?", e["label"])
+            m = re.fullmatch(TUNNEL_LABEL, e["label"])
             assert m, e["label"]
-            dashed[(ends, int(m.group(1)))] += 1
+            dashed[(ends, m.group(1))] += 1
         else:
             solid[ends] += 1
             assert e.get("taillabel") and e.get("headlabel"), e  # interface names at both ends
@@ -161,10 +164,10 @@ def test_dot_text_names_every_node_link_and_tunnel(topo: Topology) -> None:
     edges = re.findall(r'^\s*"([^"]+)" -- "([^"]+)" \[(.*)\];$', text, re.M)
     solid = Counter(pair(a, b) for a, b, attrs in edges if "style=dashed" not in attrs)
     dashed = Counter(
-        (pair(a, b), int(m.group(1)))
+        (pair(a, b), m.group(1))
         for a, b, attrs in edges
         if "style=dashed" in attrs
-        for m in [re.search(r'label="VNI (\d+)', attrs)]
+        for m in [re.search(rf'label="{TUNNEL_LABEL}"', attrs)]
         if m
     )
     assert solid == expected_links(topo)
@@ -247,12 +250,12 @@ def test_mermaid_edges_are_the_links_and_tunnels(topo: Topology) -> None:
         assert a in name and b in name, f"edge {a} - {b} to an undeclared node"
     solid = Counter(pair(name[a], name[b]) for a, kind, _, b in edges if kind == "---")
     assert solid == expected_links(topo)
-    dashed: Counter[tuple[tuple[str, str], int]] = Counter()
+    dashed: Counter[tuple[tuple[str, str], str]] = Counter()
     for a, kind, label, b in edges:
         if kind == "-.-":
-            m = re.fullmatch(r"VNI (\d+)( \(standby\))?", label)
+            m = re.fullmatch(TUNNEL_LABEL, label)
             assert m, label
-            dashed[(pair(name[a], name[b]), int(m.group(1)))] += 1
+            dashed[(pair(name[a], name[b]), m.group(1))] += 1
     assert dashed == expected_tunnels(topo)
     # Edge labels name the interfaces at both ends.
     for link in topo.links:

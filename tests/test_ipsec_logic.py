@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from lab.errors import GwlabError, Problem
 from lab.ipsec import diagnose, dpd, proposals, psk, render, sas, spec
+from lab.profiles import PROFILES
 
 GOLDEN = Path(__file__).parent / "data" / "ipsec"
 SECRET = bytes(range(32))  # a fixed test secret: the derived keys below are test data, not secrets
@@ -68,10 +69,10 @@ def test_any_target_is_met(target: int, version: dpd.IkeVersion) -> None:
 
 
 def test_dpd_target_per_profile_and_override() -> None:
-    assert dpd.target_for("realistic", None) == 45.0
-    assert dpd.target_for("fast+custom", None) == 2.0
-    assert dpd.target_for("fast", 30) == 30.0
-    assert dpd.for_target(dpd.target_for("fast", None), 2).detection_s() < 3  # below fast's BGP hold
+    assert dpd.target_for(PROFILES["realistic"].dpd_s, None) == 45.0
+    assert dpd.target_for(PROFILES["fast"].dpd_s, 30) == 30.0
+    fast = PROFILES["fast"]
+    assert dpd.for_target(dpd.target_for(fast.dpd_s, None), 2).detection_s() < fast.hold  # DPD detects first
 
 
 def test_override_outside_azures_range() -> None:

@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 
 from lab.ipsec import diagnose, dpd, pki, proposals, psk, render, spec
 from lab.ipsec.sas import ConnectionState, summarize
+from lab.profiles import PROFILES
 from lab.runtime.ipsec import endpoint, status
 from lab.runtime.ipsec.charon import CHARON, Charon, wait_for
 from lab.runtime.nsenter import call_in
@@ -30,7 +31,7 @@ from tests.labs import processes_mentioning, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 CONN = "s1-vpn0~gw0"
-FAST = dpd.for_target(dpd.PROFILE_DPD_S["fast"], 2)
+FAST = dpd.for_target(PROFILES["fast"].dpd_s, 2)
 UP_TIMEOUT_S = 15.0
 Start = Callable[..., Charon]
 
@@ -104,7 +105,7 @@ def s2s_pair(
     """(on-prem end in rt, Azure end in gt); traffic selectors as (local, remote) of the Azure end."""
     key = psk.derive_psk(SECRET, CONN)
     props = proposals.ROUTE_BASED if version == 2 else proposals.POLICY_BASED
-    settings = dpd.for_target(dpd.PROFILE_DPD_S["fast"], version)
+    settings = dpd.for_target(PROFILES["fast"].dpd_s, version)
     azure = spec.site_to_site(
         CONN, side="initiator", version=version, local_addr=iw.ENDPOINT_WAN[azure_endpoint].ip,
         remote_addr=iw.ONPREM_PUBLIC, local_id=str(iw.AZURE_PUBLIC), remote_id=str(iw.ONPREM_PUBLIC),

@@ -107,6 +107,9 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
         _put(timers, key, _maybe(draw, draw(st.integers(lo, hi))))
     if timers:
         lab["timers"] = timers
+    kind = draw(st.sampled_from([None, "ipsec", "vxlan"]))
+    if kind is not None:
+        lab["tunnels"] = {"kind": kind}
     zones = draw(st.lists(st.sampled_from([1, 2, 3]), unique=True, max_size=3))
     write_empty: bool = draw(st.booleans())
     if zones or write_empty:
@@ -170,10 +173,14 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
     # Derived device IPs are .10 onwards of the on-prem pool (a /26 at the smallest): explicit ones above.
     public_hosts = iter(draw(st.lists(st.integers(20, 62), min_size=6, max_size=6, unique=True)))
     sites = []
+    static = policy or gw.get("bgp") is False
     for s in range(n_sites):
+        selectors = not policy and static and draw(st.booleans())
+        # IPsec selectors need an address of each prefix to spare (lab.rules.ipsec): no /32 then.
+        longest = 31 if kind != "vxlan" and (policy or selectors) else 32
         lan_length = draw(st.integers(22, 30))
         prefixes = [f"192.168.{s * 16}.0/{lan_length}"]
-        prefixes += [f"172.2{s}.{j}.0/{draw(st.integers(24, 32))}" for j in range(draw(st.integers(0, 2)))]
+        prefixes += [f"172.2{s}.{j}.0/{draw(st.integers(24, longest))}" for j in range(draw(st.integers(0, 2)))]
         site: dict[str, Any] = {"name": site_names[s], "asn": asns[s], "prefixes": prefixes}
         summary = f"192.168.{s * 16}.0/{lan_length - 1}" if bgp_on and draw(st.booleans()) else None
         _put(site, "summaries", [summary] if summary else None)
@@ -211,6 +218,15 @@ def valid_labs(draw: st.DrawFn) -> dict[str, Any]:
                     ]
                 if summary is not None and draw(st.booleans()):
                     dev["advertise"] = [summary]
+            _put(
+                dev,
+                "psk",
+                _maybe(
+                    draw, draw(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=128))
+                ),
+            )
+            _put(dev, "dpd_timeout_s", _maybe(draw, draw(st.integers(9, 3600))))
+            _put(dev, "use_policy_based_traffic_selectors", True if selectors else None)
             devices.append(dev)
         if devices != [{}] or draw(st.booleans()):
             site["devices"] = devices

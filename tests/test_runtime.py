@@ -20,16 +20,16 @@ from controller import converge
 from controller.converge import up
 from controller.oracle import predict
 from lab.poll import poll
-from lab.runtime import lifecycle
+from lab.runtime import lifecycle, links
 from lab.runtime.configure import configure_node
 from lab.runtime.lifecycle import down
-from lab.runtime.links import Veth, Vxlan
+from lab.runtime.links import IpsecEnd, LinkKind, Veth, Vxlan, ipsec
 from lab.runtime.netlink import interface_index
 from lab.runtime.netns import namespace_name
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
 from tests.helpers import BUILTINS, REPO, require_root, run_gwlab
-from tests.labs import host_links, leftovers, unique
+from tests.labs import host_links, lab_file, leftovers, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -81,7 +81,7 @@ def test_the_labs_up_only_builds_and_starts_and_the_controller_waits() -> None:
     try:
         started = lifecycle.up("active-active", name=name)
         assert started.lab.state.phase == "started" and started.lab.state.runtime == "netns"
-        assert set(started.timings) == {"render", "namespaces", "daemons"}
+        assert set(started.timings) == {"render", "namespaces", "daemons", "tunnels"}
         # A speaker writes its pid file just after it has daemonised.
         running = poll(
             started.lab.runtime.running_daemons,
@@ -99,24 +99,37 @@ def test_the_labs_up_only_builds_and_starts_and_the_controller_waits() -> None:
     assert leftovers(name) == []
 
 
-def test_links_remove_and_deploy_themselves_again() -> None:
-    """A veth and a VXLAN tunnel end removed, deployed again and configured as `up` does: traffic flows
-    and the lab converges back (each link kind undoes and redoes itself on a running lab)."""
+@pytest.mark.parametrize("kind", ["ipsec", "vxlan"])
+def test_links_remove_and_deploy_themselves_again(kind: str, tmp_path: Path) -> None:
+    """A veth and a tunnel end (VXLAN device, or IPsec end: charon, namespace, veths) removed, deployed
+    again and configured as `up` does: traffic flows and the lab converges back (each link kind undoes
+    and redoes itself on a running lab)."""
     name = unique("tl")
     try:
-        lab = up("active-active", name=name).lab
+        lab = up(lab_file(tmp_path, "active-active", tunnels={"kind": kind}), name=name).lab
         veth = Veth(next(link for link in lab.topo.links if "vm" in (link.a, link.b)))
         gw0 = lab.node("gw0")
-        tunnel = Vxlan("gw0", next(i for i in gw0.interfaces if i.kind == "vxlan"))
-        ends = [(veth.link.a, veth.link.a_ifname), (veth.link.b, veth.link.b_ifname), ("gw0", tunnel.iface.name)]
+        tunnel: LinkKind
+        if kind == "vxlan":
+            tunnel = Vxlan("gw0", next(i for i in gw0.interfaces if i.kind == "vxlan"))
+            gw0_ifnames = [tunnel.iface.name]
+        else:
+            tunnel = next(e for e in links.charons_of(lab.topo) if isinstance(e, IpsecEnd) and e.end.node == "gw0")
+            gw0_ifnames = [tunnel.end.vti, tunnel.end.wan_if]
+        ends = [(veth.link.a, veth.link.a_ifname), (veth.link.b, veth.link.b_ifname)]
+        ends += [("gw0", i) for i in gw0_ifnames]
         with lab.runtime.handles() as handles:
-            for kind in (veth, tunnel):
-                kind.remove(handles)
+            for link in (veth, tunnel):
+                link.remove(handles)
             assert all(ifname not in interface_index(handles[node]) for node, ifname in ends)
-            for kind in (veth, tunnel):
-                kind.deploy(handles)
+            if isinstance(tunnel, IpsecEnd):
+                assert not os.path.exists(tunnel.path) and not ipsec.charon_of(name, tunnel.end).running()
+            for link in (veth, tunnel):
+                link.deploy(handles)
             for node, ifname in ends:
                 configure_node(handles[node], lab.node(node), holds_shared=True, only={ifname})
+        if isinstance(tunnel, IpsecEnd):
+            ipsec.settle([tunnel])
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)
         assert ok, diffs
         assert ping(name, "s1-host", str(lab.node("vm").address_on("vnet")))

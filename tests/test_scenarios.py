@@ -12,6 +12,9 @@ Bounds are derived from the lab's timers, not from what one run measured:
 - BFD: the detection timer (interval x multiplier) restarts with every packet received, and packets
   are sent every 75-100 % of the interval (jitter), so detection falls between about
   (multiplier - 1) x 0.75 x interval and interval x multiplier after the failure;
+- IPsec dead-peer detection (the built-in labs' tunnels): a DPD request every dpd_delay, then its
+  retransmits; the peer is declared dead between the retransmits' sum and dpd_delay more after it fell
+  silent (lab.ipsec.dpd.Dpd.detection_window: 1-2 s in the fast profile, below its 3 s hold timer);
 - a link down or a withdraw has no timer: what is measured is the lab's own propagation.
 """
 
@@ -26,6 +29,7 @@ from controller import analysis
 from controller.results import FailureResult, RunReport
 from controller.runner import run_scenario
 from controller.scenario import FailStep, builtin_scenarios, load_scenario, parse_scenario
+from lab.ipsec import dpd
 from lab.load import load
 from lab.profiles import PROFILES, Timing
 from tests.helpers import require_root
@@ -77,6 +81,8 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         "er-vpn",
         "zone-redundant",
         "hybrid",
+        "policy-based",
+        "point-to-site",
     }
     failures = {(step.target, step.mode) for s in scenarios for step in s.steps if isinstance(step, FailStep)}
     assert failures >= {
@@ -92,8 +98,11 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         ("msee1", "crash"),
         ("zone1", None),
         ("flood:s1", None),
+        ("s1-vpn0~gw0", "psk-mismatch"),
+        ("s1-vpn0~gw0", "selector-mismatch"),
     }
     assert any(s.overrides.get("expressroute", {}).get("bfd") is False for s in scenarios)
+    assert any(s.overrides.get("profile") == "realistic" for s in scenarios)  # Azure's DPD timeout
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -184,13 +193,23 @@ def test_expressroute_blackhole_without_bfd_waits_for_the_hold_timer() -> None:
     assert min(f.outage_ms.values()) > 3 * max(with_bfd.outage_ms.values())
 
 
-def test_crashed_active_active_instance_takes_the_hold_time() -> None:
+def dpd_window_ms(name: str) -> tuple[float, float]:
+    """The DPD window of the scenario's lab's tunnels (all alike in the built-ins)."""
+    topo = load(load_scenario(name).lab)
+    windows = {t.ipsec.dpd.detection_window() for t in topo.tunnels if t.ipsec is not None}
+    assert len(windows) == 1, windows
+    low, high = windows.pop()
+    return low * 1000, high * 1000
+
+
+def test_crashed_active_active_instance_is_seen_by_dead_peer_detection() -> None:
     report = report_of("aa-instance-crash")
     t = timing_of(report)
     f = failure_of("aa-instance-crash")
-    assert f.detection == "hold-timer"
-    ms = f.outage_ms["s1->azure"]  # on-prem has only the hold timer (no BFD on VPN)
-    assert (t.hold - t.keepalive) * 1000 - 100 <= ms <= 1.5 * t.hold * 1000 + SLACK_MS, f"{ms:.0f} ms, hold {t.hold} s"
+    low, high = dpd_window_ms("aa-instance-crash")
+    assert f.detection == "dpd" and f.expected_detection_ms == high < t.hold * 1000
+    ms = f.outage_ms["s1->azure"]  # on-prem has only DPD (no BFD on VPN), shorter than the hold timer
+    assert low - 100 <= ms <= high + SLACK_MS + 500, f"{ms:.0f} ms, DPD window {low:.0f}-{high:.0f} ms"
     assert f.outage_ms["azure->s1"] < 1000  # the platform sees its own instance go
     # Only the flows that were on gw0 were hit: those on gw1 carried on.
     assert f.restored_ms is not None
@@ -200,7 +219,7 @@ def test_crashed_active_active_instance_takes_the_hold_time() -> None:
     hit = [f.flow for f in report.flows if f.direction == "s1->azure" and before[f.flow] == ["gw0"]]
     assert on_gw1 and hit, before
     assert all(gaps[flow][0] < 300 for flow in on_gw1), {flow: gaps[flow] for flow in on_gw1}
-    assert all(gaps[flow][0] >= (t.hold - t.keepalive) * 1000 - 100 for flow in hit), {f: gaps[f] for f in hit}
+    assert all(gaps[flow][0] >= low - 100 for flow in hit), {f: gaps[f] for f in hit}
 
 
 def test_graceful_maintenance_is_near_zero() -> None:
@@ -224,13 +243,13 @@ def test_active_standby_takeover_takes_the_failover_delay() -> None:
     assert planned_out < min(failure_of("as-failover").outage_ms.values())
 
 
-def test_device_loss_on_prem_at_once_azure_after_the_hold_time() -> None:
-    report = report_of("device-loss")
-    t = timing_of(report)
+def test_device_loss_on_prem_at_once_azure_after_dead_peer_detection() -> None:
     f = failure_of("device-loss")
+    low, high = dpd_window_ms("device-loss")
+    assert f.detection == "dpd"
     assert f.outage_ms["s1->azure"] < 500, f.outage_ms  # the site core sees its link go
-    ms = f.outage_ms["azure->s1"]  # the gateways wait for the hold timer
-    assert (t.hold - t.keepalive) * 1000 - 100 <= ms <= 1.5 * t.hold * 1000 + SLACK_MS, f.outage_ms
+    ms = f.outage_ms["azure->s1"]  # the gateways wait for DPD on the device's tunnels
+    assert low - 100 <= ms <= high + SLACK_MS + 500, f.outage_ms
 
 
 # -- (d) two failures without a restore between them: each charged with its own outage -------------
@@ -305,3 +324,37 @@ def test_prepending_on_one_device_moves_azures_traffic_to_the_other() -> None:
     assert tunnels("prepend-steers", after, f.restored_ms) == ["gw0/t-s1-vpn0", "gw1/t-s1-vpn0"]
     control = failure_of("device-loss")
     assert {t.split("/")[1] for t in tunnels("device-loss", 0, control.injected_ms)} == {"t-s1-vpn0", "t-s1-vpn1"}
+
+
+# -- (e) IPsec: realistic DPD, IKE failures, point-to-site --------------------------------------------
+
+
+def test_realistic_dpd_sees_a_crashed_instance_long_before_the_hold_timer() -> None:
+    report = report_of("aa-instance-crash-realistic")
+    f = failure_of("aa-instance-crash-realistic")
+    low, high = dpd.for_target(45, 2).detection_window()  # the realistic profile's DPD (Azure's 45 s)
+    assert report.profile == "realistic+custom" and f.detection == "dpd" and f.expected_detection_ms == high * 1000
+    hold_low_ms = 60_000  # hold 90 s, keepalive 30 s: the hold timer expires 60-90 s after the crash
+    ms = f.outage_ms["s1->azure"]
+    assert low * 1000 - 1000 <= ms <= high * 1000 + 2000 < hold_low_ms, f"{ms:.0f} ms, DPD window {low}-{high} s"
+
+
+def test_ike_failures_are_named_in_the_report() -> None:
+    assert failure_of("psk-mismatch").detection == "ike-auth"
+    assert failure_of("selector-mismatch").detection == "ike-selectors"
+    assert failure_of("tunnel-down").detection == "ike-delete"
+    assert failure_of("tunnel-blackhole").detection == failure_of("uplink-loss").detection == "dpd"
+
+
+def test_each_point_to_site_client_reconnects_after_the_failover() -> None:
+    report = report_of("p2s-failover")
+    t = timing_of(report)
+    f = failure_of("p2s-failover")
+    assert f.detection == "failover"
+    clients = sorted(d for d in f.outage_ms if d.startswith("p2s"))
+    assert clients == ["p2s0->azure", "p2s1->azure"]
+    for d in clients:  # the failover delay, then the standby's charon and the client's next attempt
+        assert t.failover_unplanned_s * 1000 - 100 <= f.outage_ms[d] <= t.failover_unplanned_s * 1000 + 3500, (
+            f.outage_ms
+        )
+    assert f.path_after["p2s0->azure"] == f.path_after["azure->p2s1"] == ["gw1"]

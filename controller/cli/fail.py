@@ -45,7 +45,11 @@ def _print(result: Measured, measured: bool) -> None:
 @click.command("fail")
 @running_lab_options
 @click.argument("target")
-@click.option("--mode", help="How it fails (crash, graceful, down, blackhole, shutdown, flood: per target).")
+@click.option(
+    "--mode",
+    help="How it fails (crash, graceful, down, blackhole, psk-mismatch, selector-mismatch, shutdown, flood: "
+    "per target).",
+)
 @click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for the lab to converge.")
 @click.option("--measure", is_flag=True, help="Send probes around the failure: outage, loss and paths, measured.")
 @json_option

@@ -1,9 +1,9 @@
 """Failures that can be injected into a running lab, and restored. One module per kind.
 
 Targets (see `targets`): a gateway instance (`gw0`), an on-prem VPN device (`s1-vpn0`), an MSEE
-(`msee0`), a tunnel (`s1-vpn0~gw0`), a device's internet uplink (`s1-vpn0~inet`), an ExpressRoute
-link (`s1-ce0~msee0`), the whole circuit (`circuit`), an availability zone (`zone1`), a prefix
-flood from a site (`flood:s1`).
+(`msee0`), a tunnel (`s1-vpn0~gw0`; an IPsec one also by its key or selectors), a device's internet
+uplink (`s1-vpn0~inet`), an ExpressRoute link (`s1-ce0~msee0`), the whole circuit (`circuit`), an
+availability zone (`zone1`), a prefix flood from a site (`flood:s1`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from controller.failures.base import Active, Detection, Failure, load_active, sa
 from controller.failures.device import DeviceFailure
 from controller.failures.flood import PrefixFlood
 from controller.failures.instance import InstanceFailure
+from controller.failures.ipsec import IpsecSelectorTunnelFailure, IpsecTunnelFailure
 from controller.failures.link import ErLinkFailure, TunnelFailure, UplinkFailure
 from controller.failures.msee import MseeFailure
 from controller.failures.zone import ZoneFailure
 from controller.oracle import Failures
 from lab.errors import LabError, Problem
 from lab.runtime.running import RunningLab
-from lab.topology import Topology
+from lab.topology import Topology, Tunnel
 
 KINDS: dict[str, type[Failure]] = {
     cls.kind: cls
@@ -30,6 +31,8 @@ KINDS: dict[str, type[Failure]] = {
         DeviceFailure,
         MseeFailure,
         TunnelFailure,
+        IpsecTunnelFailure,
+        IpsecSelectorTunnelFailure,
         UplinkFailure,
         ErLinkFailure,
         ZoneFailure,
@@ -54,7 +57,7 @@ def targets(lab: RunningLab | Topology) -> dict[str, type[Failure]]:
             out[f"flood:{node.site}"] = PrefixFlood
     for t in topo.tunnels:
         if topo.lab.vpn_gateway.mode == "active-active" or not topo.nodes[t.gateway].standby:
-            out[f"{t.device}~{t.gateway}"] = TunnelFailure
+            out[t.name] = tunnel_failure(t)
     for ce in topo.by_role("ce"):
         for iface in ce.interfaces:
             if iface.peer_node and topo.nodes[iface.peer_node].role == "msee":
@@ -64,6 +67,13 @@ def targets(lab: RunningLab | Topology) -> dict[str, type[Failure]]:
     for zone in sorted({n.zone for n in topo.by_role("gateway") if n.zone is not None}):
         out[f"zone{zone}"] = ZoneFailure
     return out
+
+
+def tunnel_failure(t: Tunnel) -> type[Failure]:
+    """How a tunnel can fail: as any tunnel (VXLAN), or as IKE can make it (IPsec; by its selectors too)."""
+    if t.ipsec is None:
+        return TunnelFailure
+    return IpsecSelectorTunnelFailure if t.ipsec.onprem_ts else IpsecTunnelFailure
 
 
 def resolve(lab: RunningLab, target: str, mode: str | None = None) -> Failure:

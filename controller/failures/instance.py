@@ -1,18 +1,21 @@
 """A VPN gateway instance lost: crashed (unplanned) or taken out for planned maintenance (graceful).
 
-crash: its public interface goes dark and its processes die at once; on-prem only notices when the
-BGP hold timer expires (no BFD on VPN), while the VNet side sees the instance's sessions close.
-graceful: BGP is shut down first (NOTIFICATION: peers withdraw at once), then the instance goes.
+crash: its public interface goes dark and its processes die at once, its IPsec charons included; on-prem
+notices by IPsec dead-peer detection (shorter than the hold timer, as on Azure) or, over VXLAN, when
+the BGP hold timer expires (no BFD on VPN), while the VNet side sees the instance's sessions close.
+graceful: BGP is shut down first (NOTIFICATION: peers withdraw at once) and its IKE_SAs deleted, then
+the instance goes.
 Active/standby: the platform moves the public and BGP IPs to the other instance after the profile's
-failover delay (planned or unplanned); the restored instance comes back as the standby.
+failover delay (planned or unplanned), whose charons then start and initiate IKE at once (that time is
+part of the outage); the restored instance comes back as the standby, its charons stopped.
 """
 
 from __future__ import annotations
 
-from controller.failures.base import Detection, Failure, reconfigure
+from controller.failures.base import Detection, Failure, reconfigure, silent_tunnel_detection
 from controller.oracle import Failures
 from lab.poll import poll
-from lab.runtime import nodeops
+from lab.runtime import nodeops, tunnelops
 from lab.runtime.frr import bgp_peers
 
 
@@ -41,18 +44,20 @@ class InstanceFailure(Failure):
             return Detection("failover", delay * 1000)
         if self.mode == "graceful":
             return Detection("withdraw", 0.0)
-        return Detection("hold-timer", t.hold * 1000.0)
+        return silent_tunnel_detection(self.lab.topo, [tn for tn in self.lab.topo.tunnels if tn.gateway == self.target])
 
     def inject(self) -> None:
         node = self.lab.node(self.target)
         if self.mode == "graceful":
             self._shutdown_bgp()
+            tunnelops.stop(self.lab, node.name, graceful=True)  # IKE_SAs deleted: the peers see it at once
         # The public interface goes dark with the VM, first, so that nothing (no FIN, no RST) reaches
         # on-prem. It is set down, not deleted: deleting it would take a port off the internet switch,
         # whose bridge MAC may then change, and every other node's cached ARP entry for the switch goes
         # stale (the surviving instance's tunnels break for ~20 s).
         nodeops.set_links(self.lab, node.name, up=False, names=["inet"])
         nodeops.stop_node(self.lab, node.name)
+        tunnelops.stop(self.lab, node.name)  # its tunnel ends' charons, killed with it
         # The rest of the VM goes too: the platform (the VNet side) has seen its sessions close; a dead
         # VM answers no ARP either (an active/standby's shared BGP IP will move to the other instance),
         # and its tunnels go, with the routes the killed zebra left through them (a restored standby
@@ -60,7 +65,7 @@ class InstanceFailure(Failure):
         nodeops.set_links(self.lab, node.name, up=False, names=self._interfaces())
 
     def _interfaces(self) -> list[str]:
-        return [i.name for i in self.lab.node(self.target).interfaces if i.kind in ("veth", "vxlan")]
+        return [i.name for i in self.lab.node(self.target).interfaces if i.kind != "loopback"]
 
     def _shutdown_bgp(self) -> None:
         node = self.lab.node(self.target)
@@ -90,6 +95,7 @@ class InstanceFailure(Failure):
     def run_follow_up(self) -> None:
         other = self.lab.node(self._other())
         nodeops.take_over_shared_ips(self.lab, other, None)
+        tunnelops.start(self.lab, other.name)  # its charons initiate IKE from the public IP it now holds
         self.data["taken_over"] = True
         self.lab.state.standby_active = not self.lab.state.standby_active
         self.lab.state.save()
@@ -101,6 +107,8 @@ class InstanceFailure(Failure):
             self._drop_shared_addresses()  # before its links come up: no duplicate IP, not even briefly
         reconfigure(self.lab, node.name, self._interfaces())  # links up, addresses, routes, neighbours
         nodeops.start_node(self.lab, node.name)
+        if holds:
+            tunnelops.start(self.lab, node.name)  # a restored standby's charons stay stopped
 
     def _drop_shared_addresses(self) -> None:
         """Back as the standby: the IPs stay with the instance that took them over."""

@@ -12,6 +12,7 @@ Modes:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 from controller.failures.base import (
     Detection,
@@ -19,12 +20,13 @@ from controller.failures.base import (
     reconfigure,
     set_veths,
     silent_er_detection,
+    silent_tunnel_detection,
     veth_ends,
 )
 from controller.oracle import Failures
 from lab.errors import GwlabError
 from lab.runtime import nodeops
-from lab.topology import Node
+from lab.topology import Node, Tunnel
 
 TABLE = "gwlab_fail"
 
@@ -43,14 +45,17 @@ class TunnelFailure(Failure):
     """`<device>~<gateway>`: the tunnel between an on-prem device and a gateway instance."""
 
     kind = "tunnel"
-    modes = ("down", "blackhole")
+    modes: ClassVar[tuple[str, ...]] = ("down", "blackhole")
+
+    def tunnel(self) -> Tunnel:
+        for t in self.lab.topo.tunnels:
+            if t.name == self.target:
+                return t
+        raise GwlabError(f"no tunnel {self.target}")
 
     def ends(self) -> tuple[Node, Node, str, str]:
-        device, gateway = self.target.split("~")
-        for t in self.lab.topo.tunnels:
-            if t.device == device and t.gateway == gateway:
-                return self.lab.node(device), self.lab.node(gateway), t.device_ifname, t.gateway_ifname
-        raise GwlabError(f"no tunnel {self.target}")
+        t = self.tunnel()
+        return self.lab.node(t.device), self.lab.node(t.gateway), t.device_ifname, t.gateway_ifname
 
     def elements(self, into: Failures) -> None:
         into.tunnels.add(self.target)
@@ -86,7 +91,8 @@ class TunnelFailure(Failure):
 
 
 class UplinkFailure(Failure):
-    """`<device>~inet`: the on-prem device's internet uplink. Tunnels die silently: hold timer."""
+    """`<device>~inet`: the on-prem device's internet uplink. Its tunnels die silently: IPsec's DPD, or
+    the hold timer over VXLAN."""
 
     kind = "uplink"
     modes = ("down",)
@@ -98,7 +104,7 @@ class UplinkFailure(Failure):
         into.links.add(f"{self.device()}~inet")
 
     def detection(self) -> Detection:
-        return Detection("hold-timer", self.timing.hold * 1000.0)
+        return silent_tunnel_detection(self.lab.topo, [t for t in self.lab.topo.tunnels if t.device == self.device()])
 
     def inject(self) -> None:
         nodeops.set_links(self.lab, self.device(), up=False, names=["inet"])

@@ -37,6 +37,9 @@ class Oracle:
             best = self.propagation.run(routers, up)
             fib = {n.name: self.forwarding.fib(n, best[n.name]) for n in routers}
             pred = Prediction(sessions, best, fib, {})
+            pred.tunnels = {t.name: self.sessions.tunnel_up(t) for t in self.topo.tunnels}
+            clients = self.topo.p2s.clients if self.topo.p2s else []
+            pred.p2s = {c.node: self.sessions.p2s_instance(c) for c in clients}
             pred.paths = self.traffic_paths(pred)
         return pred
 

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from controller.oracle.holdings import Holdings
 from controller.oracle.model import AGGREGATE, FibEntry, Prediction, Route
-from lab.topology import BLACKHOLE, Node, Tunnel, direction
+from lab.topology import BLACKHOLE, TUNNEL_KINDS, Node, Tunnel, direction
 
 TRANSIT_ROLES = ("gateway", "msee")  # the elements a traffic path is told by
 NextHop = tuple[IPv4Address | None, str]  # (gateway, device); gateway None: on-link
@@ -98,13 +98,15 @@ class Forwarding:
 
     def fib(self, node: Node, best: dict[IPv4Network, list[Route]]) -> dict[IPv4Network, FibEntry]:
         fib: dict[IPv4Network, FibEntry] = {}
-        connected = {a.network for a, _ in self.h.connected(node)}
+        # A connected route, or a static one for the very prefix (a gateway's point-to-site pool into its
+        # P2S VTI, which its speaker may also originate), wins over BGP: administrative distance.
+        connected = {a.network for a, _ in self.h.connected(node)} | {r.prefix for r in node.routes}
         # Many prefixes share their paths' next hops and peers (every site behind the same two
         # instances): their next-hop and peer sets are made once per combination.
         sets: dict[tuple[tuple[int, str], ...], tuple[frozenset[tuple[IPv4Address | None, str]], frozenset[str]]] = {}
         for prefix, paths in best.items():
             if prefix in connected:
-                continue  # the connected route wins over BGP
+                continue
             key = tuple([(int(r.next_hop), r.peer) for r in paths])
             found = sets.get(key)
             if found is None:
@@ -150,7 +152,7 @@ class Forwarding:
 
     def _neighbor_on(self, node: Node, dev: str, addr: IPv4Address) -> tuple[str, str] | None:
         iface = node.interface(dev)
-        if iface.kind == "vxlan":
+        if iface.kind in TUNNEL_KINDS:
             for t in self._tunnels_at.get((node.name, dev), []):
                 if f"{t.device}~{t.gateway}" in self.f.tunnels:
                     continue
@@ -179,6 +181,12 @@ class Forwarding:
             host_ip = host.address_on(host.interfaces[0].name)
             out[direction(host.site, to_azure=True)] = self._transit(pred, host, vm_ip, index)
             out[direction(host.site, to_azure=False)] = self._transit(pred, vm, host_ip, index)
+        # A point-to-site client's traffic crosses the instance serving it, both ways (the VNet routes the
+        # pool to that instance's BGP IP, the instance into its P2S tunnel); nothing while it reconnects.
+        for client, instance in pred.p2s.items():
+            path = [instance] if instance is not None else []
+            out[direction(client, to_azure=True)] = path
+            out[direction(client, to_azure=False)] = list(path)
         return out
 
     def _transit(self, pred: Prediction, start: Node, dst: IPv4Address, index: FibIndex) -> list[str]:

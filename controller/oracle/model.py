@@ -49,6 +49,8 @@ class Prediction:
     best: dict[str, dict[IPv4Network, list[Route]]]  # node -> prefix -> ECMP set (best first)
     fib: dict[str, dict[IPv4Network, FibEntry]]
     paths: dict[str, list[str]]  # "<site>->azure" / "azure-><site>" -> transit elements
+    tunnels: dict[str, bool] = field(default_factory=dict)  # "<device>~<gateway>" -> carries traffic
+    p2s: dict[str, str | None] = field(default_factory=dict)  # point-to-site client -> the instance serving it
 
     def established(self, node: str) -> list[IPv4Address]:
         return [addr for (n, addr), up in self.sessions.items() if n == node and up]

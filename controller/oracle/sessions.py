@@ -6,7 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from controller.oracle.holdings import Holdings
-from lab.topology import Neighbor, Node, Topology
+from lab.topology import Neighbor, Node, P2sClient, Topology, Tunnel
 
 LOCAL_KINDS = ("speaker", "flood")  # sessions to a speaker in the node's own namespace
 
@@ -98,6 +98,25 @@ class Sessions:
             other = a if b.role == "vnet" else b
             return not self.f.link_down(other.name, "vnet")
         return not self.f.link_down(a.name, b.name)
+
+    def tunnel_up(self, t: Tunnel) -> bool:
+        """Does the tunnel carry traffic: both ends alive, the path between them intact, and the instance
+        holding the public IP the device's end talks to (a standby does not until it takes it over). For
+        IPsec: IKE and a CHILD_SA up, so its VTIs have carrier."""
+        gw, dev = self.topo.nodes[t.gateway], self.topo.nodes[t.device]
+        return self.reachable(gw, dev) and (not self.h.has_shared(gw) or self.h.holds_shared(gw))
+
+    def p2s_instance(self, client: P2sClient) -> str | None:
+        """The instance a point-to-site client is connected through: the one holding the public IP it
+        connects to now, alive, with the internet between them; None: disconnected (reconnecting)."""
+        node = self.topo.nodes[client.node]
+        if not (self.h.alive(node.name) and self.h.alive("inet")) or self.f.link_down(node.name, "inet"):
+            return None
+        for name in self.h.holders(client.public):
+            gw = self.topo.nodes[name]
+            if gw.role == "gateway" and self.h.alive(name) and not self.f.link_down(name, "inet"):
+                return name
+        return None
 
     def peer_node(self, n: Neighbor) -> Node:
         """The node at the other end of a session now: the named peer, or, for an address that moved

@@ -23,9 +23,6 @@ IkeVersion = Literal[1, 2]
 # Azure: "DPD timeout" per connection, 45 s by default, 9-3600 s (vpn-gateway-vpn-faq.md).
 AZURE_DPD_DEFAULT_S = 45
 AZURE_DPD_RANGE_S = (9, 3600)
-# The target per timing profile: Azure's default, and for `fast` a DPD shorter than its 3 s BGP hold,
-# so that a silent peer is seen by DPD first, as on Azure (45 s < 180 s).
-PROFILE_DPD_S: dict[str, float] = {"realistic": float(AZURE_DPD_DEFAULT_S), "fast": 2.0}
 RETRANSMIT_BASE = 1.5
 MAX_TRIES = 3
 # Shortest first retransmit wait we render: below it a busy 2-core machine can lose a peer that is alive.
@@ -108,11 +105,10 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, max(1, limit) + 1) if n % d == 0)
 
 
-def target_for(profile: str, override_s: int | None) -> float:
-    """The DPD target of a connection: its own `dpd_timeout_s` when given, else its timing profile's."""
-    if override_s is not None:
-        return float(override_s)
-    return PROFILE_DPD_S[profile.split("+", 1)[0]]
+def target_for(profile_s: float, override_s: int | None) -> float:
+    """The DPD target of a connection: its own `dpd_timeout_s` when given, else its timing profile's
+    (lab.profiles.Timing.dpd_s)."""
+    return float(override_s) if override_s is not None else profile_s
 
 
 def check_override(value: int, path: str) -> Problem | None:

@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import base64
-import shutil
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+import jinja2
+
 from lab.ipsec.psk import write_private
-from lab.ipsec.spec import Instance
+from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN, Instance
 from lab.render import environment
 
 INSIDE_RUN = "/run"  # what charon sees of <root>/run
@@ -56,6 +58,11 @@ class Layout:
         return self.run / "updown.log"
 
     @property
+    def updown_count(self) -> Path:
+        """The updown hook's count of installed CHILD_SAs (the VTI is up while it is above 0)."""
+        return self.run / "updown.count"
+
+    @property
     def charon_pidfile(self) -> Path:
         return self.run / "charon.pid"
 
@@ -68,13 +75,27 @@ class Layout:
         return self.root / "stdout.log"
 
 
+@cache
+def _environment() -> jinja2.Environment:
+    """lab.render's environment with the key filter, made once: an overlay compiles its templates anew."""
+    env = environment().overlay()
+    env.filters["b64"] = lambda s: base64.b64encode(s.encode()).decode()
+    return env
+
+
 def render(inst: Instance, ip_binary: str | None = None) -> dict[str, tuple[bytes, int]]:
     """Relative path -> (content, mode). Deterministic, so golden tests can diff it."""
     if inst.log_level > MAX_LOG_LEVEL:
         raise ValueError(f"log level {inst.log_level} would put keys into charon's log (use at most {MAX_LOG_LEVEL})")
-    env = environment().overlay()
-    env.filters["b64"] = lambda s: base64.b64encode(s.encode()).decode()
-    ctx = {"inst": inst, "run": INSIDE_RUN, "plugins": PLUGINS, "ip": ip_binary or shutil.which("ip") or "/usr/sbin/ip"}
+    env = _environment()
+    # `ip` from the script's own PATH (the updown hook sets it): the same file on every host.
+    ctx = {
+        "inst": inst,
+        "run": INSIDE_RUN,
+        "plugins": PLUGINS,
+        "ip": ip_binary or "ip",
+        "tables": {"tun": TUN, "to_tunnel": TO_TUNNEL, "from_tunnel": FROM_TUNNEL},
+    }
 
     def text(name: str) -> bytes:
         return env.get_template(f"ipsec/{name}.j2").render(**ctx).encode()
@@ -84,7 +105,7 @@ def render(inst: Instance, ip_binary: str | None = None) -> dict[str, tuple[byte
         "swanctl/swanctl.conf": (text("swanctl.conf"), 0o644),
         "swanctl/secrets.conf": (text("secrets.conf"), 0o600),
     }
-    if inst.vti is not None:
+    if any(ch.updown for c in inst.connections for ch in c.children):
         files["run/updown.sh"] = (text("updown.sh"), 0o755)
     creds = inst.credentials
     files.update({f"swanctl/x509/{n}": (pem, 0o644) for n, pem in creds.certs.items()})

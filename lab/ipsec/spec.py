@@ -13,6 +13,7 @@ two CHILD_SAs (measured here), the initiator's restart alone brings the tunnel b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
@@ -21,6 +22,10 @@ from lab.ipsec.dpd import Dpd, IkeVersion, Retransmit
 from lab.ipsec.proposals import P2S, Proposals
 
 Side = Literal["initiator", "responder"]
+# A tunnel endpoint's routing (lab.runtime.ipsec.endpoint): kernel-libipsec's TUN, and the tables (also
+# the rules' priorities) from the router into the tunnel and from the tunnel to the router.
+TUN = "ipsec0"
+TO_TUNNEL, FROM_TUNNEL = 100, 101
 ANY_TS = ("0.0.0.0/0",)
 # charon's default; with 8, long-running jobs (receiver, netlink, libipsec, the vici watcher) held
 # every worker and vici never answered (measured here).
@@ -45,7 +50,7 @@ class Child:
     life_bytes: int | None
     start_action: Literal["start", "none"]
     dpd_action: Literal["restart", "clear"]
-    updown: bool  # run the instance's updown hook (toggles the veth "VTI")
+    updown: bool  # run the instance's updown hook (toggles the veth "VTI", if the instance has one; logs)
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,6 @@ class Instance:
     pools: tuple[Pool, ...] = ()
     credentials: Credentials = field(default_factory=Credentials)
     vti: str | None = None  # the endpoint's veth towards its router, toggled by the updown hook
-    vti_table: int = 101  # the endpoint's table "from the tunnel to the router" (lab.runtime.ipsec.endpoint)
     threads: int = THREADS
     log_level: int = 1  # charon logs keys from level 4 on; render refuses more than 2
 
@@ -166,25 +170,35 @@ def p2s_gateway(
     credentials: Credentials,
     cert: str,
     cacert: str,
+    fixed: tuple[tuple[str, str, IPv4Address], ...] = (),
 ) -> Instance:
     """The point-to-site end of a gateway instance: IKEv2 road warriors with certificates from the lab
     CA (Azure's IKEv2 P2S: certificates or RADIUS, never PSK), addresses from the instance's pool, the
-    VNet as the only selector. A vanished client is cleared, not restarted: the client reconnects."""
-    child = _p2s_child(name, tuple(str(p) for p in vnet), ("dynamic",), "none", "clear")
-    conn = Connection(
-        name=name,
-        version=2,
-        local_addrs=(str(local_addr),),
-        remote_addrs=("%any",),
-        local=Auth("pubkey", gateway_id, certs=(cert,)),
-        remote=Auth("pubkey", "%any", cacerts=(cacert,)),
-        proposals=P2S.ike,
-        ike_life_s=P2S.ike_lifetime_s,
-        dpd=dpd,
-        children=(child,),
-        pools=(f"{name}-pool",),
+    VNet as the only selector. A vanished client is cleared, not restarted: the client reconnects.
+    `fixed` ((connection, client identity, address), ...): one connection per client, each handing out
+    its own address (the lab's probes and oracle know a client's address; Azure's are dynamic)."""
+    child = _p2s_child(name, tuple(str(p) for p in vnet), ("dynamic",), "none", "clear", updown=False)
+    peers = [(conn, ident, (Pool(conn, IPv4Network(f"{vip}/32")),)) for conn, ident, vip in fixed]
+    if not peers:
+        peers = [(name, "%any", (Pool(f"{name}-pool", pool),))]
+    connections = tuple(
+        Connection(
+            name=conn,
+            version=2,
+            local_addrs=(str(local_addr),),
+            remote_addrs=("%any",),
+            local=Auth("pubkey", gateway_id, certs=(cert,)),
+            remote=Auth("pubkey", ident, cacerts=(cacert,)),
+            proposals=P2S.ike,
+            ike_life_s=P2S.ike_lifetime_s,
+            dpd=dpd,
+            children=(dataclasses.replace(child, name=conn),),
+            pools=tuple(p.name for p in conn_pools),
+        )
+        for conn, ident, conn_pools in peers
     )
-    return Instance(name, (conn,), dpd.retransmit, pools=(Pool(f"{name}-pool", pool),), credentials=credentials)
+    pools = tuple(p for _, _, conn_pools in peers for p in conn_pools)
+    return Instance(name, connections, dpd.retransmit, pools=pools, credentials=credentials)
 
 
 def p2s_client(
@@ -199,8 +213,9 @@ def p2s_client(
     cert: str,
     cacert: str,
 ) -> Instance:
-    """A road warrior: asks for a virtual IP, initiates, and restarts after its gateway went silent."""
-    child = _p2s_child(name, ("dynamic",), tuple(str(p) for p in vnet), "start", "restart")
+    """A road warrior: asks for a virtual IP, initiates, and restarts after its gateway went silent; its
+    updown hook logs when it is connected."""
+    child = _p2s_child(name, ("dynamic",), tuple(str(p) for p in vnet), "start", "restart", updown=True)
     conn = Connection(
         name=name,
         version=2,
@@ -223,6 +238,7 @@ def _p2s_child(
     remote_ts: tuple[str, ...],
     start_action: Literal["start", "none"],
     dpd_action: Literal["restart", "clear"],
+    updown: bool,
 ) -> Child:
     return Child(
         name=name,
@@ -233,5 +249,5 @@ def _p2s_child(
         life_bytes=P2S.child_lifetime_bytes,
         start_action=start_action,
         dpd_action=dpd_action,
-        updown=False,
+        updown=updown,
     )

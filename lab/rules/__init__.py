@@ -14,7 +14,9 @@ from lab.rules.asns import ER_EXTRA_RESERVED, RESERVED_ASNS, gateway_asn, onprem
 from lab.rules.common import Check
 from lab.rules.expressroute import expressroute
 from lab.rules.gateway import gateway_instances, gateway_type, zones
+from lab.rules.ipsec import connections
 from lab.rules.names import device_count, names, node_names
+from lab.rules.p2s import point_to_site
 from lab.rules.policy import routing_policy
 from lab.rules.pools import pool_capacity, pools
 from lab.rules.vnet import vnet_layout
@@ -35,6 +37,8 @@ CHECKS: list[Check] = [
     pools,
     pool_capacity,
     zones,
+    connections,
+    point_to_site,
 ]
 
 

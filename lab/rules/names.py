@@ -20,6 +20,7 @@ from lab.topology.naming import (
     fixed_names,
     gateway_names,
     host_name,
+    p2s_client_names,
     site_node_names,
 )
 
@@ -39,6 +40,7 @@ def node_names(lab: LabFile) -> list[tuple[str, str, tuple[str, object]]]:
             out.append((node, f"onprem.sites[{s_idx}].devices[{d_idx}].name", owner))
         if er_index == s_idx:
             out += [(ce_name(site.name, k), path, owner) for k in range(CE_COUNT)]
+    out += [(name, "vpn_gateway.p2s.clients", ("p2s", None)) for name in p2s_client_names(lab)]
     return out
 
 

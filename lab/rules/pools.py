@@ -9,7 +9,7 @@ from lab.errors import Problem
 from lab.model import LabFile
 from lab.rules.common import NOT_UNICAST, in_special
 from lab.topology import er_subnets
-from lab.topology.addressing import FIRST_PUBLIC_HOST
+from lab.topology.addressing import FIRST_PUBLIC_HOST, instance_ip_count
 
 LARGEST_PUBLIC_POOL = 16  # the lab lists a public pool's addresses; keep it reasonable
 
@@ -39,6 +39,7 @@ def pools(lab: LabFile) -> Iterator[Problem]:
     for field, pool, min_len in (
         ("loopback", pools.loopback, 24),
         ("p2p", pools.p2p, 24),
+        ("tunnel_endpoints", pools.tunnel_endpoints, 24),
         ("azure_public", pools.azure_public, 28),
         ("onprem_public", pools.onprem_public, 26),
     ):
@@ -62,12 +63,14 @@ def pools(lab: LabFile) -> Iterator[Problem]:
 
 def pool_capacity(lab: LabFile) -> Iterator[Problem]:
     wanted = sum(1 for s in lab.onprem.sites for d in s.devices if d.public_ip is None)
+    clients = lab.vpn_gateway.p2s.clients if lab.vpn_gateway.p2s else 0
     room = lab.pools.onprem_public.num_addresses - public_pool_kept_back()
-    if wanted > room:
+    if wanted + clients > room:
+        what = "devices and point-to-site clients" if clients else "devices"
         yield Problem(
             "pools.onprem_public",
-            f"{lab.pools.onprem_public} has room for {max(room, 0)} devices, "
-            f"the lab needs {wanted} (use a shorter prefix)",
+            f"{lab.pools.onprem_public} has room for {max(room, 0)} {what}, "
+            f"the lab needs {wanted + clients} (use a shorter prefix)",
         )
     er = 1 if lab.expressroute is not None else 0
     devices = sum(len(s.devices) for s in lab.onprem.sites)
@@ -89,3 +92,21 @@ def pool_capacity(lab: LabFile) -> Iterator[Problem]:
         yield Problem(
             "pools.p2p", f"{lab.pools.p2p} has room for {room} links, the lab needs {links} (use a shorter prefix)"
         )
+    ends = tunnel_end_count(lab)
+    room = lab.pools.tunnel_endpoints.num_addresses // 4
+    if ends > room:
+        yield Problem(
+            "pools.tunnel_endpoints",
+            f"{lab.pools.tunnel_endpoints} has room for {room} tunnel ends, the lab needs {ends} "
+            "(use a shorter prefix)",
+        )
+
+
+def tunnel_end_count(lab: LabFile) -> int:
+    """IPsec tunnel ends, a /30 each: per device one per gateway public IP and one per instance; and an
+    instance's point-to-site end."""
+    if lab.tunnels.kind != "ipsec":
+        return 0
+    devices = sum(len(s.devices) for s in lab.onprem.sites)
+    p2s = 2 if lab.vpn_gateway.p2s else 0  # one point-to-site end per instance
+    return devices * (instance_ip_count(lab) + 2) + p2s

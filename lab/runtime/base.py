@@ -65,6 +65,7 @@ class Runtime(ABC):
     def __init__(self, topo: Topology, state: LabState) -> None:
         self.topo = topo
         self.state = state
+        self.deployed: list[links.LinkKind] = []  # what `wire` deployed, for `settle_links`
 
     # -- the backend on this host -------------------------------------------------------------------
     @classmethod
@@ -97,10 +98,16 @@ class Runtime(ABC):
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda n: write_sysctls(self.netns_path(n.name), sysctls(n)), nodes))
         with self.handles() as handles:
-            for link in links.plan(self.topo):
+            self.deployed = links.plan(self.topo)
+            for link in self.deployed:
                 link.deploy(handles)
             for node in nodes:
                 configure_node(handles[node.name], node, holds_shared=not node.standby)
+
+    def settle_links(self) -> None:
+        """Once the daemons run: what the links deployed by `wire` finish on their own (IPsec tunnels:
+        their charons, forked by `wire` to start beside FRR, waited for and loaded)."""
+        links.settle(self.deployed)
 
     def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None) -> None:
         """FRR and ExaBGP on every node (or the nodes in `only`), in lab.runtime.daemons' order."""

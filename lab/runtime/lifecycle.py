@@ -23,6 +23,7 @@ from lab.runtime.backends import DEFAULT, backend, installed
 from lab.runtime.base import Progress, Removal, require_root
 from lab.runtime.daemons import no_progress
 from lab.runtime.interrupts import check_interrupted, interrupts_at_safe_points
+from lab.runtime.links import ipsec
 from lab.runtime.running import RunningLab
 from lab.runtime.state import RUN_ROOT, LabState, load_state
 
@@ -56,6 +57,7 @@ def up(source: str, name: str | None = None, runtime: str = DEFAULT, progress: P
         topo.name = name
     cls = backend(runtime)
     cls.check()
+    ipsec.require_strongswan(topo)
     if load_state(topo.name) is not None:
         raise GwlabError(f"lab {topo.name} is already up (take it down first: gwlab down {topo.name})")
     state = LabState(topo.name, source, runtime=cls.name, created=time.time(), owner_pid=os.getpid())
@@ -96,6 +98,10 @@ def _build(started: Started, report: Progress) -> None:
     runtime.start_daemons(report)
     lap("daemons")
     check_interrupted()
+    if any(t.kind == "ipsec" for t in runtime.topo.tunnels):
+        runtime.settle_links()
+        lap("tunnels")
+        check_interrupted()
     state.phase = "started"
     state.save()
 
@@ -115,19 +121,21 @@ def down(name: str) -> DownResult:
     what each runtime finds by the lab's name."""
     require_root()
     state = load_state(name)
+    # IPsec first, on any runtime: charons by their pid files, endpoint namespaces by name.
+    charons, tunnel_leftovers = ipsec.sweep(name)
     if state is not None:
         swept = {state.runtime: backend(state.runtime).sweep(name, state) or Removal()}
     else:
         swept = {cls.name: found for cls in installed() if cls.present() and (found := cls.sweep(name, None))}
-        if not swept:
+        if not swept and not charons and not tunnel_leftovers:
             return DownResult(name, "", 0, 0, [], was_up=False)
-    leftovers = [item for r in swept.values() for item in r.leftovers]
+    leftovers = tunnel_leftovers + [item for r in swept.values() for item in r.leftovers]
     if not leftovers:
         shutil.rmtree(RUN_ROOT / name, ignore_errors=True)
     return DownResult(
         name,
         ", ".join(swept),
-        sum(r.processes for r in swept.values()),
+        charons + sum(r.processes for r in swept.values()),
         sum(r.nodes for r in swept.values()),
         leftovers,
     )

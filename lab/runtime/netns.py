@@ -29,6 +29,7 @@ from lab.runtime.daemons import (
     frr_argv,
     speaker_listen,
 )
+from lab.runtime.links import ipsec
 from lab.runtime.nsenter import preexec
 from lab.runtime.processes import pids_in, read_pid, runs_in, stop
 from lab.runtime.state import LabState
@@ -103,7 +104,9 @@ class NetnsRuntime(Runtime):
         progress("namespaces", len(self.topo.nodes), len(self.topo.nodes))
 
     def pids(self) -> list[int]:
-        return sorted(pids_in([self.netns_path(n) for n in self.topo.nodes]))
+        """The nodes' processes and the charons of the tunnel endpoints (not nodes, but the lab's)."""
+        paths = [self.netns_path(n) for n in self.topo.nodes] + ipsec.endpoint_paths(self.topo)
+        return sorted(pids_in(paths))
 
     def _pidfile(self, node: str, daemon: str) -> Path:
         if daemon in FRR_DAEMONS:

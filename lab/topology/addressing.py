@@ -73,6 +73,33 @@ def uses_apipa(lab: LabFile) -> bool:
     return any(d.bgp_ip is not None and d.bgp_ip in APIPA for s in lab.onprem.sites for d in s.devices)
 
 
+def p2s_pools(lab: LabFile) -> list[IPv4Network]:
+    """The point-to-site addresses each instance hands out: the whole pool (active/standby, the instance
+    holding the IP), or its half (active/active, in instance order)."""
+    p2s = lab.vpn_gateway.p2s
+    if p2s is None:
+        return []
+    if instance_ip_count(lab) == 1:
+        return [p2s.address_pool, p2s.address_pool]
+    return list(p2s.address_pool.subnets(prefixlen_diff=1))
+
+
+def p2s_placement(lab: LabFile, client: int) -> tuple[int, int]:
+    """(the instance whose public IP client `client` connects to, its index among that one's clients):
+    active/standby all to the one IP; active/active alternately."""
+    if instance_ip_count(lab) == 1:
+        return 0, client
+    return client % 2, client // 2
+
+
+def p2s_client_publics(lab: LabFile, count: int) -> list[IPv4Address]:
+    """Point-to-site clients' own public IPs: the on-prem public pool's free hosts after the devices'."""
+    _, devices = derived_public_ips(lab)
+    used = {ip for site in devices for ip in site}
+    free = (ip for ip in list(lab.pools.onprem_public.hosts())[FIRST_PUBLIC_HOST:] if ip not in used)
+    return [next(free, lab.pools.onprem_public[0]) for _ in range(count)]
+
+
 def derived_vm_subnet(lab: LabFile) -> IPv4Network | None:
     """The VM subnet a lab without `vnet.vm_subnet` gets: the first /24 (or the space itself if smaller)
     clear of the GatewaySubnet, found without walking every candidate; None when there is none."""
@@ -117,9 +144,14 @@ class Allocator:
     def __init__(self, lab: LabFile) -> None:
         self._loopbacks = lab.pools.loopback.hosts()
         self._p2p = lab.pools.p2p.subnets(new_prefix=31)
+        self._endpoints = lab.pools.tunnel_endpoints.subnets(new_prefix=30)
 
     def loopback(self) -> IPv4Address:
         return next(self._loopbacks)
+
+    def tunnel_endpoint(self) -> IPv4Network:
+        """An IPsec tunnel end's router <-> endpoint /30."""
+        return next(self._endpoints)
 
     def p2p(self) -> tuple[IPv4Interface, IPv4Interface]:
         net = next(self._p2p)

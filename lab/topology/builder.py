@@ -11,6 +11,7 @@ from lab.profiles import resolve
 from lab.topology.context import Build
 from lab.topology.expressroute import add_expressroute
 from lab.topology.internet import add_internet, address_internet
+from lab.topology.p2s import add_p2s
 from lab.topology.sites import add_sites
 from lab.topology.types import Topology
 from lab.topology.vnet import add_gateways, add_vnet
@@ -24,12 +25,13 @@ def build(lab: LabFile) -> Topology:
     add_vnet(b)
     add_gateways(b)
     add_sites(b)
+    add_p2s(b)
     if lab.expressroute is not None and b.er_index is not None:
         add_expressroute(b)
     address_internet(b)
     _own_as_for_internal_sessions(b)
     er_site = lab.onprem.sites[b.er_index].name if b.er_index is not None and lab.expressroute else None
-    return Topology(lab.name, lab, b.t, b.nodes, b.links, b.tunnels, er_site)
+    return Topology(lab.name, lab, b.t, b.nodes, b.links, b.tunnels, er_site, b.p2s)
 
 
 def _own_as_for_internal_sessions(b: Build) -> None:

@@ -9,6 +9,7 @@ APIPA = IPv4Network("169.254.0.0/16")
 VXLAN_PORT = 4789
 VXLAN_BASE_VNI = 1000
 VXLAN_MTU = 1450  # 1500 minus VXLAN/UDP/IP overhead
+VTI_MTU = 1400  # kernel-libipsec's ipsec0 is fixed at 1400: the outer packet stays under 1500 (ipsec.md §6.9)
 MAX_PREFIXES = 4000  # Azure: on-prem -> VPN gateway and -> ExpressRoute private peering
 ECMP_PATHS = 16  # FRR's maximum-paths, and the oracle's ECMP limit
 ER_WEIGHT, VPN_WEIGHT = 32769, 32768  # what the VNet shows for ExpressRoute vs VPN routes

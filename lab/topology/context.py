@@ -11,7 +11,7 @@ from lab.profiles import Timing
 from lab.topology.addressing import Allocator, derived_public_ips, gateway_apipa_ips, gateway_bgp_ips
 from lab.topology.constants import FLOOD_IP, FLOOD_PORT, ROUTER_LO_IP, SPEAKER_IP, SPEAKER_PORT, VXLAN_BASE_VNI
 from lab.topology.naming import INTERNET, LOOPBACK, VNET, device_node_names, er_site_index, gateway_names
-from lab.topology.types import Bgp, Interface, Link, Neighbor, Node, Role, Speaker, Tunnel
+from lab.topology.types import Bgp, Interface, Link, Neighbor, Node, P2s, Role, Speaker, Tunnel
 
 
 class Build:
@@ -33,6 +33,7 @@ class Build:
         self.er_index = er_site_index(lab)
         self.gateways: list[Node] = []  # in instance order
         self.cores: list[Node] = []  # in site order
+        self.p2s: P2s | None = None
         self._vni = VXLAN_BASE_VNI
 
     @property

@@ -18,7 +18,7 @@ def address_internet(b: Build) -> None:
     public node routes the others via it."""
     publics: dict[str, IPv4Interface] = {}
     for node in b.nodes.values():
-        if node.role in ("gateway", "vpn"):
+        if node.role in ("gateway", "vpn", "p2s-client"):
             iface = node.interface(INTERNET)
             publics[node.name] = (iface.addresses or iface.shared_addresses)[0]
     nets = sorted({a.network for a in publics.values()})

@@ -16,6 +16,7 @@ CORE, HOST = "core", "host"
 CE_COUNT = 2  # customer edges of the ExpressRoute site: one per MSEE (primary, secondary)
 SITE_NODE_SUFFIXES = (CORE, HOST, *(f"ce{k}" for k in range(CE_COUNT)))
 TUNNEL_PREFIX = "t-"  # a tunnel interface is named after the node at its far end
+ENDPOINT_PREFIX = "e-"  # ... and the veth to an IPsec tunnel's endpoint (its WAN side) too
 AZURE = "azure"  # the VNet end of a traffic direction
 
 
@@ -48,6 +49,24 @@ def site_node_names(site: str) -> list[str]:
 
 def tunnel_ifname(far_end: str) -> str:
     return f"{TUNNEL_PREFIX}{far_end}"
+
+
+P2S = "p2s"  # a gateway instance's point-to-site end: endpoint "<gw>.p2s", interfaces t-p2s and e-p2s
+
+
+def p2s_client_names(lab: LabFile) -> list[str]:
+    """The point-to-site clients' nodes: p2s0, p2s1, ..."""
+    return [f"{P2S}{i}" for i in range(lab.vpn_gateway.p2s.clients)] if lab.vpn_gateway.p2s else []
+
+
+def endpoint_ifname(far_end: str) -> str:
+    return f"{ENDPOINT_PREFIX}{far_end}"
+
+
+def endpoint_name(node: str, far_end: str) -> str:
+    """An IPsec tunnel end's endpoint namespace: "<router>.<far end>". A dot never occurs in a node name,
+    so it never meets one."""
+    return f"{node}.{far_end}"
 
 
 def gateway_names(lab: LabFile) -> list[str]:

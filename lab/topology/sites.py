@@ -6,12 +6,13 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from lab.model import Device, Site
-from lab.topology.addressing import lan_addresses, public_network, tunnel_mac
-from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES, VXLAN_MTU
+from lab.topology import tunnels
+from lab.topology.addressing import lan_addresses, public_network
+from lab.topology.constants import APIPA, FLOOD_IP, MAX_PREFIXES
 from lab.topology.context import Build
-from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name, tunnel_ifname
+from lab.topology.naming import INTERNET, LOOPBACK, core_name, host_name
 from lab.topology.policy import NOT_SUMMARIES, TO_AZURE, TunnelPolicy, tunnel_instances, tunnel_policy
-from lab.topology.types import Interface, Neighbor, Node, PrefixListEntry, StaticNeighbor, StaticRoute, Tunnel
+from lab.topology.types import Neighbor, Node, PrefixListEntry, StaticRoute, TunnelEnd
 from lab.topology.vnet import AZURE_IN, AZURE_OUT
 
 TunnelPeer = tuple[str, IPv4Address]  # (the device's tunnel interface, the gateway's BGP IP behind it)
@@ -57,14 +58,20 @@ def _device(b: Build, site: Site, core: Node, device: Device, name: str, public:
     # One tunnel per (device, instance public IP): 2 for active/active (or the instances its `tunnels`
     # name), 1 for active/standby; every instance gets the gateway end so that a standby can take the IPs over.
     peers: list[TunnelPeer] = []
+    dev_end: TunnelEnd | None = None
     instances = tunnel_instances(b.lab, device)
     for g_idx, gw in enumerate(b.gateways):
         if gw.name not in instances:
             continue
         if g_idx == b.shared_index(g_idx):
-            peers.append(_device_end(b, dev, bgp_ip, g_idx, tunnel_policy(device, gw.name)))
-        b.tunnels.append(Tunnel(name, gw.name, b.vni, peers[-1][0], tunnel_ifname(name)))
-        _gateway_end(b, site, gw, dev, bgp_ip, public, g_idx)
+            azure_ip = _azure_ip(b, g_idx, bgp_ip in APIPA)
+            dev_if, dev_end = tunnels.device_end(b, dev, public, g_idx, azure_ip)
+            _device_session(b, dev, dev_if, azure_ip, bgp_ip, g_idx, tunnel_policy(device, gw.name))
+            peers.append((dev_if, azure_ip))
+        gw_public = b.gw_public[b.shared_index(g_idx)]
+        gw_if, gw_end = tunnels.gateway_end(b, gw, dev, gw_public, public, bgp_ip)
+        _gateway_session(b, site, gw, dev, gw_if, bgp_ip, g_idx)
+        b.tunnels.append(tunnels.tunnel(b, site, device, dev, gw, (peers[-1][0], gw_if), (dev_end, gw_end)))
     if not b.bgp_on:
         # Static routing (policy-based, or route-based without BGP): the device sends the VNet into its
         # tunnels, the site core sends it to the device.
@@ -91,24 +98,11 @@ def _summaries(b: Build, site: Site, dev: Node) -> None:
     uplink.prefix_list_out = NOT_SUMMARIES
 
 
-def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int, policy: TunnelPolicy) -> TunnelPeer:
-    """The device's end of a new tunnel (a new VNI) to the instance holding public IP `g_idx`."""
-    vni = b.next_vni()
-    dev_if = tunnel_ifname(b.gateways[g_idx].name)
-    dev.interfaces.append(
-        Interface(
-            dev_if,
-            "vxlan",
-            vni=vni,
-            remote=b.gw_public[g_idx],
-            underlay=INTERNET,
-            mtu=VXLAN_MTU,
-            mac=tunnel_mac(vni, gateway_end=False),
-        )
-    )
-    azure_ip = _azure_ip(b, g_idx, bgp_ip in APIPA)
+def _device_session(
+    b: Build, dev: Node, dev_if: str, azure_ip: IPv4Address, bgp_ip: IPv4Address, g_idx: int, policy: TunnelPolicy
+) -> None:
+    """The /32 to the instance's BGP IP over the tunnel, and the session to it with the tunnel's policy."""
     dev.routes.append(StaticRoute(IPv4Network(f"{azure_ip}/32"), dev=dev_if))
-    dev.neighbors.append(StaticNeighbor(azure_ip, tunnel_mac(vni, gateway_end=True), dev_if))
     if b.bgp_on:
         assert dev.bgp is not None
         n = vpn_neighbor(b, azure_ip, b.lab.vpn_gateway.asn, b.gateways[g_idx].name, bgp_ip, onprem=True)
@@ -116,28 +110,11 @@ def _device_end(b: Build, dev: Node, bgp_ip: IPv4Address, g_idx: int, policy: Tu
         if TO_AZURE in dev.bgp.prefix_lists:
             n.prefix_list_out = TO_AZURE
         dev.bgp.neighbors.append(n)
-    return dev_if, azure_ip
 
 
-def _gateway_end(
-    b: Build, site: Site, gw: Node, dev: Node, bgp_ip: IPv4Address, public: IPv4Address, g_idx: int
-) -> None:
-    """An instance's end of the device's current tunnel (the standby's too: it takes the IPs over)."""
-    vni = b.vni
-    gw_if = tunnel_ifname(dev.name)
-    gw.interfaces.append(
-        Interface(
-            gw_if,
-            "vxlan",
-            vni=vni,
-            remote=public,
-            underlay=INTERNET,
-            mtu=VXLAN_MTU,
-            mac=tunnel_mac(vni, gateway_end=True),
-        )
-    )
-    gw.neighbors.append(StaticNeighbor(bgp_ip, tunnel_mac(vni, gateway_end=False), gw_if))
-    # Azure installs the /32 to the on-prem BGP IP over the tunnel itself.
+def _gateway_session(b: Build, site: Site, gw: Node, dev: Node, gw_if: str, bgp_ip: IPv4Address, g_idx: int) -> None:
+    """Azure installs the /32 to the on-prem BGP IP over the tunnel itself; then the session, or the
+    static routes to the site."""
     gw.routes.append(StaticRoute(IPv4Network(f"{bgp_ip}/32"), dev=gw_if))
     device_apipa = bgp_ip in APIPA
     assert gw.bgp is not None
@@ -153,7 +130,8 @@ def _gateway_end(
 def vpn_neighbor(
     b: Build, address: IPv4Address, remote_as: int, peer: str, source: IPv4Address, onprem: bool
 ) -> Neighbor:
-    n = Neighbor(address, remote_as, peer, "vpn", b.t.keepalive, b.t.hold, update_source=source, multihop=2)
+    multihop = tunnels.MULTIHOP[b.lab.tunnels.kind]
+    n = Neighbor(address, remote_as, peer, "vpn", b.t.keepalive, b.t.hold, update_source=source, multihop=multihop)
     if onprem:
         n.own_routes_only = True
     else:

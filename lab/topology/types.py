@@ -10,17 +10,23 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal
 
+from lab.ipsec.dpd import Dpd, IkeVersion
 from lab.model import LabFile
 from lab.profiles import Timing
 
-Role = Literal["internet", "vnet", "vm", "gateway", "ergw", "msee", "vpn", "ce", "core", "host"]
+Role = Literal["internet", "vnet", "vm", "gateway", "ergw", "msee", "vpn", "ce", "core", "host", "p2s-client"]
 ROUTER_ROLES: frozenset[str] = frozenset({"vnet", "gateway", "ergw", "msee", "vpn", "ce", "core"})
+TunnelKind = Literal["ipsec", "vxlan"]
+# Interface kinds a router routes a tunnel through: a VXLAN device, or the veth "VTI" to an IPsec
+# tunnel's endpoint namespace (lab.runtime.links.ipsec).
+TUNNEL_KINDS = ("vxlan", "vti")
 
 
 @dataclass
 class Interface:
     name: str
-    kind: Literal["veth", "vxlan", "bridge", "loopback"]
+    # vti: the veth to an IPsec endpoint's r0; endpoint: the veth to its eth0 (its WAN, behind our NAT)
+    kind: Literal["veth", "vxlan", "bridge", "loopback", "vti", "endpoint"]
     addresses: list[IPv4Interface] = field(default_factory=list)
     # Addresses that follow the active instance of an active/standby gateway: held by whichever
     # instance is active, absent on the standby until takeover.
@@ -139,12 +145,89 @@ class Node:
 
 
 @dataclass
+class TunnelEnd:
+    """One end of an IPsec tunnel: its router, and the endpoint namespace holding its charon (not a node:
+    the oracle, probes and FRR see the router's VTI only). The endpoint's WAN sits behind the router's
+    NAT, which presents `public`, the end's IKE identity."""
+
+    node: str  # the router: "s1-vpn0", "gw0"
+    endpoint: str  # the endpoint namespace's name within the lab: "s1-vpn0.gw0"
+    vti: str  # the router's VTI (t-<peer>), a veth to the endpoint's r0
+    wan_if: str  # the router's veth to the endpoint's eth0 (e-<peer>)
+    wan: IPv4Network  # a /30: the router holds .1, the endpoint .2
+    public: IPv4Address
+
+    @property
+    def router_address(self) -> IPv4Address:
+        return self.wan[1]
+
+    @property
+    def endpoint_address(self) -> IPv4Address:
+        return self.wan[2]
+
+
+@dataclass
+class IpsecParams:
+    """Azure's connection behind a tunnel; its key is never part of the topology (lab.runtime.links.ipsec)."""
+
+    connection: str  # the device: Azure's connection, the IKE connection's name, the derived key's name
+    version: IkeVersion  # 2 route-based, 1 policy-based (as Azure)
+    azure_ts: list[IPv4Network]  # the Azure end's local selectors ([]: 0.0.0.0/0, route-based)
+    onprem_ts: list[IPv4Network]  # ... and the on-prem end's
+    dpd: Dpd
+    psk_given: bool  # the lab file gives the key (else derived from the lab's secret)
+
+
+@dataclass
 class Tunnel:
     device: str
     gateway: str
-    vni: int
+    vni: int  # vxlan; 0 for ipsec
     device_ifname: str
     gateway_ifname: str
+    kind: TunnelKind = "vxlan"
+    # ipsec: the ends (active/standby: both instances' tunnels share the device's end) and the connection
+    device_end: TunnelEnd | None = None
+    gateway_end: TunnelEnd | None = None
+    ipsec: IpsecParams | None = None
+
+    @property
+    def name(self) -> str:
+        """The failure target and report name: "<device>~<gateway>"."""
+        return f"{self.device}~{self.gateway}"
+
+    @property
+    def label(self) -> str:
+        """How diagrams name it: "VNI 1001", "IPsec IKEv2"."""
+        return f"IPsec IKEv{self.ipsec.version}" if self.ipsec is not None else f"VNI {self.vni}"
+
+    def ends(self) -> tuple[TunnelEnd, TunnelEnd]:
+        assert self.device_end is not None and self.gateway_end is not None, f"{self.name} is not ipsec"
+        return self.device_end, self.gateway_end
+
+
+@dataclass
+class P2sClient:
+    """A point-to-site road warrior: a node on the internet whose charon connects to one public IP of the
+    gateway and is given `vip` (deterministic here, so that probes and the oracle know it; Azure hands
+    them out dynamically)."""
+
+    node: str
+    public: IPv4Address  # the gateway public IP it connects to (active/standby: the shared one)
+    vip: IPv4Address
+    identity: str  # its certificate's subject and IKE identity
+
+
+@dataclass
+class P2s:
+    """Point-to-site on the gateway: each instance has one P2S endpoint (`ends`, standby included)."""
+
+    pools: dict[str, IPv4Network]  # instance -> the addresses it hands out (active/active: a half each)
+    clients: list[P2sClient]
+    ends: list[TunnelEnd]
+    identity: str  # the gateway's certificate subject and IKE identity
+    dpd: Dpd
+    advertise_to_onprem: bool
 
 
 @dataclass
@@ -166,9 +249,26 @@ class Topology:
     links: list[Link]
     tunnels: list[Tunnel]
     er_site: str | None = None
+    p2s: P2s | None = None
 
     def routers(self) -> Iterator[Node]:
         return (n for n in self.nodes.values() if n.is_router)
 
     def by_role(self, role: Role) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == role]
+
+    def tunnel(self, name: str) -> Tunnel:
+        return next(t for t in self.tunnels if t.name == name)
+
+    def p2s_client(self, node: str) -> P2sClient:
+        assert self.p2s is not None
+        return next(c for c in self.p2s.clients if c.node == node)
+
+    def tunnel_ends(self) -> list[tuple[Tunnel, TunnelEnd]]:
+        """Every IPsec tunnel end once (active/standby's device end serves two tunnels: its first)."""
+        seen: dict[str, tuple[Tunnel, TunnelEnd]] = {}
+        for t in self.tunnels:
+            if t.kind == "ipsec":
+                for end in t.ends():
+                    seen.setdefault(end.endpoint, (t, end))
+        return list(seen.values())

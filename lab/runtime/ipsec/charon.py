@@ -36,6 +36,7 @@ CHARON = Path(os.environ.get("GWLAB_CHARON", "/usr/lib/ipsec/charon"))
 SWANCTL = os.environ.get("GWLAB_SWANCTL", "swanctl")
 START_TIMEOUT_S = 10.0  # vici is up after ~0.12 s on an idle machine
 STATUS_TIMEOUT_S = 5.0  # a hung charon must not hold `gwlab status` for long
+APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 ROUTING_RULE_PREF = 220  # charon's "from all lookup 220", added at start (ipsec.md §2a)
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
@@ -44,12 +45,23 @@ ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STRONGSWAN_CONF": f"{INSIDE_RUN
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def check_strongswan() -> None:
-    """strongSwan present: the bad-input check for `ipsec` tunnels on a host without it."""
+def check_strongswan(apparmor_profiles: Path = APPARMOR_PROFILES) -> None:
+    """strongSwan present, and not confined by its AppArmor profile: the bad-input check for `ipsec`
+    tunnels. Debian's profile (usr.lib.ipsec.charon), enforced, would keep charon from its files under
+    /run/gwlab; this kernel has no AppArmor, hosts that enforce it need the profile in complain mode."""
     if not CHARON.exists() or shutil.which(SWANCTL) is None:
         raise GwlabError(
             "strongSwan not found (run 'make setup', or apt-get install strongswan-charon strongswan-swanctl "
             "libcharon-extra-plugins libstrongswan-standard-plugins; or use tunnel kind vxlan)"
+        )
+    try:
+        profiles = apparmor_profiles.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return  # no AppArmor
+    if f"{CHARON} (enforce)" in profiles:
+        raise GwlabError(
+            f"strongSwan's AppArmor profile {CHARON} is enforced and would keep charon from the lab's files "
+            f"(run 'aa-complain {CHARON}', or use tunnel kind vxlan)"
         )
 
 
@@ -78,7 +90,8 @@ class Charon:
         Call from one thread only (a fork with preexec_fn while other threads fork can deadlock)."""
         lay = self.layout
         lay.run.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in (lay.charon_pidfile, lay.vici):  # left by kill -9; a reused pid would stop charon
+        # Left by kill -9: a reused pid would stop charon; a new charon has no CHILD_SA to count.
+        for stale in (lay.charon_pidfile, lay.vici, lay.updown_count):
             stale.unlink(missing_ok=True)
         with open(lay.stdout, "ab") as out:
             self._proc = subprocess.Popen(
@@ -92,14 +105,14 @@ class Charon:
         self.pid = self._proc.pid
         lay.pidfile.write_text(f"{self.pid}\n", encoding="ascii")
 
-    def wait_started(self, keep_rule_220: bool = False) -> None:
+    def wait_started(self, keep_rule_220: bool = False, timeout_s: float = START_TIMEOUT_S) -> None:
         proc = self._proc
         assert proc is not None, "launch() first"
         try:
             failed = lambda: self._not_started(proc)  # noqa: E731
-            wait_for(self.layout.vici.exists, START_TIMEOUT_S, f"{self.name}: charon's vici socket", failed)
+            wait_for(self.layout.vici.exists, timeout_s, f"{self.name}: charon's vici socket", failed)
             if not keep_rule_220:
-                wait_for(self._drop_rule_220, START_TIMEOUT_S, f"{self.name}: charon's routing rule 220", failed)
+                wait_for(self._drop_rule_220, timeout_s, f"{self.name}: charon's routing rule 220", failed)
         except BaseException:
             self.stop(grace_s=0)
             raise
@@ -148,7 +161,7 @@ class Charon:
     def stop(self, grace_s: float = 2.0) -> None:
         """By pid, never by name; grace_s 0 is kill -9 (a crash that says no goodbye)."""
         pid = self.pid if self.pid is not None else read_pid(self.layout)
-        if pid is not None and _is_charon(pid):
+        if pid is not None and is_charon(pid):
             left = stop([pid], grace_s)
             if left:
                 raise GwlabError(f"{self.name}: charon {pid} did not stop")
@@ -173,7 +186,7 @@ def read_pid(layout: Layout) -> int | None:
         return None
 
 
-def _is_charon(pid: int) -> bool:
+def is_charon(pid: int) -> bool:
     """The recorded pid is still our charon, not a process that reused the number."""
     try:
         return os.readlink(f"/proc/{pid}/exe") == str(CHARON)

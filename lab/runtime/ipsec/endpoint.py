@@ -12,21 +12,39 @@ up (the updown hook), so the router sees carrier exactly while the tunnel is up.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from pyroute2 import IPRoute
+from pyroute2 import IPRoute, netns
 
 from lab.errors import GwlabError
+from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN
 from lab.render import environment
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
-from lab.runtime.nsenter import call_in, preexec, write_sysctls
+from lab.runtime.nsenter import call_in, write_sysctls
+from lab.topology.constants import VTI_MTU
 
-TUN = "ipsec0"  # kernel-libipsec's TUN; always this name with one charon per namespace
-TO_TUNNEL, FROM_TUNNEL = 100, 101  # tables, also the rules' priorities
-VTI_MTU = 1400  # ipsec0's fixed MTU; the outer packet then stays under 1500 (ipsec.md §6.9)
 NAT_TABLE = "gwlab_ipsec"
+
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def create_namespace(name: str) -> None:
+    """A named network namespace (/run/netns/<name>), made by the calling thread: unshare(2) moves only
+    this thread, whose namespace then stays bound to the name. No fork (pyroute2's create forks a helper
+    process), so threads can make several at once. Run it in a thread of its own (call_in's)."""
+
+    def make() -> None:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare: {os.strerror(err)}")
+        netns.attach(name, "thread-self")  # binds /proc/thread-self/ns/net to /run/netns/<name>
+
+    call_in("/proc/self/ns/net", make)
 
 
 def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> None:
@@ -44,8 +62,12 @@ def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> 
         os.close(fd)
 
 
-def prepare(netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address) -> None:
-    """Before charon starts: addresses, sysctls, the two policy rules and the WAN default route."""
+def prepare(
+    netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address, wan_up: bool = True
+) -> None:
+    """Before charon starts: addresses, sysctls, the two policy rules and the WAN default route.
+    `wan_up` False: the WAN stays down until `set_wan(..., up=True)`, so that no IKE reaches a charon
+    before its configuration is loaded (it would answer NO_PROPOSAL_CHOSEN, and the initiator give up)."""
     write_sysctls(
         netns,
         {
@@ -68,8 +90,12 @@ def prepare(netns: str, vti: str, wan: str, wan_address: IPv4Interface, wan_gate
             ipr.link("set", index=w, state="up")
             ipr.link("set", index=v, state="down", mtu=VTI_MTU)
             ipr.route("replace", dst="0.0.0.0/0", gateway=str(wan_gateway))
+            if not wan_up:
+                ipr.link("set", index=w, state="down")  # the default route comes back with it (set_wan)
             for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
-                ipr.rule("add", priority=table, iifname=iif, table=table)
+                # deployed again (its router's namespace was replaced): the rules are there already
+                if not [r for r in ipr.get_rules(family=2) if r.get_attr("FRA_PRIORITY") == table]:
+                    ipr.rule("add", priority=table, iifname=iif, table=table)
 
     call_in(netns, configure)
 
@@ -106,8 +132,8 @@ def anchor_selectors(netns: str, local_ts: list[IPv4Network]) -> None:
     call_in(netns, add)
 
 
-def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
-    """The router's end of the VTI: a point-to-point address pair, proxy ARP for what lies behind it."""
+def router_vti_sysctls(netns: str, vti: str) -> None:
+    """The router's end of the VTI answers ARP for what lies behind the router, at once."""
     write_sysctls(
         netns,
         {
@@ -116,6 +142,11 @@ def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> N
             f"net.ipv4.conf.{vti}.rp_filter": "0",
         },
     )
+
+
+def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
+    """The router's end of the VTI with a point-to-point address pair (BGP between VTI addresses)."""
+    router_vti_sysctls(netns, vti)
 
     def configure() -> None:
         with IPRoute() as ipr:
@@ -163,9 +194,40 @@ def vti_up(netns: str, vti: str) -> None:
     call_in(netns, up)
 
 
-def _nft(netns: str, ruleset: str) -> None:
-    proc = subprocess.run(
-        ["nft", "-f", "-"], input=ruleset, text=True, capture_output=True, preexec_fn=preexec(netns), check=False
-    )
+def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool) -> None:
+    """The endpoint's WAN up with its default route (a link down takes its routes with it), or down."""
+
+    def apply() -> None:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=wan)[0]
+            ipr.link("set", index=idx, state="up" if up else "down")
+            if up:
+                ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+
+    call_in(netns, apply)
+
+
+def dead(netns: str, vti: str, wan: str) -> None:
+    """An endpoint whose charon died without running its updown hook: no carrier towards the router, and
+    nothing answers on its WAN until a new charon is loaded."""
+
+    def down() -> None:
+        with IPRoute() as ipr:
+            for name in (vti, wan):
+                idx = ipr.link_lookup(ifname=name)
+                if idx:
+                    ipr.link("set", index=idx[0], state="down")
+
+    call_in(netns, down)
+
+
+def _nft(path: str, ruleset: str) -> None:
+    """nft in the namespace, started from a thread that entered it: a child inherits its thread's
+    namespace, and without preexec_fn subprocess spawns it without copying this process."""
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, capture_output=True, check=False)
+
+    proc = call_in(path, run)
     if proc.returncode != 0:
-        raise GwlabError(f"{netns}: nft: {proc.stderr.strip()}")
+        raise GwlabError(f"{path}: nft: {proc.stderr.strip()}")
