@@ -104,14 +104,14 @@ def vtysh_lines(edit: VtyshEdit, topo: Topology) -> list[str]:
     def fail(message: str) -> None:
         raise LabError("", [Problem("", message)])
 
-    def bgp_neighbor(node: str, other: str) -> tuple[str, str]:
+    def bgp_neighbor(node: str, other: str) -> tuple[str, str, int]:
         n = topo.nodes.get(node)
         if n is None or n.bgp is None:
             fail(f"peer('{node}', '{other}'): {node} is not a BGP router")
         assert n is not None and n.bgp is not None
         for neighbor in n.bgp.neighbors:
             if neighbor.peer == other:
-                return str(neighbor.address), str(neighbor.update_source or "")
+                return str(neighbor.address), str(neighbor.update_source or ""), neighbor.multihop or 1
         fail(f"peer('{node}', '{other}'): {node} has no BGP session with {other}")
         raise AssertionError  # unreachable
 
@@ -126,9 +126,10 @@ def vtysh_lines(edit: VtyshEdit, topo: Topology) -> list[str]:
     functions = {
         "peer": lambda node, other: bgp_neighbor(node, other)[0],
         "local": lambda node, other: bgp_neighbor(node, other)[1],
+        "hops": lambda node, other: bgp_neighbor(node, other)[2],
         "asn": asn,
     }
     try:
         return [env.from_string(line).render(**functions) for line in edit.vtysh]
     except jinja2.TemplateError as exc:
-        raise LabError("", [Problem("", f"{exc} (use peer(node, other), local(node, other), asn(node))")]) from None
+        raise LabError("", [Problem("", f"{exc} (use peer(node, other), local(node, other), hops(node, other), asn(node))")]) from None

@@ -23,8 +23,9 @@ explanation: "..."               # shown once every check passes
 ```
 Each check takes `pass` and `fail` texts (what a student reads). Faults and solutions may only touch
 on-prem routers: the Azure side is Microsoft's, as on Azure. In vtysh lines, `{{ peer(node, other) }}`
-is the address `node` peers with `other` at, `{{ asn(node) }}` a router's ASN and `{{ local(node,
-other) }}` the address `node` speaks from to `other` (Jinja, resolved on the lab's topology).
+is the address `node` peers with `other` at, `{{ asn(node) }}` a router's ASN, `{{ local(node,
+other) }}` the address `node` speaks from to `other` and `{{ hops(node, other) }}` its eBGP multihop
+(Jinja, resolved on the lab's topology: the same exercise works over IPsec and VXLAN tunnels).
 Errors are one line each naming the field (lab.load.validation_problem, as for lab files);
 `exercise_problems` checks an exercise against its lab before anything is built.
 """
