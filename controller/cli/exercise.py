@@ -10,8 +10,11 @@ from rich.table import Table
 from controller.cli.output import console, emit_json, json_option
 from controller.cli.target import name_option
 from controller.exercises.catalog import exercise_names, lab_source, load_exercise, vtysh_lines
+from controller.exercises.ipsec import fix_steps
+from controller.exercises.model import IpsecEdit
 from lab.errors import GwlabError
 from lab.load import load
+from lab.runtime.state import RUN_ROOT
 
 DEFAULT_NAME = "ex"  # the lab's name, or a classroom's prefix: ex1 .. exN
 
@@ -133,13 +136,24 @@ def solution_command(exercise: str | None, name: str | None, as_json: bool) -> N
         state.solution_shown = True
         state.save()
         lab, topo = state.lab, load(lab_source(ex))
-    steps = [{"node": e.node, "vtysh": ["configure terminal", *vtysh_lines(e, topo)]} for e in ex.solution]
+    lab_dir = RUN_ROOT / (lab or "<lab>") / "ipsec"
+    steps: list[dict[str, object]] = [
+        {"tunnel": e.tunnel, "mismatch": e.mismatch, "steps": fix_steps(lab_dir, topo, e)}
+        if isinstance(e, IpsecEdit)
+        else {"node": e.node, "vtysh": ["configure terminal", *vtysh_lines(e, topo)]}
+        for e in ex.solution
+    ]
     if as_json:
         emit_json({"exercise": ex.name, "lab": lab, "solution": steps, "explanation": ex.explanation})
         return
     for step in steps:
-        console.print(f"on {step['node']} (gwlab shell {step['node']}):")
-        for line in step["vtysh"]:
+        if "tunnel" in step:
+            console.print(f"on {step['tunnel']}'s device end (IPsec, {step['mismatch']}):")
+            lines = step["steps"]
+        else:
+            console.print(f"on {step['node']} (gwlab shell {step['node']}):")
+            lines = step["vtysh"]
+        for line in lines:  # type: ignore[attr-defined]
             console.print(f"  {line}")
     console.print()
     console.print(ex.explanation.rstrip())

@@ -8,7 +8,15 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from controller.exercises.model import Exercise, FailoverCheck, JsonCheck, MeasureCheck, VtyshEdit, parse_exercise
+from controller.exercises.model import (
+    Exercise,
+    FailoverCheck,
+    IpsecEdit,
+    JsonCheck,
+    MeasureCheck,
+    VtyshEdit,
+    parse_exercise,
+)
 from controller.failures import targets
 from lab.errors import LabError, Problem
 from lab.load import load, resolve_source
@@ -68,6 +76,9 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
     for field, edits in (("faults", exercise.faults), ("solution", exercise.solution)):
         for i, edit in enumerate(edits):
             where = f"{field}[{i}]"
+            if isinstance(edit, IpsecEdit):
+                problems += _ipsec_problems(edit, topo, where)
+                continue
             node = topo.nodes.get(edit.node)
             if node is None or node.role not in ONPREM_ROLES:
                 names = ", ".join(n.name for n in topo.nodes.values() if n.role in ONPREM_ROLES)
@@ -96,6 +107,18 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
         if isinstance(check, JsonCheck) and (topo.nodes.get(check.node) is None or not topo.nodes[check.node].is_router):
             problems.append(Problem(f"checks[{i}].node", f"'{check.node}' is not a router of lab {topo.name}"))
     return problems
+
+
+def _ipsec_problems(edit: IpsecEdit, topo: Topology, where: str) -> list[Problem]:
+    ipsec = {t.name: t for t in topo.tunnels if t.ipsec is not None}
+    if edit.tunnel not in ipsec:
+        names = ", ".join(ipsec) or "none: the lab's tunnels are not IPsec"
+        return [Problem(f"{where}.tunnel", f"'{edit.tunnel}' is not an IPsec tunnel of lab {topo.name} ({names})")]
+    tunnel = ipsec[edit.tunnel]
+    if edit.mismatch == "selectors" and tunnel.ipsec is not None and not tunnel.ipsec.onprem_ts:
+        fix = "use a policy-based gateway or use_policy_based_traffic_selectors"
+        return [Problem(f"{where}.mismatch", f"{edit.tunnel} has no traffic selectors to get wrong ({fix})")]
+    return []
 
 
 def vtysh_lines(edit: VtyshEdit, topo: Topology) -> list[str]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from controller import converge
 from controller.exercises.catalog import ONPREM_ROLES, lab_source, load_exercise, vtysh_lines
-from controller.exercises.model import Exercise, VtyshEdit
+from controller.exercises import ipsec
+from controller.exercises.model import Edit, Exercise, IpsecEdit
 from controller.session import LabSession
 from lab.errors import GwlabError
 from lab.runtime import daemons, lifecycle, nodeops
@@ -92,10 +93,14 @@ def start(exercise: Exercise, name: str) -> ExerciseState:
     return state
 
 
-def apply_edits(lab: RunningLab, edits: list[VtyshEdit]) -> None:
-    """Each edit's lines typed into `configure terminal` of its router (faults, or a solution)."""
+def apply_edits(lab: RunningLab, edits: list[Edit], solution: bool = False) -> None:
+    """Each edit made: vtysh lines typed into `configure terminal` of their router; an IPsec mistake
+    made (a fault) or fixed (a solution) on the device's end."""
     for edit in edits:
-        nodeops.vtysh_config(lab, lab.node(edit.node), vtysh_lines(edit, lab.topo))
+        if isinstance(edit, IpsecEdit):
+            (ipsec.apply_fix if solution else ipsec.inject)(lab, edit)
+        else:
+            nodeops.vtysh_config(lab, lab.node(edit.node), vtysh_lines(edit, lab.topo))
 
 
 def reset(state: ExerciseState, exercise: Exercise) -> None:

@@ -10,6 +10,7 @@ faults:                          # realistic mistakes, typed into the running FR
   - node: s1-ce0
     vtysh: ["router bgp {{ asn('s1-ce0') }}", "address-family ipv4 unicast",
             "no neighbor {{ peer('s1-ce0', 'msee0') }} route-map LP-200-IN in"]
+  # or made in a device's IPsec configuration: {tunnel: s1-vpn0~gw0, mismatch: key | selectors}
 hints: ["...", "..."]            # shown one at a time, in order
 checks:                          # the goal, checked in order on the live lab; the first that fails stops
   - converged: {}                #   sessions, FIBs and BFD as the oracle predicts for the lab file
@@ -130,15 +131,26 @@ class VtyshEdit(Strict):
     vtysh: Annotated[list[Text], Field(min_length=1)]
 
 
+class IpsecEdit(Strict):
+    """A fault: the device's end of IPsec `tunnel` with a wrong key or local traffic selectors. In a
+    solution: that end made to match Azure's connection again (controller.exercises.ipsec)."""
+
+    tunnel: str  # e.g. s1-vpn0~gw0
+    mismatch: Literal["key", "selectors"]
+
+
+Edit = VtyshEdit | IpsecEdit
+
+
 class Exercise(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=24)]
     title: Text
     topic: Text
     lab: Text
-    faults: list[VtyshEdit] = Field(default_factory=list)
+    faults: list[Edit] = Field(default_factory=list)
     hints: Annotated[list[Text], Field(min_length=1)]
     checks: Annotated[list[CheckItem], Field(min_length=1)]
-    solution: list[VtyshEdit] = Field(default_factory=list)  # none only when a check asks for a measurement
+    solution: list[Edit] = Field(default_factory=list)  # none only when a check asks for a measurement
     explanation: Text
     folder: Path = Path(".")  # where its README.md and lab file are
     task: str = ""  # README.md
