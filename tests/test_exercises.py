@@ -9,6 +9,7 @@ once: the CI budget), the solution through vtysh on the node's sockets, as `gwla
 from __future__ import annotations
 
 import json
+import os
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -179,9 +180,11 @@ def proofs() -> Iterator[dict[str, Proof]]:
     require_root()
     from tests.labs import leftovers, unique
 
-    labs = {name: f"{unique('x')}-{i}" for i, name in enumerate(EXERCISES)}
+    only = os.environ.get("GWLAB_EXERCISES")  # a few again, while writing one: GWLAB_EXERCISES=a,b
+    names = only.split(",") if only else EXERCISES
+    labs = {name: f"{unique('x')}-{i}" for i, name in enumerate(names)}
     with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
-        done = dict(zip(EXERCISES, pool.map(lambda n: prove(n, labs[n]), EXERCISES), strict=True))
+        done = dict(zip(names, pool.map(lambda n: prove(n, labs[n]), names), strict=True))
     yield done
     assert [left for lab in labs.values() for left in leftovers(lab)] == []
 
@@ -190,6 +193,8 @@ def proofs() -> Iterator[dict[str, Proof]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXERCISES)
 def test_exercise_both_ways(proofs: dict[str, Proof], name: str) -> None:
+    if name not in proofs:
+        pytest.skip("not in GWLAB_EXERCISES")
     proof = proofs[name]
     print(name, proof.seconds)
     assert proof.errors == []

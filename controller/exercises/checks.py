@@ -24,7 +24,7 @@ from controller.session import LabSession
 from lab.errors import GwlabError
 
 OBSERVE_MS = 400  # traffic watched before a failure, to know the paths it leaves
-PROBE_FLOWS, PROBE_RATE = 4, 200  # per direction and site: enough to see every ECMP branch
+PROBE_FLOWS, PROBE_RATE = 8, 200  # per direction and site: 8 flows reach every ECMP branch (4 did not always)
 
 
 @dataclass
