@@ -75,9 +75,12 @@ class WatchState:
         if added:
             target, mode = added[-1]
             self.failure = FailureView(target, mode, now_ms)
-        elif self.failure is not None and (self.failure.target, self.failure.mode) not in current:
-            if self.failure.restored_ms is None:
-                self.failure.restored_ms = now_ms
+        elif (
+            self.failure is not None
+            and (self.failure.target, self.failure.mode) not in current
+            and self.failure.restored_ms is None
+        ):
+            self.failure.restored_ms = now_ms
         self._active = current
 
     def down(self, view: FlowView, now_ms: float) -> float:

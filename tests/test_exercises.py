@@ -72,7 +72,9 @@ def test_cli_refuses_a_bad_exercise_in_one_line(tmp_path: Path) -> None:
     (folder / "README.md").write_text("# broken\n")
     run = run_gwlab("exercise", "start", str(folder), "-n", "never")
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert run.stderr.splitlines() == ["broken/exercise.yaml: checks[0]: unknown check 'convergd' (did you mean converged?)"]
+    assert run.stderr.splitlines() == [
+        "broken/exercise.yaml: checks[0]: unknown check 'convergd' (did you mean converged?)"
+    ]
     listed = run_gwlab("exercise", "list", "--json")
     assert {e["name"] for e in json.loads(listed.stdout)} == set(EXERCISES)
 
@@ -204,3 +206,42 @@ def test_exercise_both_ways(proofs: dict[str, Proof], name: str) -> None:
     assert proof.start["explanation"] is None  # nothing of the answer before it passes
     assert proof.solved_rc == 0 and proof.solved["passed"] is True, json.dumps(proof.solved, indent=1)
     assert proof.solved["explanation"]
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_a_classroom_of_three_graded_with_one_solved(tmp_path: Path) -> None:
+    require_root()
+    from tests.labs import leftovers, unique
+
+    prefix = unique("c")
+    started = run_gwlab("exercise", "start", "wrong-asn", "--students", "3", "-n", prefix, "--json", timeout=600)
+    labs = [f"{prefix}{i}" for i in (1, 2, 3)]
+    try:
+        assert started.returncode == 0, started.stderr
+        assert json.loads(started.stdout)["labs"] == labs
+        assert apply_solution(labs[1], "wrong-asn") == []
+        csv_path, junit_path = tmp_path / "grades.csv", tmp_path / "grades.xml"
+        graded = run_gwlab(
+            "exercise", "grade", "--class", prefix, "--csv", str(csv_path), "--junit", str(junit_path), "--json",
+            timeout=600,
+        )  # fmt: skip
+        assert graded.returncode == 1, graded.stderr  # not everyone passes
+        data = json.loads(graded.stdout)
+        assert (data["passed"], data["students"]) == (1, 3)
+        assert [g["passed"] for g in data["grades"]] == [False, True, False]
+        rows = csv_path.read_text(encoding="utf-8").splitlines()
+        assert [r.split(",")[:3] for r in rows[1:]] == [
+            [labs[0], "wrong-asn", "no"],
+            [labs[1], "wrong-asn", "yes"],
+            [labs[2], "wrong-asn", "no"],
+        ]
+        assert "no working BGP session" in rows[1]
+        suites = ET.parse(junit_path).getroot().findall("testsuite")
+        assert [s.get("failures") for s in suites] == ["1", "0", "1"]
+        table = run_gwlab("exercise", "grade", "--class", prefix, timeout=600)
+        assert "1/3 pass" in table.stdout and labs[1] in table.stdout
+    finally:
+        stopped = run_gwlab("exercise", "stop", "--class", prefix, "--json")
+        assert stopped.returncode == 0, stopped.stderr
+    assert [left for lab in labs for left in leftovers(lab)] == []

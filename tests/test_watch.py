@@ -56,7 +56,9 @@ def lab() -> Iterator[str]:
 
 
 def screen(pane: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", pane], capture_output=True, text=True, check=False).stdout
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", pane], capture_output=True, text=True, check=False
+    ).stdout
 
 
 @pytest.mark.root
@@ -72,7 +74,9 @@ def test_watch_in_tmux_shows_paths_sessions_and_the_outage(lab: str) -> None:
         check=True,
     )
     try:
-        shown = poll(lambda: screen(pane), lambda s: s.count("Established") == 2 and " ok " in s, timeout_s=30, interval_s=0.2)
+        shown = poll(
+            lambda: screen(pane), lambda s: s.count("Established") == 2 and " ok " in s, timeout_s=30, interval_s=0.2
+        )
         assert shown.ok, shown.value
         assert "gw0/t-s1-vpn0" in shown.value and "gw1/t-s1-vpn0" in shown.value
         assert "no failure yet" in shown.value

@@ -41,7 +41,13 @@ def list_command(as_json: bool) -> None:
 @exercise_group.command("start")
 @click.argument("exercise")
 @name_option
-@click.option("--students", type=click.IntRange(1, 64), default=1, show_default=True, help="Independent copies, one per student: NAME1 .. NAMEN.")
+@click.option(
+    "--students",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Independent copies, one per student: NAME1 .. NAMEN.",
+)
 @json_option
 def start_command(exercise: str, name: str | None, students: int, as_json: bool) -> None:
     """Bring EXERCISE's lab up with its mistakes in it (gwlab exercise list names them)."""
@@ -66,7 +72,9 @@ def start_command(exercise: str, name: str | None, students: int, as_json: bool)
 
 @exercise_group.command("check")
 @name_option
-@click.option("--answer", type=click.FloatRange(min=0), help="Your answer in ms, for an exercise that asks you to measure.")
+@click.option(
+    "--answer", type=click.FloatRange(min=0), help="Your answer in ms, for an exercise that asks you to measure."
+)
 @json_option
 def check_command(name: str | None, answer: float | None, as_json: bool) -> int:
     """Check the exercise on the live lab; exit 0 only when every check passes."""

@@ -14,8 +14,12 @@ from lab.errors import GwlabError
 
 
 @click.command("grade")
-@click.option("--class", "prefix", metavar="PREFIX", help="The labs whose names start with PREFIX (default: every exercise lab).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the grades as CSV here.")
+@click.option(
+    "--class", "prefix", metavar="PREFIX", help="The labs whose names start with PREFIX (default: every exercise lab)."
+)
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the grades as CSV here."
+)
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
 @json_option
 def grade_command(prefix: str | None, csv_path: Path | None, junit_path: Path | None, as_json: bool) -> int:

@@ -5,6 +5,7 @@ terminal (`gwlab fail`, an exercise's check) shows up at once."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -26,7 +27,13 @@ def _flows_table(state: WatchState, now_ms: float) -> Table:
         down = state.down(view, now_ms)
         status = f"[red]down {down:,.0f} ms[/]" if down else ("[green]ok[/]" if view.received else "[dim]waiting[/]")
         table.add_row(
-            str(view.flow), view.direction, view.path or "-", str(view.received), str(view.lost), f"{view.loss_pct:.1f} %", status
+            str(view.flow),
+            view.direction,
+            view.path or "-",
+            str(view.received),
+            str(view.lost),
+            f"{view.loss_pct:.1f} %",
+            status,
         )
     return table
 
@@ -35,7 +42,9 @@ def _sessions_table(rows: list[dict[str, object]]) -> Table:
     table = Table("node", "neighbor", "peer", "state", "prefixes", title="BGP sessions")
     for s in rows:
         colour = "green" if s["state"] == "Established" else "red"
-        table.add_row(str(s["node"]), str(s["neighbor"]), str(s["peer"]), f"[{colour}]{s['state']}[/]", str(s["prefixes"]))
+        table.add_row(
+            str(s["node"]), str(s["neighbor"]), str(s["peer"]), f"[{colour}]{s['state']}[/]", str(s["prefixes"])
+        )
     return table
 
 
@@ -53,18 +62,26 @@ def _failure_panel(state: WatchState, now_ms: float) -> Panel:
 @click.command("watch")
 @name_argument
 @running_lab_options
-@click.option("--refresh-ms", type=click.IntRange(100, 200), default=150, show_default=True, help="How often the view is redrawn.")
-@click.option("--flows", type=click.IntRange(1, 16), default=4, show_default=True, help="Probe flows per direction and site.")
+@click.option(
+    "--refresh-ms", type=click.IntRange(100, 200), default=150, show_default=True, help="How often the view is redrawn."
+)
+@click.option(
+    "--flows", type=click.IntRange(1, 16), default=4, show_default=True, help="Probe flows per direction and site."
+)
 @click.option("--rate", type=click.FloatRange(10, 500), default=100, show_default=True, help="Packets/s per flow.")
-@click.option("--duration", type=click.FloatRange(min=1), default=None, help="Stop after this many seconds (default: Ctrl-C).")
-def watch_command(name_arg: str | None, name: str | None, refresh_ms: int, flows: int, rate: float, duration: float | None) -> None:
+@click.option(
+    "--duration", type=click.FloatRange(min=1), default=None, help="Stop after this many seconds (default: Ctrl-C)."
+)
+def watch_command(
+    name_arg: str | None, name: str | None, refresh_ms: int, flows: int, rate: float, duration: float | None
+) -> None:
     """A live full-screen view of lab NAME: flows' paths and loss, BGP sessions, the last failure's outage."""
     from controller.failures import load_active
     from controller.observe import sessions
     from controller.session import LabSession
 
     lab = pick(one_name(name_arg, name))
-    screen = make_console(click.get_text_stream("stdout"))  # type: ignore[arg-type]
+    screen = make_console(sys.stdout)
     state = WatchState(interval_ms=1000.0 / rate)
     onprem = {n.name for n in lab.topo.nodes.values() if n.site is not None}
     with LabSession(lab) as session, session.probes(flows, rate) as probes:
@@ -83,7 +100,8 @@ def watch_command(name_arg: str | None, name: str | None, refresh_ms: int, flows
                     rows = [s for s in sessions(lab) if s["kind"] in ("vpn", "er") and s["node"] in onprem]
                 title = f"gwlab watch {lab.name} ({lab.topo.timing.profile}) +{now / 1000:.1f} s   Ctrl-C to stop"
                 live.update(
-                    Group(title, _failure_panel(state, now), _flows_table(state, now), _sessions_table(rows)), refresh=True
+                    Group(title, _failure_panel(state, now), _flows_table(state, now), _sessions_table(rows)),
+                    refresh=True,
                 )
                 tick += 1
                 time.sleep(refresh_ms / 1000)  # the refresh period itself, not a wait for a condition

@@ -82,7 +82,9 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
             node = topo.nodes.get(edit.node)
             if node is None or node.role not in ONPREM_ROLES:
                 names = ", ".join(n.name for n in topo.nodes.values() if n.role in ONPREM_ROLES)
-                problems.append(Problem(f"{where}.node", f"'{edit.node}' is not an on-prem router of the lab ({names})"))
+                problems.append(
+                    Problem(f"{where}.node", f"'{edit.node}' is not an on-prem router of the lab ({names})")
+                )
                 continue
             try:
                 vtysh_lines(edit, topo)
@@ -104,7 +106,9 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
             elif check.mode is not None and check.mode not in modes.modes:
                 fix = ", ".join(modes.modes)
                 problems.append(Problem(f"checks[{i}].mode", f"'{check.mode}' is not a mode of {check.target} ({fix})"))
-        if isinstance(check, JsonCheck) and (topo.nodes.get(check.node) is None or not topo.nodes[check.node].is_router):
+        if isinstance(check, JsonCheck) and (
+            topo.nodes.get(check.node) is None or not topo.nodes[check.node].is_router
+        ):
             problems.append(Problem(f"checks[{i}].node", f"'{check.node}' is not a router of lab {topo.name}"))
     return problems
 
@@ -155,4 +159,6 @@ def vtysh_lines(edit: VtyshEdit, topo: Topology) -> list[str]:
     try:
         return [env.from_string(line).render(**functions) for line in edit.vtysh]
     except jinja2.TemplateError as exc:
-        raise LabError("", [Problem("", f"{exc} (use peer(node, other), local(node, other), hops(node, other), asn(node))")]) from None
+        raise LabError(
+            "", [Problem("", f"{exc} (use peer(node, other), local(node, other), hops(node, other), asn(node))")]
+        ) from None

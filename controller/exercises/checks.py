@@ -12,7 +12,7 @@ from controller import analysis
 from controller.converge import Difference
 from controller.exercises.catalog import ACTIVE, ONPREM_ROLES
 from controller.exercises.model import (
-    Check,
+    AnyCheck,
     ConvergedCheck,
     Exercise,
     FailoverCheck,
@@ -73,7 +73,9 @@ def run_checks(session: LabSession, exercise: Exercise, answer_ms: float | None 
             continue
         if active:
             restore = f"gwlab restore --all -n {session.name}"
-            results.append(CheckResult(check.kind, False, f"{', '.join(active)} is failed: restore it first ({restore})"))
+            results.append(
+                CheckResult(check.kind, False, f"{', '.join(active)} is failed: restore it first ({restore})")
+            )
             continue
         start = time.monotonic()
         ok, details, measured = _run(session, check, answer_ms)
@@ -82,7 +84,7 @@ def run_checks(session: LabSession, exercise: Exercise, answer_ms: float | None 
     return CheckRun(exercise.name, session.name, results)
 
 
-def _run(session: LabSession, check: Check, answer_ms: float | None) -> tuple[bool, list[str], dict[str, Any]]:
+def _run(session: LabSession, check: AnyCheck, answer_ms: float | None) -> tuple[bool, list[str], dict[str, Any]]:
     if isinstance(check, ConvergedCheck):
         done = session.wait_converged(check.within_s)
         # The student's routers first: that is where the fix is.
@@ -113,7 +115,9 @@ def measure_outage(session: LabSession, target: str, mode: str | None) -> tuple[
     return max(outcome.outage_ms.values(), default=0.0), outcome
 
 
-def _measure(session: LabSession, check: MeasureCheck, answer_ms: float | None) -> tuple[bool, list[str], dict[str, Any]]:
+def _measure(
+    session: LabSession, check: MeasureCheck, answer_ms: float | None
+) -> tuple[bool, list[str], dict[str, Any]]:
     if answer_ms is None:
         target = check.target if check.target != ACTIVE else "<the active instance: gwlab status>"
         how = f"gwlab fail {target} --measure -n {session.name}, then gwlab restore {target}"
@@ -122,7 +126,11 @@ def _measure(session: LabSession, check: MeasureCheck, answer_ms: float | None) 
     slack = max(check.tolerance * worst, 1000.0)
     measured = {"worst_outage_ms": round(worst), "answer_ms": answer_ms}
     if abs(answer_ms - worst) > slack:
-        return False, [f"your answer, {answer_ms:,.0f} ms, is not what the lab measured now (within {slack:,.0f} ms)"], measured
+        return (
+            False,
+            [f"your answer, {answer_ms:,.0f} ms, is not what the lab measured now (within {slack:,.0f} ms)"],
+            measured,
+        )
     return True, [f"measured now: {worst:,.0f} ms; your answer: {answer_ms:,.0f} ms"], measured
 
 
@@ -132,7 +140,9 @@ def _failover(session: LabSession, check: FailoverCheck) -> tuple[bool, list[str
     outage = {d: round(ms) for d, ms in outcome.outage_ms.items()}
     measured: dict[str, Any] = {"outage_ms": outage, "lost": dict(outcome.lost), "paths": outcome.paths}
     if not outcome.converged:
-        details.append(f"with {check.target} failed, the lab did not settle as expected: " + "; ".join(outcome.differences[:3]))
+        details.append(
+            f"with {check.target} failed, the lab did not settle as expected: " + "; ".join(outcome.differences[:3])
+        )
     worst = max(outage.values(), default=0)
     for direction, ms in sorted(outage.items()):
         if ms > check.outage_ms:
@@ -155,12 +165,18 @@ def _judge_paths(
     oracle: dict[str, list[str]] | None = None,
 ) -> tuple[bool, list[str], dict[str, Any]]:
     details = []
-    expected = (oracle if oracle is not None else session.expected_paths()) if wanted == "oracle" else wanted
-    for direction, elements in sorted((expected or {}).items()):
+    expected: dict[str, list[str]] = {}
+    if wanted == "oracle":
+        expected = oracle if oracle is not None else session.expected_paths()
+    elif isinstance(wanted, dict):
+        expected = wanted
+    for direction, elements in sorted(expected.items()):
         got = seen.get(direction, [])
         if sorted(got) != sorted(elements):
             want = ", ".join(elements) or "no path"
-            details.append(f"{direction} went through {', '.join(got) or 'nothing (lost)'}; it should go through {want}")
+            details.append(
+                f"{direction} went through {', '.join(got) or 'nothing (lost)'}; it should go through {want}"
+            )
     if symmetric is not None:
         for site, same in analysis.symmetric(seen).items():
             if same != symmetric:
@@ -195,17 +211,17 @@ def _neighbors(session: LabSession, node: str) -> list[Any]:
     return list(n.bgp.neighbors) if n is not None and n.bgp is not None else []
 
 
-def _default_pass(check: Check) -> str:
+def _default_pass(check: AnyCheck) -> str:
     return {
         "converged": "every BGP session, route and BFD session is as it should be",
         "traffic": "traffic takes the paths it should",
         "json": "the router shows what it should",
         "failover": "traffic survives the failure in time",
         "measure": "your measurement matches the lab's",
-    }[getattr(check, "kind")]
+    }[check.kind]
 
 
-def _default_fail(check: Check) -> str:
+def _default_fail(check: AnyCheck) -> str:
     if isinstance(check, FailoverCheck):
         return f"when {check.target} fails, traffic must be back within {check.outage_ms:,.0f} ms"
     if isinstance(check, MeasureCheck):
@@ -214,4 +230,4 @@ def _default_fail(check: Check) -> str:
         "converged": "some BGP sessions or routes are not as they should be",
         "traffic": "traffic does not take the paths it should",
         "json": "the router does not show what it should",
-    }[getattr(check, "kind")]
+    }[check.kind]

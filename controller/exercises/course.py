@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from controller import converge
-from controller.exercises.catalog import ONPREM_ROLES, lab_source, load_exercise, vtysh_lines
 from controller.exercises import ipsec
+from controller.exercises.catalog import ONPREM_ROLES, lab_source, load_exercise, vtysh_lines
 from controller.exercises.model import Edit, Exercise, IpsecEdit
 from controller.session import LabSession
 from lab.errors import GwlabError

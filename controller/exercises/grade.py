@@ -42,7 +42,9 @@ def check_lab(lab: str, exercise: str) -> Grade:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
-        return Grade(lab, exercise, False, 0, 0, [], CHECK_TIMEOUT_S, f"the check took longer than {CHECK_TIMEOUT_S:.0f} s")
+        return Grade(
+            lab, exercise, False, 0, 0, [], CHECK_TIMEOUT_S, f"the check took longer than {CHECK_TIMEOUT_S:.0f} s"
+        )
     try:
         data = json.loads(proc.stdout)
     except ValueError:
@@ -65,7 +67,9 @@ def to_csv(grades: list[Grade]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["student", "exercise", "passed", "score", "total", "seconds", "still wrong"])
     for g in grades:
-        writer.writerow([g.lab, g.exercise, "yes" if g.passed else "no", g.score, g.total, f"{g.seconds:.1f}", g.first_problem])
+        writer.writerow(
+            [g.lab, g.exercise, "yes" if g.passed else "no", g.score, g.total, f"{g.seconds:.1f}", g.first_problem]
+        )
     return out.getvalue()
 
 

@@ -45,7 +45,11 @@ def inject(lab: RunningLab, edit: IpsecEdit) -> None:
 
 def _files(lab_dir: Path, end: TunnelEnd) -> tuple[Path, Path, str]:
     root = lab_dir / end.endpoint
-    return root / "swanctl" / "swanctl.conf", root / "swanctl" / "secrets.conf", f"unix://{root / 'run' / 'charon.vici'}"
+    return (
+        root / "swanctl" / "swanctl.conf",
+        root / "swanctl" / "secrets.conf",
+        f"unix://{root / 'run' / 'charon.vici'}",
+    )
 
 
 def fix_steps(lab_dir: Path, topo: Topology, edit: IpsecEdit) -> list[str]:
@@ -59,7 +63,10 @@ def fix_steps(lab_dir: Path, topo: Topology, edit: IpsecEdit) -> list[str]:
     if edit.mismatch == "key":
         what = f"copy the connection's shared key from Azure ({azure_secrets}) into the device's {secrets}"
     else:
-        what = f"make the children in the device's {conf} mirror Azure's in {azure_conf}: a child per pair, its local_ts Azure's remote_ts and the other way round"
+        what = (
+            f"make the children in the device's {conf} mirror Azure's in {azure_conf}: "
+            "a child per pair, its local_ts Azure's remote_ts and the other way round"
+        )
     return [
         what,
         f"swanctl --load-all --noprompt --file {conf} --uri {uri}",
@@ -72,14 +79,16 @@ def apply_fix(lab: RunningLab, edit: IpsecEdit) -> None:
     tunnel = tunnel_of(lab.topo, edit.tunnel)
     device, azure = tunnel.ends()
     lab_dir = lab.state.run_dir / "ipsec"
-    conf, secrets, uri = _files(lab_dir, device)
+    conf, secrets, _ = _files(lab_dir, device)
     azure_conf, azure_secrets, _ = _files(lab_dir, azure)
     if edit.mismatch == "key":
         found = SECRET.search(azure_secrets.read_text(encoding="utf-8"))
         if found is None:
             raise GwlabError(f"no secret in {azure_secrets}")
         key = found.group(2)
-        secrets.write_text(SECRET.sub(lambda m: m.group(1) + key, secrets.read_text(encoding="utf-8")), encoding="utf-8")
+        secrets.write_text(
+            SECRET.sub(lambda m: m.group(1) + key, secrets.read_text(encoding="utf-8")), encoding="utf-8"
+        )
     else:
         conf.write_text(mirror_children(conf.read_text(encoding="utf-8"), azure_conf.read_text(encoding="utf-8")))
     charon = tunnelops.charon(lab, device)
@@ -102,7 +111,7 @@ def mirror_children(device_conf: str, azure_conf: str) -> str:
     for name, body in CHILD.findall(azure.group(2)):
         ts = {key: value for _, key, value in TS.findall(body)}
         swapped = {"local_ts": ts.get("remote_ts", ""), "remote_ts": ts.get("local_ts", "")}
-        mine = TS.sub(lambda m: f"{m.group(1)}{m.group(2)} = {swapped[m.group(2)]}", template.group(2))
+        mine = TS.sub(lambda m, new=swapped: f"{m.group(1)}{m.group(2)} = {new[m.group(2)]}", template.group(2))
         blocks.append(f"      {name} {{\n{mine}      }}\n")
     return device_conf[: own.start(2)] + "".join(blocks) + device_conf[own.end(2) :]
 

@@ -91,6 +91,7 @@ class MeasureCheck(Check):
     tolerance: Annotated[float, Field(gt=0, le=1)] = 0.3
 
 
+AnyCheck = ConvergedCheck | TrafficCheck | JsonCheck | FailoverCheck | MeasureCheck
 CHECKS = (ConvergedCheck, TrafficCheck, JsonCheck, FailoverCheck, MeasureCheck)
 KINDS = {cls.model_fields["kind"].default: cls for cls in CHECKS}
 CHECK_KINDS = ", ".join(KINDS)
@@ -155,7 +156,6 @@ class Exercise(Strict):
     folder: Path = Path(".")  # where its README.md and lab file are
     task: str = ""  # README.md
 
-
     @model_validator(mode="after")
     def _solvable(self) -> Exercise:
         if not self.solution and not self.asks_measurement:
@@ -177,7 +177,9 @@ def parse_exercise(data: Any, source: str, folder: Path, name: str) -> Exercise:
     try:
         text = task.read_text(encoding="utf-8")
     except OSError:
-        raise LabError(source, [Problem("", f"no README.md beside it (the task a student reads) in {folder}")]) from None
+        raise LabError(
+            source, [Problem("", f"no README.md beside it (the task a student reads) in {folder}")]
+        ) from None
     try:
         return Exercise.model_validate({**data, "name": name, "folder": folder, "task": text})
     except ValidationError as exc:
