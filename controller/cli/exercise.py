@@ -4,19 +4,34 @@ exercises on a running lab (controller.exercises); `--json` on every one. The ru
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rich.table import Table
 
 from controller.cli.output import console, emit_json, json_option
-from controller.cli.target import name_option
+from controller.cli.target import name_option, the_only
 from controller.exercises.catalog import exercise_names, lab_source, load_exercise, vtysh_lines
 from controller.exercises.ipsec import fix_steps
-from controller.exercises.model import IpsecEdit
+from controller.exercises.model import Exercise, IpsecEdit
 from lab.errors import GwlabError
 from lab.load import load
 from lab.runtime.state import RUN_ROOT
 
+if TYPE_CHECKING:
+    from controller.exercises.course import ExerciseState
+
 DEFAULT_NAME = "ex"  # the lab's name, or a classroom's prefix: ex1 .. exN
+
+
+def current(name: str | None) -> tuple[ExerciseState, Exercise]:
+    """The exercise on lab NAME (default: the only lab running one)."""
+    from controller.exercises import course
+
+    if name is None:
+        labs = [s.lab for s in course.exercise_labs()]
+        name = the_only(labs, "no exercise is running (gwlab exercise start EXERCISE)", "exercises run on several labs")
+    return course.current(name)
 
 
 @click.group("exercise")
@@ -79,7 +94,6 @@ def start_command(exercise: str, name: str | None, students: int, as_json: bool)
 def check_command(name: str | None, answer: float | None, as_json: bool) -> int:
     """Check the exercise on the live lab; exit 0 only when every check passes."""
     from controller.exercises.checks import run_checks
-    from controller.exercises.course import current
     from controller.session import LabSession
 
     state, ex = current(name)
@@ -112,7 +126,6 @@ def check_command(name: str | None, answer: float | None, as_json: bool) -> int:
 @json_option
 def hint_command(name: str | None, show_all: bool, as_json: bool) -> None:
     """The next hint (one more each time)."""
-    from controller.exercises.course import current
 
     state, ex = current(name)
     state.hints_shown = min(state.hints_shown + 1, len(ex.hints))
@@ -134,7 +147,6 @@ def hint_command(name: str | None, show_all: bool, as_json: bool) -> None:
 @json_option
 def solution_command(exercise: str | None, name: str | None, as_json: bool) -> None:
     """The reference solution: what to type into vtysh on which router (the running exercise's, or EXERCISE's)."""
-    from controller.exercises.course import current
 
     if exercise is not None:
         ex, lab = load_exercise(exercise), None
@@ -172,7 +184,7 @@ def solution_command(exercise: str | None, name: str | None, as_json: bool) -> N
 @json_option
 def reset_command(name: str | None, as_json: bool) -> None:
     """Back to the start: your changes undone, the mistakes in again."""
-    from controller.exercises.course import current, reset
+    from controller.exercises.course import reset
 
     state, ex = current(name)
     reset(state, ex)
@@ -188,7 +200,7 @@ def reset_command(name: str | None, as_json: bool) -> None:
 @json_option
 def stop_command(name: str | None, prefix: str | None, as_json: bool) -> None:
     """Take the exercise's lab down (or a classroom's, with --class)."""
-    from controller.exercises.course import current, exercise_labs, stop
+    from controller.exercises.course import exercise_labs, stop
 
     if name is not None and prefix is not None:
         raise click.UsageError("give --name or --class, not both")

@@ -57,20 +57,11 @@ def exercise_labs(prefix: str | None = None) -> list[ExerciseState]:
     return [s for s in states if s is not None]
 
 
-def current(name: str | None) -> tuple[ExerciseState, Exercise]:
-    """The exercise on lab `name` (default: the only lab running one)."""
-    if name is None:
-        labs = exercise_labs()
-        if not labs:
-            raise GwlabError("no exercise is running (gwlab exercise start NAME)")
-        if len(labs) > 1:
-            raise GwlabError(f"exercises run on several labs ({', '.join(s.lab for s in labs)}): say which with --name")
-        state = labs[0]
-    else:
-        found = state_of(name)
-        if found is None:
-            raise GwlabError(f"lab {name} runs no exercise (gwlab exercise start NAME --name {name})")
-        state = found
+def current(name: str) -> tuple[ExerciseState, Exercise]:
+    """The exercise on lab `name`."""
+    state = state_of(name)
+    if state is None:
+        raise GwlabError(f"lab {name} runs no exercise (gwlab exercise start EXERCISE --name {name})")
     return state, load_exercise(state.exercise)
 
 
