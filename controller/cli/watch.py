@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from controller.cli.output import make_console
+from controller.cli.output import emit_json_line, json_option, make_console
 from controller.cli.target import name_argument, one_name, pick, running_lab_options
 from controller.watch import WatchState
 
@@ -72,10 +72,18 @@ def _failure_panel(state: WatchState, now_ms: float) -> Panel:
 @click.option(
     "--duration", type=click.FloatRange(min=1), default=None, help="Stop after this many seconds (default: Ctrl-C)."
 )
+@json_option
 def watch_command(
-    name_arg: str | None, name: str | None, refresh_ms: int, flows: int, rate: float, duration: float | None
+    name_arg: str | None,
+    name: str | None,
+    refresh_ms: int,
+    flows: int,
+    rate: float,
+    duration: float | None,
+    as_json: bool,
 ) -> None:
-    """A live full-screen view of lab NAME: flows' paths and loss, BGP sessions, the last failure's outage."""
+    """A live full-screen view of lab NAME: flows' paths and loss, BGP sessions, the last failure's outage.
+    With --json, one JSON document per line and refresh instead (for scripts)."""
     from controller.failures import load_active
     from controller.observe import sessions
     from controller.session import LabSession
@@ -88,7 +96,7 @@ def watch_command(
         seen = 0
         rows: list[dict[str, object]] = []
         end = None if duration is None else time.monotonic() + duration
-        with Live(console=screen, screen=screen.is_terminal, auto_refresh=False) as live:
+        with Live(console=screen, screen=screen.is_terminal, auto_refresh=False, transient=as_json) as live:
             tick = 0
             while end is None or time.monotonic() < end:
                 now = session.now_ms()
@@ -98,6 +106,11 @@ def watch_command(
                 seen = len(arrivals)
                 if tick % SESSIONS_EVERY == 0:  # each VPN and ExpressRoute session once, from on-prem
                     rows = [s for s in sessions(lab) if s["kind"] in ("vpn", "er") and s["node"] in onprem]
+                if as_json:
+                    emit_json_line(_snapshot(lab.name, state, rows, now))
+                    tick += 1
+                    time.sleep(refresh_ms / 1000)
+                    continue
                 title = f"gwlab watch {lab.name} ({lab.topo.timing.profile}) +{now / 1000:.1f} s   Ctrl-C to stop"
                 live.update(
                     Group(title, _failure_panel(state, now), _flows_table(state, now), _sessions_table(rows)),
@@ -105,6 +118,27 @@ def watch_command(
                 )
                 tick += 1
                 time.sleep(refresh_ms / 1000)  # the refresh period itself, not a wait for a condition
+
+
+def _snapshot(lab: str, state: WatchState, rows: list[dict[str, object]], now: float) -> dict[str, object]:
+    flows = [
+        {
+            "flow": v.flow,
+            "direction": v.direction,
+            "path": v.path,
+            "received": v.received,
+            "lost": v.lost,
+            "down_ms": round(state.down(v, now)),
+        }
+        for v in sorted(state.flows.values(), key=lambda v: v.flow)
+    ]
+    failure: dict[str, object] | None = None
+    if state.failure is not None:
+        f = state.failure
+        outage = {d: round(ms) for d, ms in state.outage_so_far(now).items()}
+        failure = {"target": f.target, "mode": f.mode, "since_ms": round(f.since_ms), "outage_ms": outage}
+        failure["restored_ms"] = None if f.restored_ms is None else round(f.restored_ms)
+    return {"lab": lab, "t_ms": round(now), "flows": flows, "sessions": rows, "failure": failure}
 
 
 def register(app: click.Group) -> None:
