@@ -147,6 +147,34 @@ def measure_and_answer(lab: str) -> tuple[int, Any]:
     return check_json(lab, "--answer", str(round(outage)))
 
 
+STUDENT_LIFE = "aa-one-tunnel"  # the exercise whose student also asks for a hint and resets
+
+
+def survived(proof: Proof, lab: str) -> None:
+    """After a passing check (gw0 crashed and restored in it), the student's vtysh change is still in
+    the running FRR; a hint is one more; reset undoes the change and check fails again."""
+    from lab.runtime.frr import vtysh
+    from lab.runtime.running import attach
+
+    running = attach(lab)
+    gw1 = next(n for n in running.node("s1-vpn0").bgp.neighbors if n.peer == "gw1")  # type: ignore[union-attr]
+    config = vtysh(running.runtime.frr_dir("s1-vpn0"), "show running-config")
+    if f"neighbor {gw1.address} remote-as 65515" not in config:
+        proof.errors.append("the student's neighbor is gone from s1-vpn0's running config after check")
+    hints = [json.loads(run_gwlab("exercise", "hint", "-n", lab, "--json").stdout)["hints"] for _ in range(2)]
+    if [len(h) for h in hints] != [1, 2]:
+        proof.errors.append(f"hints shown: {hints}")
+    reset = run_gwlab("exercise", "reset", "-n", lab, "--json", timeout=240)
+    if reset.returncode != 0:
+        proof.errors.append(f"reset: {reset.stderr.strip()}")
+    config = vtysh(running.runtime.frr_dir("s1-vpn0"), "show running-config")
+    if f"neighbor {gw1.address} remote-as" in config:
+        proof.errors.append("reset left the student's neighbor in s1-vpn0's config")
+    rc, again = check_json(lab)
+    if rc != 1 or again.get("passed") is not False:
+        proof.errors.append(f"after reset, check: {rc} {again}")
+
+
 def prove(exercise: str, lab: str) -> Proof:
     proof = Proof()
     clock = time.monotonic()
@@ -170,6 +198,9 @@ def prove(exercise: str, lab: str) -> Proof:
             proof.errors += apply_solution(lab, exercise)
             proof.solved_rc, proof.solved = check_json(lab)
         lap("solved")
+        if exercise == STUDENT_LIFE:
+            survived(proof, lab)
+            lap("reset")
     finally:
         stopped = run_gwlab("exercise", "stop", "-n", lab)
         if stopped.returncode != 0:
