@@ -70,11 +70,16 @@ def start_command(exercise: str, name: str | None, students: int, as_json: bool)
 
     ex = load_exercise(exercise)
     names = course.student_names(name or DEFAULT_NAME, students)
-    started = []
-    for lab in names:
-        started.append(course.start(ex, lab))
-        if not as_json:
-            console.print(f"[green]started[/]: {ex.name} on lab {lab}")
+    started: list[course.ExerciseState] = []
+    try:
+        for lab in names:
+            started.append(course.start(ex, lab))
+            if not as_json:
+                console.print(f"[green]started[/]: {ex.name} on lab {lab}")
+    except BaseException:  # a classroom comes up whole or not at all
+        for state in started:
+            course.stop(state.lab)
+        raise
     if as_json:
         emit_json({"exercise": ex.name, "labs": [s.lab for s in started], "task": ex.task})
         return
