@@ -109,7 +109,7 @@ class Proof:
 
 
 def check_json(lab: str, *extra: str) -> tuple[int, Any]:
-    run = run_gwlab("exercise", "check", "-n", lab, "--json", *extra, timeout=240)
+    run = run_gwlab("exercise", "check", "-n", lab, "--json", *extra, timeout=600)
     try:
         return run.returncode, json.loads(run.stdout)
     except ValueError:
@@ -184,12 +184,12 @@ def prove(exercise: str, lab: str) -> Proof:
         proof.seconds[step] = round(time.monotonic() - clock, 1)
         clock = time.monotonic()
 
-    started = run_gwlab("exercise", "start", exercise, "-n", lab, "--json", timeout=240)
-    lap("start")
-    if started.returncode != 0:
-        proof.errors.append(f"start: {started.stderr.strip()}")
-        return proof
     try:
+        started = run_gwlab("exercise", "start", exercise, "-n", lab, "--json", timeout=600)
+        lap("start")
+        if started.returncode != 0:
+            proof.errors.append(f"start: {started.stderr.strip()}")
+            return proof
         proof.start_rc, proof.start = check_json(lab)
         lap("check")
         if load_exercise(exercise).asks_measurement:
@@ -204,9 +204,9 @@ def prove(exercise: str, lab: str) -> Proof:
     except Exception as exc:  # this exercise's failure, not the others' (they run in the same fixture)
         proof.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
-        stopped = run_gwlab("exercise", "stop", "-n", lab)
+        stopped = run_gwlab("down", lab)  # `down`, not `exercise stop`: also after a start that was cut short
         if stopped.returncode != 0:
-            proof.errors.append(f"stop: {stopped.stderr.strip()}")
+            proof.errors.append(f"down: {stopped.stderr.strip()}")
     return proof
 
 
