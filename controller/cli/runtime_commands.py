@@ -14,3 +14,8 @@ def register(app: click.Group) -> None:
     from controller.cli import chaos
 
     chaos.register(app)
+
+    from controller.cli import exercise, watch
+
+    exercise.register(app)
+    watch.register(app)
