@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from controller.oracle.holdings import Holdings
 from controller.oracle.model import AGGREGATE, FibEntry, Prediction, Route
 from lab.topology import BLACKHOLE, TUNNEL_KINDS, Node, Tunnel, direction
+from lab.topology.naming import remote_directions
 
 TRANSIT_ROLES = ("gateway", "msee")  # the elements a traffic path is told by
 NextHop = tuple[IPv4Address | None, str]  # (gateway, device); gateway None: on-link
@@ -156,10 +157,11 @@ class Forwarding:
             for t in self._tunnels_at.get((node.name, dev), []):
                 if f"{t.device}~{t.gateway}" in self.f.tunnels:
                     continue
-                if node.role == "gateway" and t.gateway == node.name and t.gateway_ifname == dev:
+                if t.gateway == node.name and t.gateway_ifname == dev:
                     return t.device, dev
-                # A device's tunnel reaches whichever instance holds that public IP now.
-                if node.role == "vpn" and t.device == node.name and t.device_ifname == dev:
+                # A device's tunnel (or a remote VNet instance's) reaches whichever instance holds that
+                # public IP now.
+                if t.device == node.name and t.device_ifname == dev:
                     gw = self.topo.nodes[t.gateway]
                     if self.h.alive(gw.name) and (not self.h.has_shared(gw) or self.h.holds_shared(gw)):
                         return gw.name, dev
@@ -181,6 +183,8 @@ class Forwarding:
             host_ip = host.address_on(host.interfaces[0].name)
             out[direction(host.site, to_azure=True)] = self._transit(pred, host, vm_ip, index)
             out[direction(host.site, to_azure=False)] = self._transit(pred, vm, host_ip, index)
+        for name, src, dst in remote_directions(topo.lab):
+            out[name] = self._transit(pred, topo.nodes[src], self._probe_ip(topo.nodes[dst]), index)
         # A point-to-site client's traffic crosses the instance serving it, both ways (the VNet routes the
         # pool to that instance's BGP IP, the instance into its P2S tunnel); nothing while it reconnects.
         for client, instance in pred.p2s.items():
@@ -188,6 +192,11 @@ class Forwarding:
             out[direction(client, to_azure=True)] = path
             out[direction(client, to_azure=False)] = list(path)
         return out
+
+    @staticmethod
+    def _probe_ip(node: Node) -> IPv4Address:
+        """Where probes to a host or VM go: its first interface's address."""
+        return node.address_on(node.interfaces[0].name)
 
     def _transit(self, pred: Prediction, start: Node, dst: IPv4Address, index: FibIndex) -> list[str]:
         """Transit elements (gateway instances, MSEEs) on every ECMP branch from start to dst; [] if none arrive."""

@@ -130,6 +130,7 @@ class Node:
     bgp: Bgp | None = None
     speaker: Speaker | None = None
     standby: bool = False  # the standby instance of an active/standby gateway
+    vnet: str | None = None  # a remote VNet's node (router, VM, instance): that VNet's name
     loopback: IPv4Address | None = None
 
     @property
@@ -190,6 +191,9 @@ class Tunnel:
     device_end: TunnelEnd | None = None
     gateway_end: TunnelEnd | None = None
     ipsec: IpsecParams | None = None
+    # VNet-to-VNet: both ends are gateway instances (the "device" end is the remote VNet's that names
+    # the connection); probes mark it once, with its name as the path label
+    between_vnets: bool = False
 
     @property
     def name(self) -> str:
