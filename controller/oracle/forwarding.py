@@ -50,6 +50,7 @@ class Forwarding:
             if (t.device, t.device_ifname) != (t.gateway, t.gateway_ifname):
                 self._tunnels_at.setdefault((t.device, t.device_ifname), []).append(t)
         self._resolved: dict[str, dict[int, NextHop | None]] = {}  # node -> address (as an int) -> next hop
+        self._multi: dict[str, dict[IPv4Network, list[NextHop]]] = {}  # node -> prefix -> its static ECMP hops
 
     def resolve(self, node: Node, addr: IPv4Address) -> NextHop | None:
         """How the node reaches an address: (gateway, device) of the longest matching connected/static route.
@@ -90,6 +91,25 @@ class Forwarding:
             if hop is not None:
                 by_len.setdefault(r.prefix.prefixlen, {}).setdefault(int(r.prefix.network_address), hop)
         return sorted(by_len.items(), reverse=True)
+
+    def _static_multipath(self, node: Node, dst: IPv4Address, local: NextHop) -> list[NextHop]:
+        """Every next hop of the static routes for one prefix when there are several (zebra installs them as
+        one ECMP route: a VNet-to-VNet connection without BGP, over each tunnel); [] when the route that
+        matched is not one of those."""
+        multi = self._multi.get(node.name)
+        if multi is None:
+            by_prefix: dict[IPv4Network, list[NextHop]] = {}
+            for r in node.routes:
+                if r.dev is not None:
+                    by_prefix.setdefault(r.prefix, []).append((r.via, r.dev))
+                elif r.via is not None and (dev := self._resolve_connected(node, r.via)) is not None:
+                    by_prefix.setdefault(r.prefix, []).append((r.via, dev))
+            multi = self._multi[node.name] = {p: h for p, h in by_prefix.items() if len(h) > 1}
+        for prefix in sorted((p for p in multi if dst in p), key=lambda p: -p.prefixlen)[:1]:
+            hops = multi[prefix]
+            if any(h[1] == local[1] for h in hops):
+                return [(via or dst, dev) for via, dev in hops]
+        return []
 
     def _resolve_connected(self, node: Node, addr: IPv4Address) -> str | None:
         for a, dev in self.h.connected(node):
@@ -141,7 +161,7 @@ class Forwarding:
         elif entry is not None:
             hops = sorted(entry.next_hops, key=lambda h: (str(h[0]), h[1]))
         elif local is not None:
-            hops = [(local[0] or dst, local[1])]
+            hops = self._static_multipath(node, dst, local) or [(local[0] or dst, local[1])]
         out = []
         for gw, dev in hops:
             if dev == BLACKHOLE:  # dropped here
