@@ -223,10 +223,7 @@ def wait(
     the deadline passes or `stop()` says so; returns (converged, seconds, differences)."""
     runtime = lab.runtime
     total = (
-        len(pred.sessions)
-        + sum(len(f) for f in pred.fib.values())
-        + len(pred.p2s)
-        + bfd_sessions(lab.topo, pred, skip)
+        len(pred.sessions) + sum(len(f) for f in pred.fib.values()) + len(pred.p2s) + bfd_sessions(lab.topo, pred, skip)
     )
 
     def peers(node: str) -> dict[str, dict[str, Any]]:

@@ -11,8 +11,8 @@ from controller.attribution import TRANSIT_ROLES, build_codebook
 from controller.failures import targets
 from controller.scenario import ExpectStep, FailStep, ProbesStep, RestoreStep, Scenario
 from lab.errors import Problem
-from lab.topology.naming import remote_directions
 from lab.topology import Topology, direction
+from lab.topology.naming import remote_directions
 
 
 def _names(items: list[str]) -> str:

@@ -225,7 +225,7 @@ class RemoteGateway(Strict):
     own public IP and tunnels), its own ASN (two VNets with one ASN never learn each other's routes)."""
 
     asn: Asn
-    mode: Literal["active-active"] = "active-active"
+    mode: Literal["active-active", "active-standby"] = "active-active"  # lab.rules.vnets refuses active-standby
 
 
 def _default_connections() -> list[VNetConnection]:

@@ -56,7 +56,9 @@ def add_gateways(b: Build) -> None:
         )
         node.standby = b.active_standby and i == 1
         if uses_apipa(lab):
-            getattr(node.interface(LOOPBACK), _held(b.active_standby)).append(IPv4Interface(f"{b.gw_apipa_ips[shared]}/32"))
+            getattr(node.interface(LOOPBACK), _held(b.active_standby)).append(
+                IPv4Interface(f"{b.gw_apipa_ips[shared]}/32")
+            )
         b.gateways.append(node)
 
 
