@@ -129,20 +129,22 @@ def build_codebook(topo: Topology, ports: tuple[int, int]) -> Codebook:
         ifaces = transit_interfaces(topo, name)
         single = topo.nodes[name].role == "msee" and len(ifaces) == 1
         for ifname in ifaces:
-            code += 1
-            if code > MAX_CODE:
-                raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: DSCP cannot tell them apart")
+            code = _next_code(code)
             book.marks.append(Mark(name, ifname, code, name if single else f"{name}/{ifname}"))
     # A VNet-to-VNet tunnel: one code at both its instances, labelled by its name, which names both (a
     # packet from on-prem to a remote VNet crosses two instances, and a packet keeps one mark). Their
     # rules come after the others in each chain: the tunnel's mark is the one that stays.
     for t in sorted((t for t in topo.tunnels if t.between_vnets), key=lambda t: t.name):
-        code += 1
-        if code > MAX_CODE:
-            raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: DSCP cannot tell them apart")
+        code = _next_code(code)
         book.marks.append(Mark(t.gateway, t.gateway_ifname, code, t.name))
         book.marks.append(Mark(t.device, t.device_ifname, code, t.name))
     return book
+
+
+def _next_code(code: int) -> int:
+    if code >= MAX_CODE:
+        raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: DSCP cannot tell them apart")
+    return code + 1
 
 
 def counter_name(port: int) -> str:
