@@ -73,6 +73,9 @@ class Neighbor:
     hold: int
     update_source: IPv4Address | None = None
     multihop: int | None = None
+    # single-hop eBGP to a peer behind a /32 device route (VNet-to-VNet over VXLAN): TTL 1 keeps the
+    # session on its tunnel (it cannot detour through the other VNet's other instance)
+    disable_connected_check: bool = False
     passive: bool = False
     bfd: bool = False
     weight: int | None = None

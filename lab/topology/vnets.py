@@ -127,7 +127,11 @@ def _end(
             b.t.keepalive,
             b.t.hold,
             update_source=source,
-            multihop=tunnels.MULTIHOP[b.lab.tunnels.kind],
+            # Over VXLAN the peer is one hop away: single-hop (TTL 1), so that with its tunnel down the
+            # session cannot detour through the other instances (each VNet routes the other's space,
+            # BGP IPs included); over IPsec the endpoints' hops already stop a detour.
+            multihop=tunnels.MULTIHOP["ipsec"] if tunnels.ipsec(b) else None,
+            disable_connected_check=not tunnels.ipsec(b),
             max_prefix=MAX_PREFIXES,
             prefix_list_in=AZURE_IN,
             prefix_list_out=AZURE_OUT,
