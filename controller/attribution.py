@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -133,11 +134,16 @@ def build_codebook(topo: Topology, ports: tuple[int, int]) -> Codebook:
             book.marks.append(Mark(name, ifname, code, name if single else f"{name}/{ifname}"))
     # A VNet-to-VNet tunnel: one code at both its instances, labelled by its name, which names both (a
     # packet from on-prem to a remote VNet crosses two instances, and a packet keeps one mark). Their
-    # rules come after the others in each chain: the tunnel's mark is the one that stays.
-    for t in sorted((t for t in topo.tunnels if t.between_vnets), key=lambda t: t.name):
+    # rules come after the others in each chain: the tunnel's mark is the one that stays. A remote end
+    # serving two tunnels (to an active/standby gateway's one IP) cannot tell them apart: only the lab
+    # gateway's end marks those.
+    between = sorted((t for t in topo.tunnels if t.between_vnets), key=lambda t: t.name)
+    served = Counter((t.device, t.device_ifname) for t in between)
+    for t in between:
         code = _next_code(code)
         book.marks.append(Mark(t.gateway, t.gateway_ifname, code, t.name))
-        book.marks.append(Mark(t.device, t.device_ifname, code, t.name))
+        if served[(t.device, t.device_ifname)] == 1:
+            book.marks.append(Mark(t.device, t.device_ifname, code, t.name))
     return book
 
 

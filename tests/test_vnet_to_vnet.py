@@ -111,6 +111,12 @@ def test_active_standby_lab_gateway_with_a_remote_vnet() -> None:
     assert predict(topo).paths["s1->v2"] == ["gw0", "v2-gw0", "v2-gw1"]
     taken_over = predict(topo, Failures(nodes={"gw0"}, standby_active=True))
     assert taken_over.paths["s1->v2"] == ["gw1", "v2-gw0", "v2-gw1"]
+    # v2-gw0's one tunnel interface serves the tunnels to both instances: only their ends mark them
+    book = build_codebook(topo, (1000, 1001))
+    assert {(m.element, m.label) for m in book.marks if m.label.startswith("v2-gw0~")} == {
+        ("gw0", "v2-gw0~gw0"),
+        ("gw1", "v2-gw0~gw1"),
+    }
 
 
 def test_vxlan_tunnels_between_vnets() -> None:
