@@ -376,6 +376,7 @@ def test_each_point_to_site_client_reconnects_after_the_failover() -> None:
     assert f.path_after["p2s0->azure"] == f.path_after["azure->p2s1"] == ["gw1"]
 
 
+@pytest.mark.scenarios("v2v-transit")
 def test_a_crashed_remote_instance_is_seen_by_dead_peer_detection_and_transit_carries_on() -> None:
     """VNet-to-VNet: v2-gw0 crashes. The lab's gateway sees it by DPD on its tunnels to it (the flows from
     s1 to v2 on those tunnels wait for it), v2's own VNet router at once; the flows between s1 and v2 that
@@ -397,6 +398,7 @@ def test_a_crashed_remote_instance_is_seen_by_dead_peer_detection_and_transit_ca
     assert all(gaps[flow][1] == 0 for flow in spared), {flow: gaps[flow] for flow in spared}  # nothing lost
 
 
+@pytest.mark.scenarios("v2v-no-bgp")
 def test_without_bgp_the_site_never_reaches_the_remote_vnet() -> None:
     """v2v-no-bgp: the VNets reach each other over static routes; s1 and v2 exchange nothing."""
     report = report_of("v2v-no-bgp")
