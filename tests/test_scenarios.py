@@ -84,6 +84,7 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         "hybrid",
         "policy-based",
         "point-to-site",
+        "vnet-to-vnet",
     }
     failures = {(step.target, step.mode) for s in scenarios for step in s.steps if isinstance(step, FailStep)}
     assert failures >= {
@@ -101,6 +102,8 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
         ("flood:s1", None),
         ("s1-vpn0~gw0", "psk-mismatch"),
         ("s1-vpn0~gw0", "selector-mismatch"),
+        ("v2-gw0~gw0", "down"),  # VNet-to-VNet: a tunnel between the VNets, a remote instance
+        ("v2-gw0", "crash"),
     }
     assert any(s.overrides.get("expressroute", {}).get("bfd") is False for s in scenarios)
     assert any(s.overrides.get("profile") == "realistic" for s in scenarios)  # Azure's DPD timeout
@@ -380,3 +383,36 @@ def test_builtin_scenario_checks_clean_against_its_lab(name: str) -> None:
     too) and path elements are its lab's."""
     scenario = load_scenario(name)
     assert check(scenario, scenario_topology(scenario)) == []
+
+
+@pytest.mark.scenarios("v2v-transit")
+def test_a_crashed_remote_instance_is_seen_by_dead_peer_detection_and_transit_carries_on() -> None:
+    """VNet-to-VNet: v2-gw0 crashes. The lab's gateway sees it by DPD on its tunnels to it (the flows from
+    s1 to v2 on those tunnels wait for it), v2's own VNet router at once; the flows between s1 and v2 that
+    crossed only v2-gw1 carry on."""
+    report = report_of("v2v-transit")
+    f = failure_of("v2v-transit", 1)
+    assert f.target == "v2-gw0"
+    low, high = dpd_window_ms("v2v-transit")
+    assert f.detection == "dpd" and f.expected_detection_ms == high
+    ms = f.outage_ms["s1->v2"]
+    assert low - 100 <= ms <= high + SLACK_MS + 500, f"{ms:.0f} ms, DPD window {low:.0f}-{high:.0f} ms"
+    assert f.outage_ms["v2->s1"] < 1000  # the VNet v2 sees its own instance go
+    assert f.path_after["s1->v2"] == ["gw0", "gw1", "v2-gw1"] == f.expected_path_after["s1->v2"]
+    assert f.restored_ms is not None
+    before = analysis.flow_paths(report.flows, report.arrivals, f.injected_ms - 500, f.injected_ms)
+    gaps = analysis.flow_gaps(report.flows, report.arrivals, f.injected_ms, f.restored_ms)
+    spared = [fl.flow for fl in report.flows if fl.direction == "s1->v2" and "v2-gw0" not in before[fl.flow]]
+    assert spared, before
+    assert all(gaps[flow][1] == 0 for flow in spared), {flow: gaps[flow] for flow in spared}  # nothing lost
+
+
+@pytest.mark.scenarios("v2v-no-bgp")
+def test_without_bgp_the_site_never_reaches_the_remote_vnet() -> None:
+    """v2v-no-bgp: the VNets reach each other over static routes; s1 and v2 exchange nothing."""
+    report = report_of("v2v-no-bgp")
+    received: dict[str, int] = {}
+    for fl in report.flows:
+        received[fl.direction] = received.get(fl.direction, 0) + fl.received
+    assert received["azure->v2"] > 0 and received["v2->azure"] > 0, received
+    assert received["s1->v2"] == 0 and received["v2->s1"] == 0, received

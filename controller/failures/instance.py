@@ -25,7 +25,8 @@ class InstanceFailure(Failure):
 
     @property
     def active_standby(self) -> bool:
-        return self.lab.topo.lab.vpn_gateway.mode == "active-standby"
+        # a remote VNet's gateway is active/active
+        return self.lab.topo.lab.vpn_gateway.mode == "active-standby" and self.lab.node(self.target).vnet is None
 
     def _other(self) -> str:
         return next(g.name for g in self.lab.topo.by_role("gateway") if g.name != self.target)
@@ -44,7 +45,9 @@ class InstanceFailure(Failure):
             return Detection("failover", delay * 1000)
         if self.mode == "graceful":
             return Detection("withdraw", 0.0)
-        return silent_tunnel_detection(self.lab.topo, [tn for tn in self.lab.topo.tunnels if tn.gateway == self.target])
+        return silent_tunnel_detection(
+            self.lab.topo, [tn for tn in self.lab.topo.tunnels if self.target in (tn.gateway, tn.device)]
+        )
 
     def inject(self) -> None:
         node = self.lab.node(self.target)

@@ -98,6 +98,7 @@ def take_over_shared_ips(lab: RunningLab, new: Node, old: Node | None) -> None:
     # platform's switch-over does (the tunnel end's MAC is shared, so only the internet and VNet sides).
     moved = [str(a.ip) for i in new.interfaces for a in i.shared_addresses]
     for node in lab.topo.nodes.values():
-        if node.role in ("internet", "vnet", "vpn"):
+        # and a remote VNet's instances, whose tunnels end on the moved public IP too
+        if node.role in ("internet", "vnet", "vpn") or (node.role == "gateway" and node.vnet is not None):
             for ip in moved:
                 lab.run(node.name, ["ip", "neigh", "flush", "to", ip])

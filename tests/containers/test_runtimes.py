@@ -50,6 +50,7 @@ BUILTIN_FAILURES = {
     "hybrid": ("s1-vpn0~gw1", "blackhole"),
     "point-to-site": ("s1-vpn0~gw0", "down"),
     "policy-based": ("s1-vpn0~gw0", "selector-mismatch"),
+    "vnet-to-vnet": ("v2-gw0~gw0", "down"),
     "zone-redundant": ("zone1", "crash"),
 }
 
