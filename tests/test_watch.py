@@ -75,7 +75,11 @@ def test_watch_in_tmux_shows_paths_sessions_and_the_outage(lab: str) -> None:
     )
     try:
         shown = poll(
-            lambda: screen(pane), lambda s: s.count("Established") == 2 and " ok " in s, timeout_s=30, interval_s=0.2
+            lambda: screen(pane),
+            # sessions up, and the probes' first marks in: both instances' tunnels to vpn0 carry traffic
+            lambda s: s.count("Established") == 2 and " ok " in s and "gw0/t-s1-vpn0" in s and "gw1/t-s1-vpn0" in s,
+            timeout_s=30,
+            interval_s=0.2,
         )
         assert shown.ok, shown.value
         assert "gw0/t-s1-vpn0" in shown.value and "gw1/t-s1-vpn0" in shown.value
