@@ -268,13 +268,12 @@ class LabSession:
         path while something is failed), so that a failure injected next has traffic before it to
         measure against."""
 
-        def seen() -> set[str]:
-            flows, arrivals = probes.snapshot()
-            direction = {f.flow: f.direction for f in flows}
-            return {direction[a.flow] for a in arrivals if a.flow in direction}
+        direction = {f.flow: d.name for d in probes.directions for f in d.flows}  # the plan, known at start
 
-        directions = {f.direction for f in probes.snapshot()[0]}
-        poll(seen, lambda got: got >= directions, timeout_s=timeout_s, interval_s=0.1)
+        def seen() -> set[str]:
+            return {direction[a.flow] for a in probes.snapshot()[1] if a.flow in direction}
+
+        poll(seen, lambda got: got >= set(direction.values()), timeout_s=timeout_s, interval_s=0.1)
 
     def stop_probes(self) -> tuple[list[FlowStats], list[Arrival]]:
         """Stop the probes; the final record replaces the live one in every change's figures."""
