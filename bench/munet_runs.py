@@ -23,8 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import NetNS
-
 from bench import munet_lab
 from bench.gwlab_runs import ROUTING_COMMANDS
 from bench.memory import command, descendants, parents, sample
@@ -32,6 +30,7 @@ from controller import converge
 from controller.oracle import Prediction
 from lab.poll import poll
 from lab.runtime.daemons import exabgp_binary
+from lab.runtime.netlink import Handles
 from lab.runtime.processes import alive
 from lab.topology import Topology
 
@@ -187,9 +186,10 @@ def run_once(
             start_new_session=True,
             preexec_fn=_default_sigint,
         )
-    handles: dict[str, Any] = {}
+    pids: dict[str, int] = {}
+    # The same reads as gwlab's wait: a thread and handle per node, kept for the whole wait.
+    handles = Handles(lambda name: f"/proc/{pids[name]}/ns/net")
     try:
-        pids: dict[str, int] = {}
         daemons_at: float | None = None
 
         def look() -> list[converge.Difference] | None:
@@ -207,9 +207,6 @@ def run_once(
                     daemons_at = time.monotonic()
             if daemons_at is None:
                 return None
-            for name in routers:
-                if name not in handles:
-                    handles[name] = NetNS(f"/proc/{pids[name]}/ns/net")
             # The same comparison as gwlab's, with FRR read inside munet's nodes.
             found = dict(pids)
             return converge.differences(topo, pred, handles, lambda node: _peers(found[node]))
@@ -237,9 +234,7 @@ def run_once(
     except Exception as exc:  # reported in the results, never hidden
         out["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        for h in handles.values():
-            with contextlib.suppress(Exception):
-                h.close()
+        handles.close()
         out["down_s"], out["leftovers"] = _stop(proc)
         for leftover in Path("/tmp").glob("mu-*-proc"):
             if leftover.name not in stray:  # munet's own empty mount point of this run

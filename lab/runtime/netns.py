@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyroute2 import netns
@@ -30,13 +31,14 @@ from lab.runtime.daemons import (
     speaker_listen,
 )
 from lab.runtime.links import ipsec
-from lab.runtime.nsenter import preexec
+from lab.runtime.nsenter import create_namespace, popen_in
 from lab.runtime.processes import pids_in, read_pid, runs_in, stop
 from lab.runtime.state import LabState
 from lab.topology import Node
 
 NETNS_DIR = "/run/netns"
 FRR_RUN_ROOT = Path("/var/run/frr")
+CREATE_THREADS = 4
 
 
 def namespace_name(lab: str, node: str) -> str:
@@ -97,9 +99,10 @@ class NetnsRuntime(Runtime):
                 raise GwlabError(f"namespace {self.ns(name)} already exists (gwlab down {self.topo.name})")
         self.state.nodes = list(self.topo.nodes)
         self.state.save()  # before anything exists, so that an interrupted up can be undone
-        for done, name in enumerate(self.topo.nodes, start=1):
-            netns.create(self.ns(name))
-            progress("namespaces", done, len(self.topo.nodes))
+        # Each made by a thread of its own (no fork per namespace), a few at a time.
+        with ThreadPoolExecutor(max_workers=CREATE_THREADS) as pool:
+            for done, _ in enumerate(pool.map(create_namespace, [self.ns(n) for n in self.topo.nodes]), start=1):
+                progress("namespaces", done, len(self.topo.nodes))
         self.wire()
         progress("namespaces", len(self.topo.nodes), len(self.topo.nodes))
 
@@ -148,9 +151,11 @@ class NetnsRuntime(Runtime):
         return Daemon(node.name, name), self._launch(node.name, argv, env)
 
     def _launch(self, node: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+        # Spawned from a thread inside the node's namespace, which the child inherits: no preexec_fn,
+        # so CPython uses vfork (0.3 ms) instead of forking this process (10 ms and more, growing with it).
+        return popen_in(
+            self.netns_path(node),
             argv,
-            preexec_fn=preexec(self.netns_path(node)),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
