@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import munet_lab
+from bench import cpu, munet_lab, quiet
 from bench.gwlab_runs import ROUTING_COMMANDS
 from bench.memory import command, descendants, parents, sample
 from controller import converge
@@ -163,7 +163,7 @@ def run_once(
     rundir.parent.mkdir(parents=True, exist_ok=True)
     log = rundir.parent / f"{rundir.name}.log"
     stray = {p.name for p in Path("/tmp").glob("mu-*-proc")}
-    out: dict[str, Any] = {"ok": False}
+    out: dict[str, Any] = {"ok": False, "load1_start": os.getloadavg()[0]}
     cmd = [
         munet.unshare,
         "--pid",
@@ -176,7 +176,7 @@ def run_once(
         "-d",
         str(rundir),
     ]
-    wall0, start = time.time(), time.monotonic()
+    wall0, start, cpu_start = time.time(), time.monotonic(), cpu.mark()
     with open(log, "wb") as logf:
         proc = subprocess.Popen(
             cmd,
@@ -227,6 +227,9 @@ def run_once(
             "convergence": out["up_s"] - (daemons_at - start),
         }
         tree = descendants(proc.pid)
+        # munet's whole tree is "the lab" here: its own Python, inits and shells, and the daemons.
+        out["cpu"] = cpu.since(cpu_start, [proc.pid, *tree])
+        out.update(quiet.others(out["cpu"], out["up_s"]))
         mem = sample(tree)
         out["memory"] = mem.as_dict()
         out["routing_memory"] = mem.only(ROUTING_COMMANDS).as_dict()
