@@ -86,8 +86,9 @@ def _method(data: dict[str, Any]) -> list[str]:
         "router's kernel FIB holds exactly the predicted BGP routes (polled every 100 ms). Its phases are "
         "`UpResult.timings`: *render* (configuration files), *namespaces* (namespaces, veths, bridges, "
         "VXLAN tunnels, addresses), *daemons* (FRR zebra/bgpd/staticd/bfdd and ExaBGP started), "
-        "*tunnels* (IPsec: every charon, forked beside FRR, waited for and loaded), *convergence* (BGP until the oracle is satisfied); *prepare* is what `up` does before them "
-        "(parse, rules, topology, oracle prediction).",
+        "*tunnels* (IPsec: every charon, forked beside FRR, waited for and loaded), *convergence* (BGP, "
+        "IPsec and BFD until the oracle is satisfied); *prepare* is what `up` does before them (parse, "
+        "rules, topology, oracle prediction).",
         "- **down** is `lab.runtime.lifecycle.down()` until it returns with nothing left (its leftovers "
         "list is checked empty).",
         "- **memory** is sampled right after `up` returns: the sum over every process in the lab's "
@@ -346,59 +347,39 @@ def _profile(data: dict[str, Any], missed: list[str]) -> list[str]:
 
 
 FINDINGS = [
-    "Findings from profiling 50-site `up`s with py-spy on this machine (2026-11-22, commit dae1662), with "
-    "micro-benchmarks where a cost per call is given. The fixes are changes in `lab/runtime/` (and one in the "
-    "oracle), described for their owners rather than made here. Fixes 1 and 2 were tried by "
-    "monkeypatching in a scratch script, alternating with unpatched runs on the same machine in the same "
-    "quarter of an hour: 50 sites, 3 pairs, median **39.4 s → 25.3 s** (daemons 18.2 → 14.6 s, "
-    "convergence 14.7 → 4.3 s); `hybrid`, 5 pairs, 4.5 → 3.8 s (the machine was under other labs' load).",
+    "Findings, and what was done about them (issue 13, item 2; the measured effect is in the tables above "
+    "against the previous run's, and in the branch's commit messages):",
     "",
-    "1. **Convergence polling costs more than the convergence it waits for** (`lab/runtime/converge.py`). "
-    "(a) vtysh costs 26-33 ms of CPU per call, as much for `show version` as for the BGP summary: it is "
-    "vtysh's own start-up. `differences` runs it for every router on every 100 ms poll: 103 routers at "
-    "50 sites is ≈ 3 CPU-s per poll on two cores, taken from the daemons that are converging (the "
-    "children gwlab waits for used ≈ 30 CPU-s during one 50-site `up`). Fix: read the same JSON from "
-    "bgpd's vty socket as vtysh does (`/var/run/frr/<ns>/bgpd.vty`: send "
-    "`show bgp ipv4 unicast summary json` and a NUL, read until three NUL bytes and a status byte): "
-    "0.45 ms per call. (b) `differences` builds a new `ThreadPoolExecutor` on every poll and reads each "
-    "FIB (`kernel.bgp_routes`) from those fresh threads; pyroute2 0.9's `NetNS` sets its transport up "
-    "again in every new thread it is used from, through a forked helper (`create_socket`): ≈ 14 ms per "
-    "router per poll on an idle machine, against ≈ 1 ms in the thread that opened the handle. Fix: read "
-    "the FIBs in the calling thread, which opened the handles (≈ 0.1 s for 100 routers), or keep one "
-    "pool for the whole `wait`.",
-    "2. **Daemons are spawned with `preexec_fn`** (`daemons.launch_frr` and `launch_exabgp`, "
-    "`preexec(ns)` doing setns + setsid). A `preexec_fn` makes CPython `fork()` the whole gwlab process "
-    "and run Python in the child: 34 ms per FRR daemon and 160 ms per ExaBGP speaker in the main thread "
-    "during a 50-site `up` (309 + 52 spawns: ≈ 18 s of the daemons phase). It is also why launching from "
-    "several threads could deadlock (the comment in `launch_exabgp`). Fix: call `Popen` from a thread that "
-    "has entered the namespace, `nsenter.call_in(ns, lambda: subprocess.Popen(cmd, "
-    "start_new_session=True, ...))`: the child inherits the calling thread's network namespace, "
-    "`start_new_session` replaces `os.setsid`, and CPython uses vfork (1.6 ms instead of 4.2 ms per spawn "
-    "in a small idle process); with it the spawns took ≈ 8 s instead of ≈ 18 s.",
-    "3. **ExaBGP speakers start only after every FRR daemon is confirmed** (`lifecycle.start_daemons`; "
-    "since dae1662 they are no longer waited for one by one). They only listen (bgpd connects to them), "
-    "so they could be launched right after the namespaces, while FRR starts. Each costs ≈ 0.15 CPU-s "
-    "until it daemonizes and ≈ 0.2 CPU-s more until converged: at 50 sites the 52 speakers used more "
-    "CPU than all the bgpd and zebra processes together.",
-    "4. **Namespaces phase**: each `NetNS(...)` handle (`NetnsRuntime.create`, and again in "
-    "`converge.wait`) forks the same pyroute2 helper, ≈ 8 ms each idle, most of the 4-7 s namespaces "
-    "phase at 50 sites. Configuring each node inside `call_in(ns, ...)` with an `IPRoute()` created *and "
-    "used* in that thread avoids it. Beware: an `IPRoute` created in such a thread but used from another "
-    "silently talks to the host's namespace (checked).",
-    "5. **The oracle's `predict` grew faster than the lab** (fixed since): 0.6-1.4 s at 50 sites, 9 s at "
-    "100, 33 s at 200 (part of `up`'s *prepare*). The FIBs themselves grow as sites² (every site learns "
-    "every other site's prefix), but most of the time was `Oracle.holds`, a scan of every interface "
-    "address, called per prefix per neighbour through `peer_node`, and `owner_of`, a scan of every node. "
-    "Now an address index, peer lookups cached per prediction, propagation that redoes only the prefixes "
-    "that changed, and no cycle collection during `predict`: see *The oracle at scale* below.",
-    "6. **The speaker session survives only a start-up read of `frr.conf`.** The speaker's address is on "
-    "the router's own `lo`, and bgpd refuses such a neighbour once zebra has told it its addresses "
-    "(`% Can not configure the local system as neighbor`): gwlab's `-f` read at start-up is accepted, "
-    "but any later reload of a router's configuration (`vtysh -b`, `frr-reload.py`) would drop its "
-    "speaker session. Found while running the same lab under munet (see above).",
-    "7. **Memory**: bgpd is the largest consumer (≈ 13 MiB PSS each; FRR reports ≈ 0.7 MiB of I/O "
-    "buffers per peer), then the ExaBGP speakers (≈ 19 MiB PSS each, a Python interpreter per speaker) "
-    "and zebra (≈ 8 MiB). PSS grows linearly with the sites; RSS overstates it by the shared libraries.",
+    "1. **Convergence polls cost more than the convergence they waited for.** vtysh's start-up (26-33 ms "
+    "of CPU per call) was replaced earlier by bgpd's vty socket (0.4 ms). What remained: `differences` "
+    "made a `ThreadPoolExecutor` per poll, and pyroute2 0.9 keeps its socket per thread, so every poll's "
+    "fresh threads forked the namespace helper again for every router (`create_socket`, ≈ 14 ms each "
+    "idle). Now each node has one thread that entered its namespace and holds one `IPRoute` opened and "
+    "used there (`lab.runtime.netlink.NodeThread`: no fork at all, 0.5 ms to open), kept for the whole "
+    "wait; a poll hands each router's read to its thread (`Handles.each`). And a poll reads again only "
+    "the nodes that still differed, then every node once more before it says converged.",
+    "2. **Daemons were spawned with `preexec_fn`**, which makes CPython fork the whole gwlab process and "
+    "run Python in the child (10 ms and more per spawn, growing with the process). Now they are spawned "
+    "from a thread that entered the node's namespace (`nsenter.popen_in`), with `start_new_session`: the "
+    "child inherits the calling thread's namespace (checked by `tests/test_netlink.py`: the child's "
+    "`/proc/<pid>/ns/net` is the node's, ours is not), and CPython uses vfork (0.3 ms).",
+    "3. **ExaBGP speakers started only after every FRR daemon was confirmed.** They only listen (bgpd "
+    "connects to them), so they are now launched right after zebra, and daemonise while FRR starts.",
+    "4. **Namespaces were made by pyroute2's `netns.create`, which forks a helper each**, and every "
+    "`NetNS` handle forked another. Now a thread unshares its network namespace and binds it to its name "
+    "(as the IPsec endpoints already were), four at a time, and the links and addresses go through the "
+    "nodes' own threads.",
+    "5. **What remains** (not changed here): each ExaBGP speaker costs ≈ 0.4 CPU-s to start (Python "
+    "importing ExaBGP: the launcher before it daemonises), which at 2 cores is the largest single cost of "
+    "`up` in the children column above; a fork server that imports ExaBGP once and forks each speaker "
+    "into its namespace would remove most of it and share its pages (PSS). charon is still forked with a "
+    "`preexec_fn` (it needs a private mount namespace too: a thread cannot unshare one), once per tunnel "
+    "end. The speaker's session survives only a start-up read of `frr.conf` (its address is on the "
+    "router's own `lo`; found while running the same lab under munet, see above).",
+    "6. **Memory**: bgpd is the largest consumer (≈ 13 MiB PSS each; FRR reports ≈ 0.7 MiB of I/O "
+    "buffers per peer), then the ExaBGP speakers (≈ 19 MiB PSS each, a Python interpreter per speaker), "
+    "zebra (≈ 8 MiB) and charon (≈ 2.7 MiB per tunnel end). PSS grows linearly with the sites; RSS "
+    "overstates it by the shared libraries.",
     "",
 ]
 
