@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lab import poll
 from lab.errors import GwlabError
@@ -44,9 +44,20 @@ class Daemon:
     name: str  # zebra, bgpd, staticd, bfdd, exabgp (or another speaker's name: flood)
 
 
-# A daemon's launcher: a process that exits once the daemon has daemonised (FRR's -d, ExaBGP's
-# daemonize; `docker exec` of the same), with the daemon's error on stderr if it could not.
-Launch = tuple[Daemon, subprocess.Popen[bytes]]
+class Launcher(Protocol):
+    """A daemon's launcher: a process that exits once the daemon has daemonised (FRR's -d, ExaBGP's
+    daemonize; `docker exec` of the same; a speaker forked by lab.runtime.exabgp_forks), with the
+    daemon's error on stderr if it could not. A subprocess.Popen is one."""
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+Launch = tuple[Daemon, Launcher]
 
 
 def frr_daemons(node: Node) -> list[str]:
@@ -115,7 +126,7 @@ def start(runtime: Runtime, progress: Progress, only: set[str] | None = None) ->
     topo = runtime.topo
     routers = [n for n in topo.routers() if only is None or n.name in only]
     speakers = [n for n in topo.nodes.values() if n.speaker is not None and (only is None or n.name in only)]
-    launched: list[subprocess.Popen[bytes]] = []
+    launched: list[Launcher] = []
     try:
         _start(runtime, progress, routers, speakers, launched)
     except BaseException:
@@ -132,7 +143,7 @@ def _start(
     progress: Progress,
     routers: list[Node],
     speakers: list[Node],
-    launched: list[subprocess.Popen[bytes]],
+    launched: list[Launcher],
 ) -> None:
     total = len(routers) + len(speakers)
     # zebra everywhere first: bgpd, staticd and bfdd connect to its socket, and a client that finds

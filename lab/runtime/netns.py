@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,8 +29,10 @@ from lab.runtime.daemons import (
     exabgp_env,
     expected_daemons,
     frr_argv,
+    no_progress,
     speaker_listen,
 )
+from lab.runtime.exabgp_forks import ForkServer
 from lab.runtime.links import ipsec
 from lab.runtime.nsenter import create_namespace, popen_in
 from lab.runtime.processes import pids_in, read_pid, runs_in, stop
@@ -124,7 +127,7 @@ class NetnsRuntime(Runtime):
             self.frr_dir(node.name).mkdir(parents=True, exist_ok=True)
             for path in (self.frr_dir(node.name), node_dir, conf):
                 os.chown(path, frr.pw_uid, frr.pw_gid)
-        launched = []
+        launched: list[Launch] = []
         for name in names:
             argv = frr_argv(
                 str(FRR_SBIN),
@@ -137,6 +140,17 @@ class NetnsRuntime(Runtime):
             launched.append((Daemon(node.name, name), self._launch(node.name, argv)))
         return launched
 
+    def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None) -> None:
+        """As every runtime does, with the speakers forked from one ExaBGP fork server meanwhile."""
+        python = fork_server_python()
+        self._forks = ForkServer(python) if python else None
+        try:
+            super().start_daemons(progress, only)
+        finally:
+            forks, self._forks = self._forks, None
+            if forks is not None:
+                forks.close()
+
     def launch_exabgp(self, node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> Launch:
         node_dir = self.state.run_dir / node.name
         pidfile = self._pidfile(node.name, name)
@@ -148,6 +162,10 @@ class NetnsRuntime(Runtime):
             os.environ.get("PATH", "/usr/bin:/bin"),
         )
         argv = [exabgp_binary(), "server", str(node_dir / f"{name}.conf")]
+        forks = getattr(self, "_forks", None)
+        if forks is not None:
+            launch = forks.launch(self.netns_path(node.name), argv, env, node_dir / f"{name}.launch.err")
+            return Daemon(node.name, name), launch
         return Daemon(node.name, name), self._launch(node.name, argv, env)
 
     def _launch(self, node: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -188,6 +206,14 @@ class NetnsRuntime(Runtime):
     def exec_argv(self, node: str, argv: Sequence[str], tty: bool) -> list[str]:
         # ip netns exec also gives the command a /sys of the namespace.
         return ["ip", "netns", "exec", self.ns(node), *argv]
+
+
+def fork_server_python() -> str | None:
+    """The interpreter to fork speakers from: ours, when ExaBGP is installed beside it (`make setup`);
+    None (one `exabgp` process per speaker) otherwise, or with GWLAB_EXABGP_FORKS=0."""
+    if os.environ.get("GWLAB_EXABGP_FORKS", "1") == "0":
+        return None
+    return sys.executable if Path(exabgp_binary()).parent == Path(sys.executable).parent else None
 
 
 def destroy_namespaces(names: list[str]) -> list[str]:
