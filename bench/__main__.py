@@ -141,24 +141,26 @@ def _said(run: dict[str, Any]) -> str:
     )
 
 
-def per_site_mib(results: dict[str, list[dict[str, Any]]], cases: list[Case]) -> float:
-    """PSS per site of this run's labs of 20 sites or more (their fixed part included: an overestimate)."""
-    rates = [
-        r["memory"]["pss_mib"] / c.sites
+def predicted_pss_mib(results: dict[str, list[dict[str, Any]]], cases: list[Case], sites: int) -> float:
+    """The PSS a lab of `sites` sites should take, by the least-squares line through this run's generated
+    labs (without two sizes to go by: BIG_NEED_MIB_PER_SITE per site)."""
+    points = [
+        (float(c.sites), float(r["memory"]["pss_mib"]))
         for c in cases
-        if c.kind == "generated" and c.sites >= 20
+        if c.kind == "generated"
         for r in results[c.label]
         if r.get("ok")
     ]
-    return max(rates, default=BIG_NEED_MIB_PER_SITE)
+    line = scale.fit([x for x, _ in points], [y for _, y in points])
+    return line[0] + line[1] * sites if line else BIG_NEED_MIB_PER_SITE * sites
 
 
-def run_big(args: argparse.Namespace, per_site: float, say: Callable[[str], None]) -> dict[str, Any]:
-    """One run of the big lab, last, if the memory it needs (PSS per site as measured on the smaller labs,
-    with a quarter more, plus what must stay free) is available; otherwise why not."""
+def run_big(args: argparse.Namespace, pss_mib: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """One run of the big lab, last, if the memory it needs (its predicted PSS and a fifth more, plus
+    what must stay free) is available; otherwise why not."""
     case = generated_case(args.prefix, args.big, args.workdir / "labs")
     free = available_mib()
-    need = 1.25 * per_site * args.big + MIN_AVAILABLE_MIB
+    need = 1.2 * pss_mib + MIN_AVAILABLE_MIB
     if free < need:
         say(f"{case.label}: skipped, {free:,.0f} MiB available, {need:,.0f} needed")
         return {"sites": args.big, "skipped": f"{free:,.0f} MiB available at the time, {need:,.0f} MiB needed"}
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"round {rnd}/{args.runs} munet {args.munet_lab}: {_said(final)}")
     big: dict[str, Any] | None = None
     if args.big:
-        big = run_big(args, per_site_mib(results, cases), log)
+        big = run_big(args, predicted_pss_mib(results, cases, args.big), log)
         if big.get("case") is not None:
             cases.append(big.pop("case"))
             shapes[cases[-1].label] = shape(cases[-1].topology())

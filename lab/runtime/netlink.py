@@ -19,6 +19,7 @@ import contextlib
 import functools
 import os
 import queue
+import resource
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -129,6 +130,14 @@ def interface_index(ns: Any) -> dict[str, int]:
     return {link.get_attr("IFLA_IFNAME"): link["index"] for link in ns.get_links()}
 
 
+def raise_open_files_limit() -> None:
+    """Each node's thread holds four descriptors (its netlink socket, its event loop's epoll and wake-up
+    pair): a 300-node lab passes the usual soft limit of 1024, so it is raised to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class Handles:
     """One handle (and thread) per node, opened on first use, closed together; `netns_path(node)` for
     the peers of a new link."""
@@ -137,6 +146,7 @@ class Handles:
         self.netns_path = netns_path
         self._threads: dict[str, NodeThread] = {}
         self._lock = threading.Lock()
+        raise_open_files_limit()
 
     def thread(self, node: str) -> NodeThread:
         with self._lock:
