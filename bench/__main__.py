@@ -21,7 +21,16 @@ from typing import Any
 from pyroute2 import netns
 
 from bench import failover, ipsec, machine, munet_runs, oracle, profile, quiet, report, scale
-from bench.gwlab_runs import MIN_AVAILABLE_MIB, Case, available_mib, builtin_case, generated_case, run_once, shape
+from bench.gwlab_runs import (
+    MIN_AVAILABLE_MIB,
+    Case,
+    available_mib,
+    builtin_case,
+    generated_case,
+    run_once,
+    shape,
+    vxlan_case,
+)
 from controller.oracle import predict
 from lab.errors import GwlabError, LabError
 from lab.paths import builtin_topologies
@@ -260,11 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         f"ExaBGP {meta['exabgp']}; {args.runs} run(s) per case"
     )
     cases: list[Case] = [builtin_case(args.prefix, b) for b in args.builtins]
+    # munet has no IPsec endpoints: both tools are timed on the lab with VXLAN tunnels, right after the
+    # built-in itself (IPsec, the default: the default lab's own figure).
+    paired = vxlan_case(args.prefix, args.munet_lab, args.workdir / "labs")
+    if not args.no_munet:
+        cases.insert(next(i for i, c in enumerate(cases) if c.label == args.munet_lab) + 1, paired)
     cases += [generated_case(args.prefix, n, args.workdir / "labs") for n in args.sizes]
     shapes = {c.label: shape(c.topology()) for c in cases}
 
     munet: munet_runs.Munet | None = None
-    munet_info: dict[str, Any] = {"lab": args.munet_lab, "enabled": not args.no_munet}
+    munet_info: dict[str, Any] = {"lab": paired.label, "builtin": args.munet_lab, "enabled": not args.no_munet}
     munet_topo = munet_pred = munet_config = None
     if not args.no_munet:
         log(f"munet: preparing {args.munet_venv}")
@@ -272,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             munet = munet_runs.ensure(args.munet_venv)
             munet_info.update(version=munet.version, setup_s=time.monotonic() - t0)
-            munet_topo = builtin_case(args.prefix, args.munet_lab).topology()
+            munet_topo = paired.topology()
             munet_topo.name = f"{args.prefix}-munet"
             munet_pred = predict(munet_topo)
             munet_config = munet_runs.prepare(munet_topo, args.workdir / "munet" / args.munet_lab)
@@ -312,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
             run["round"] = rnd
             results[case.label].append(run)
             log(f"round {rnd}/{args.runs} gwlab {case.label}: {_said(run)}")
-            if case.label == args.munet_lab and munet is not None:
+            if case.label == paired.label and munet is not None:
                 # Right after gwlab's run of the same lab: the pair shares the moment's load (the ratio).
                 final = quiet.quietest(functools.partial(munet_attempt, rnd), args.rule, log)
                 final["round"] = rnd
                 munet_results.append(final)
-                log(f"round {rnd}/{args.runs} munet {args.munet_lab}: {_said(final)}")
+                log(f"round {rnd}/{args.runs} munet {paired.label}: {_said(final)}")
     big: dict[str, Any] | None = None
     if args.big:
         big = run_big(args, predicted_pss_mib(results, cases, args.big), log)

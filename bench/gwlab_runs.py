@@ -18,6 +18,7 @@ from bench.memory import sample
 from controller.converge import NotConverged, up
 from lab.generate import generate
 from lab.load import load
+from lab.paths import builtin_topologies
 from lab.runtime.interrupts import INTERRUPTED
 from lab.runtime.lifecycle import down
 from lab.runtime.state import load_state
@@ -83,6 +84,17 @@ def lab_name(prefix: str, label: str) -> str:
 def builtin_case(prefix: str, name: str) -> Case:
     topo = load(name)
     return Case(name, "builtin", name, lab_name(prefix, name), len(topo.lab.onprem.sites))
+
+
+def vxlan_case(prefix: str, name: str, workdir: Path) -> Case:
+    """A built-in lab with VXLAN tunnels instead of IPsec: what munet can build too (it has no charon
+    endpoints), so that the two tools are timed on the same lab."""
+    data = yaml.safe_load(builtin_topologies()[name].read_text(encoding="utf-8"))
+    data["tunnels"] = {"kind": "vxlan"}
+    path = workdir / f"{name}-vxlan.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return Case(f"{name} (vxlan)", "builtin", str(path), lab_name(prefix, f"{name}-vx"), len(data["onprem"]["sites"]))
 
 
 def generated_case(prefix: str, sites: int, workdir: Path) -> Case:
