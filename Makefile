@@ -15,6 +15,9 @@ APT_PACKAGES := frr nftables iproute2 iputils-ping procps graphviz python3-venv 
 CONTAINER_PACKAGES := docker.io podman catatonit mmdebstrap debian-archive-keyring strongswan-charon \
   strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins openssl
 PYTEST_ARGS ?=
+# Workers for `make test` (pytest-xdist): most slow tests wait on protocol timers, not on the CPU; tests
+# that share a scenario run, or compare the host's own state, stay together (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: help setup apt venv image up down status demo test soak bench lint format clean
 
@@ -81,7 +84,7 @@ image: setup  ## the node image gwlab/node:<hash> in docker and podman (built on
 	$(PY) -m lab.runtime.containers build
 
 test: setup lint image  ## lint, the node image, then the test suite (as root: real namespaces and daemons)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 SOAK_S ?= 1800
 SEED ?= 1

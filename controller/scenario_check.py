@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 from controller.attribution import TRANSIT_ROLES, build_codebook
 from controller.failures import targets
+from controller.probes import plan
 from controller.scenario import ExpectStep, FailStep, ProbesStep, RestoreStep, Scenario
 from lab.errors import Problem
-from lab.topology import Topology, direction
+from lab.topology import Topology
 
 
 def _names(items: list[str]) -> str:
@@ -24,8 +25,7 @@ def check(scenario: Scenario, topo: Topology) -> list[Problem]:
 
 def _walk(scenario: Scenario, topo: Topology) -> Iterator[Problem]:
     catalogue = targets(topo)
-    hosts = sorted(n.site for n in topo.by_role("host") if n.site is not None)
-    directions = [direction(site, to_azure) for site in hosts for to_azure in (True, False)]
+    directions = [d.name for d in plan(topo, 1)]  # what the probes send: sites and point-to-site clients
     # transit elements ("gw0") or their paths through one ("gw0/t-s1-vpn1": a tunnel to vpn1)
     elements = sorted({n.name for n in topo.nodes.values() if n.role in TRANSIT_ROLES})
     labels = {m.label for m in build_codebook(topo, (1, 1)).marks} | set(elements)

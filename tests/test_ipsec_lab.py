@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from pyroute2 import netns
 
-from controller import converge
 from controller.converge import up
 from controller.failures import inject, resolve, restore
 from controller.observe import tunnels
 from controller.oracle import predict
 from controller.probes import ProbeSession
+from controller.session import LabSession
 from lab.runtime import links, tunnelops
 from lab.runtime.lifecycle import down
 from lab.runtime.links import ipsec
@@ -135,8 +135,7 @@ def test_a_key_mismatch_is_shown_with_its_reason_and_repaired(lab_up: LabUp) -> 
     failure = resolve(lab, "s1-vpn0~gw0", "psk-mismatch")
     assert failure.detection().mechanism == "ike-auth"
     inject(lab, failure)
-    ok, _ = converge.converge_now(lab, 20)
-    assert ok
+    assert LabSession(lab).wait_converged(20).ok
     shown = {e["end"]: e for e in tunnels(lab) if e["tunnel"] == "s1-vpn0~gw0"}
     assert shown["s1-vpn0"]["problem"] == "pre-shared key mismatch: authentication failed"
     assert shown["gw0"]["state"]["child"] == "NONE"
@@ -145,8 +144,7 @@ def test_a_key_mismatch_is_shown_with_its_reason_and_repaired(lab_up: LabUp) -> 
     for key in (wrong, right):
         assert_key_only_in_private_files(lab, key, json.dumps(tunnels(lab)))
     restore(lab, failure)
-    ok, _ = converge.converge_now(lab, 20)
-    assert ok
+    assert LabSession(lab).wait_converged(20).ok
     assert all(e["state"]["child"] == "INSTALLED" for e in tunnels(lab) if e["running"])
 
 
@@ -165,6 +163,7 @@ def test_point_to_site_on_active_active_clients_alternate_instances(lab_up: LabU
         assert back.returncode == 0, back.stdout
 
 
+@pytest.mark.host
 def test_down_after_kill_9_leaves_no_charon_namespace_rule_or_route() -> None:
     name = unique("iz")
     host = host_state()

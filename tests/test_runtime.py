@@ -53,6 +53,7 @@ def ping(name: str, node: str, address: str) -> bool:
     return result.returncode == 0
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("topology", BUILTINS)
 def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str) -> None:
     name = unique("t")

@@ -105,7 +105,7 @@ def test_every_topology_and_failure_kind_is_covered() -> None:
     assert any(s.overrides.get("profile") == "realistic" for s in scenarios)  # Azure's DPD timeout
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.scenarios(n)) for n in SCENARIOS])
 def test_builtin_scenario_passes(name: str) -> None:
     report = report_of(name)
     assert report.expectations, f"{name}: nothing was checked"
@@ -146,6 +146,7 @@ def test_missing_local_preference_is_reported_as_asymmetric() -> None:
 # -- (c) outages agree with the detection mechanism ----------------------------------------------------
 
 
+@pytest.mark.scenarios("er-failover", "msee-crash")
 def test_link_down_is_seen_at_once() -> None:
     for name in ("er-failover", "msee-crash"):
         f = failure_of(name)
@@ -153,6 +154,7 @@ def test_link_down_is_seen_at_once() -> None:
         assert f.outage_ms and max(f.outage_ms.values()) < 750, f"{name}: {f.outage_ms}"
 
 
+@pytest.mark.scenarios("er-failover")
 def test_the_site_core_moves_from_expressroute_to_vpn_in_one_step() -> None:
     """The VPN devices get only the site's prefixes from the core, so they always advertise their
     tunnels and the core holds them as its backup: when the circuit fails, the core's FIB goes from the
@@ -169,6 +171,7 @@ def test_the_site_core_moves_from_expressroute_to_vpn_in_one_step() -> None:
     assert {hop.split("@")[0] for hop in changes[-1].next_hops} == devices, changes
 
 
+@pytest.mark.scenarios("er-link-bfd")
 def test_expressroute_blackhole_is_detected_by_bfd() -> None:
     report = report_of("er-link-bfd")
     t = timing_of(report)
@@ -181,6 +184,7 @@ def test_expressroute_blackhole_is_detected_by_bfd() -> None:
         assert ms < 0.5 * t.er_hold * 1000, f"{direction}: {ms:.0f} ms looks like the hold timer, not BFD"
 
 
+@pytest.mark.scenarios("er-link-bfd", "er-link-no-bfd")
 def test_expressroute_blackhole_without_bfd_waits_for_the_hold_timer() -> None:
     report = report_of("er-link-no-bfd")
     t = timing_of(report)
@@ -202,6 +206,7 @@ def dpd_window_ms(name: str) -> tuple[float, float]:
     return low * 1000, high * 1000
 
 
+@pytest.mark.scenarios("aa-instance-crash")
 def test_crashed_active_active_instance_is_seen_by_dead_peer_detection() -> None:
     report = report_of("aa-instance-crash")
     t = timing_of(report)
@@ -222,12 +227,14 @@ def test_crashed_active_active_instance_is_seen_by_dead_peer_detection() -> None
     assert all(gaps[flow][0] >= low - 100 for flow in hit), {f: gaps[f] for f in hit}
 
 
+@pytest.mark.scenarios("graceful-maintenance")
 def test_graceful_maintenance_is_near_zero() -> None:
     f = failure_of("graceful-maintenance")
     assert f.detection == "withdraw"
     assert f.outage_ms and max(f.outage_ms.values()) < 300, f.outage_ms
 
 
+@pytest.mark.scenarios("as-failover", "as-maintenance")
 def test_active_standby_takeover_takes_the_failover_delay() -> None:
     for name, planned in (("as-failover", False), ("as-maintenance", True)):
         report = report_of(name)
@@ -243,6 +250,7 @@ def test_active_standby_takeover_takes_the_failover_delay() -> None:
     assert planned_out < min(failure_of("as-failover").outage_ms.values())
 
 
+@pytest.mark.scenarios("device-loss")
 def test_device_loss_on_prem_at_once_azure_after_dead_peer_detection() -> None:
     f = failure_of("device-loss")
     low, high = dpd_window_ms("device-loss")
@@ -270,6 +278,7 @@ def gaps_begun(report: RunReport, direction: str, start_ms: float, end_ms: float
     return longest
 
 
+@pytest.mark.scenarios("double-failure")
 def test_two_failures_each_measured_in_its_own_window() -> None:
     """double-failure: the circuit goes down, then gw0 crashes before anything is restored. The
     circuit is charged with its own outage only (a link down: well under a second), although flows
@@ -307,6 +316,7 @@ def test_two_failures_each_measured_in_its_own_window() -> None:
 # -- (e) on-prem routing policy moves traffic, measured per tunnel -----------------------------------
 
 
+@pytest.mark.scenarios("device-loss", "prepend-steers")
 def test_prepending_on_one_device_moves_azures_traffic_to_the_other() -> None:
     """prepend-steers: before vpn1 is lost every packet from the VNet crossed a tunnel to vpn1, after it
     a tunnel to vpn0; the same lab without prepending (device-loss, before its failure) used both."""
@@ -329,6 +339,7 @@ def test_prepending_on_one_device_moves_azures_traffic_to_the_other() -> None:
 # -- (e) IPsec: realistic DPD, IKE failures, point-to-site --------------------------------------------
 
 
+@pytest.mark.scenarios("aa-instance-crash-realistic")
 def test_realistic_dpd_sees_a_crashed_instance_long_before_the_hold_timer() -> None:
     report = report_of("aa-instance-crash-realistic")
     f = failure_of("aa-instance-crash-realistic")
@@ -339,6 +350,7 @@ def test_realistic_dpd_sees_a_crashed_instance_long_before_the_hold_timer() -> N
     assert low * 1000 - 1000 <= ms <= high * 1000 + 2000 < hold_low_ms, f"{ms:.0f} ms, DPD window {low}-{high} s"
 
 
+@pytest.mark.scenarios("psk-mismatch", "selector-mismatch", "tunnel-blackhole", "tunnel-down", "uplink-loss")
 def test_ike_failures_are_named_in_the_report() -> None:
     assert failure_of("psk-mismatch").detection == "ike-auth"
     assert failure_of("selector-mismatch").detection == "ike-selectors"
@@ -346,6 +358,7 @@ def test_ike_failures_are_named_in_the_report() -> None:
     assert failure_of("tunnel-blackhole").detection == failure_of("uplink-loss").detection == "dpd"
 
 
+@pytest.mark.scenarios("p2s-failover")
 def test_each_point_to_site_client_reconnects_after_the_failover() -> None:
     report = report_of("p2s-failover")
     t = timing_of(report)

@@ -24,6 +24,7 @@ SEED = os.environ.get("GWLAB_SOAK_SEED", "1")
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
+    pytest.mark.host,
     pytest.mark.skipif(SOAK_S is None, reason="make soak runs it (GWLAB_SOAK_S=seconds)"),
 ]
 
