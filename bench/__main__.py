@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         prof["lab"] = largest.label
 
     saved = json.loads(args.json.read_text(encoding="utf-8")) if args.carry and args.json.exists() else {}
-    carried = {part: saved.get("machine", {}).get("date", "an earlier run") for part in args.carry if part in saved}
+    earlier = saved.get("options", {}).get("carried") or {}  # carried already: from the run before that
+    when = saved.get("machine", {}).get("date", "an earlier run")
+    carried = {part: earlier.get(part, when) for part in args.carry if part in saved}
     if args.carry - set(carried):
         log(f"--carry: {', '.join(sorted(args.carry - set(carried)))} not in {args.json}: measured again")
     failover_samples = saved["failover"] if "failover" in carried else failover.run(failover_runs, log)
