@@ -18,8 +18,9 @@ PYTEST_ARGS ?=
 # Workers for `make test` (pytest-xdist): most slow tests wait on protocol timers, not on the CPU; tests
 # that share a scenario run, or compare the host's own state, stay together (tests/conftest.py).
 TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: help setup apt venv image up down status demo test soak bench lint format clean
+.PHONY: help setup apt venv image up down status demo test test-full soak bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -81,10 +82,10 @@ demo: setup  ## the main job: bring the default lab up, fail ExpressRoute, repor
 	  $(GWLAB) down demo; exit $$rc
 
 image: setup  ## the node image gwlab/node:<hash> in docker and podman (built once, then reused: ~2 s)
-	$(PY) -m lab.runtime.containers build
+	$(GWLAB) image build
 
 test: setup lint image  ## lint, the node image, then the test suite (as root: real namespaces and daemons)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 SOAK_S ?= 1800
 SEED ?= 1
@@ -92,6 +93,9 @@ SEED ?= 1
 soak: setup  ## chaos for 30 min on the default lab (SOAK_S=seconds SEED=n), then a check that nothing leaked
 	GWLAB_SOAK_S=$(SOAK_S) GWLAB_SOAK_LAB=$(LAB) GWLAB_SOAK_SEED=$(SEED) GWLAB_SOAK_REPORT=$(REPORTS)/soak \
 	  $(PY) -m pytest tests/test_soak.py -q -s -p no:cacheprovider
+
+test-full: setup lint image  ## the test suite with the whole matrix (every built-in on both container engines, ...)
+	GWLAB_FULL_TESTS=1 $(PYTEST) $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks: docs/benchmarks.md, bench/results.json (BENCH_ARGS=--quick for a short run)
 	test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy  # profiles the largest lab

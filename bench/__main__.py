@@ -28,6 +28,7 @@ from bench.gwlab_runs import (
     builtin_case,
     generated_case,
     run_once,
+    runtime_case,
     shape,
     vxlan_case,
 )
@@ -86,6 +87,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--builtins", default=None, help="comma-separated built-in labs, or 'all' (default)")
     ap.add_argument("--munet-lab", default="hybrid", help="lab brought up by munet too (default hybrid)")
+    ap.add_argument(
+        "--runtimes",
+        default="docker,podman",
+        help="container runtimes the munet lab is also brought up on, beside netns (default docker,podman; 'none')",
+    )
     ap.add_argument("--no-munet", action="store_true", help="skip the munet comparison")
     ap.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the largest lab")
     ap.add_argument("--prefix", default="bn", help="prefix of the labs' names (default bn)")
@@ -130,6 +136,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"not built-in labs: {', '.join(unknown)} (known: {', '.join(known)})")
     if args.munet_lab not in args.builtins:
         args.builtins.append(args.munet_lab)  # the ratio needs gwlab's figure for the same lab
+    args.runtimes = [] if args.runtimes == "none" else [r for r in args.runtimes.split(",") if r]
+    wrong = [r for r in args.runtimes if r not in ("docker", "podman")]
+    if wrong:
+        ap.error(f"not container runtimes: {', '.join(wrong)} (use docker, podman or none)")
     if args.quick:
         args.no_profile = True
     if args.big is None:
@@ -211,6 +221,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "attempts": sum(len(r.get("attempts", [])) or 1 for r in runs),
         "busy_runs": sum(1 for r in ok if r.get("busy")),
     }
+    with_runtime = [r for r in ok if "runtime_memory" in r]
+    if with_runtime:
+        out["runtime_pss_mib"] = {
+            part: median([r["runtime_memory"][part]["pss_mib"] for r in with_runtime]) for part in ("per_lab", "shared")
+        }
     if ok:
         middle = sorted(ok, key=lambda r: r["up_s"])[len(ok) // 2]  # the median run, for its details
         out["by_command"] = middle["memory"]["by_command"]
@@ -275,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_munet:
         cases.insert(next(i for i, c in enumerate(cases) if c.label == args.munet_lab) + 1, paired)
     cases += [generated_case(args.prefix, n, args.workdir / "labs") for n in args.sizes]
+    # Right after the same lab on netns (and munet's run of it): the three runtimes side by side.
+    after = max(i for i, c in enumerate(cases) if c.label in (args.munet_lab, paired.label)) + 1
+    cases[after:after] = [runtime_case(args.prefix, args.munet_lab, r) for r in args.runtimes]
     shapes = {c.label: shape(c.topology()) for c in cases}
 
     munet: munet_runs.Munet | None = None
@@ -374,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "sizes": args.sizes,
             "builtins": args.builtins,
+            "runtimes": args.runtimes,
             "prefix": args.prefix,
             "big": args.big,
             "rerun_rule": args.rule.as_dict(),

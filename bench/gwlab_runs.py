@@ -71,6 +71,7 @@ class Case:
     source: str  # what `up` is given: a built-in name or a lab file
     lab_name: str  # the running lab's name
     sites: int
+    runtime: str = "netns"
 
     def topology(self) -> Topology:
         return load(self.source)
@@ -95,6 +96,19 @@ def vxlan_case(prefix: str, name: str, workdir: Path) -> Case:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return Case(f"{name} (vxlan)", "builtin", str(path), lab_name(prefix, f"{name}-vx"), len(data["onprem"]["sites"]))
+
+
+def runtime_case(prefix: str, name: str, runtime: str) -> Case:
+    """A built-in lab on another runtime than the namespaces (kind "runtime")."""
+    topo = load(name)
+    return Case(
+        f"{name} ({runtime})",
+        "runtime",
+        name,
+        lab_name(prefix, f"{runtime[:3]}-{name}"),
+        len(topo.lab.onprem.sites),
+        runtime,
+    )
 
 
 def generated_case(prefix: str, sites: int, workdir: Path) -> Case:
@@ -131,7 +145,7 @@ def run_once(case: Case) -> dict[str, Any]:
     guard = MemoryGuard() if case.sites >= GUARDED_SITES else None
     try:
         with guard or contextlib.nullcontext():
-            result = up(case.source, name=case.lab_name)
+            result = up(case.source, name=case.lab_name, runtime=case.runtime)
         out["up_s"] = time.monotonic() - start
         out["phases"] = dict(result.timings)
         # Before `_build`: parsing, rules, topology and the oracle's prediction.
@@ -143,6 +157,10 @@ def run_once(case: Case) -> dict[str, Any]:
         mem = sample(pids)
         out["memory"] = mem.as_dict()
         out["routing_memory"] = mem.only(ROUTING_COMMANDS).as_dict()
+        # What the runtime keeps running beside the nodes: per node (containerd-shim, conmon) and
+        # shared by every lab on the engine (dockerd, containerd).
+        monitors, shared = result.lab.runtime.support_pids()
+        out["runtime_memory"] = {"per_lab": sample(monitors).as_dict(), "shared": sample(shared).as_dict()}
         out["ok"] = True
         if guard is not None:
             out["lowest_available_mib"] = round(guard.lowest_mib)

@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lab.runtime.processes import command
+
 KIB_PER_MIB = 1024
 
 
@@ -74,14 +76,6 @@ def _rollup(pid: int) -> tuple[int, int] | None:
     if rss is None or pss is None:
         return None  # a kernel thread or a zombie: no address space
     return rss, pss
-
-
-def command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
 
 
 def sample(pids: Iterable[int]) -> Memory:

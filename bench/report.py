@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import quiet, scale
+from bench import quiet, runtimes, scale
 from bench.tables import HEADER
 from bench.tables import fmt as _f
 from bench.tables import gib as _gib
@@ -291,6 +291,7 @@ def _targets(data: dict[str, Any]) -> tuple[list[str], list[str]]:
         got_big = big.get("skipped") or "; ".join(s.get("errors", errors)) or "not measured in this run"
         met_big = False if s.get("errors") else None
     rows.append((f"{TARGET_BIG_SITES} sites up and converged within {TARGET_BIG_GIB:.0f} GiB PSS", got_big, met_big))
+    rows += runtimes.targets(data)
     out = ["## Targets (reported, not asserted)", "", "| target | measured | met |", "|---|---|---|"]
     missed: list[str] = []
     for what, got, ok in rows:
@@ -416,6 +417,7 @@ def markdown(data: dict[str, Any], png: Path | None, docdir: Path) -> str:
         errors = [f"{g['lab']}: {e}" for g in builtins for e in g["summary"].get("errors", [])]
         if errors:
             out += ["Failed runs: " + "; ".join(errors), ""]
+    out += runtimes.section(data)
     out += scale.section(data, png, docdir)
     out += _munet(data)
     targets, missed = _targets(data)

@@ -39,6 +39,11 @@ def element(label: str) -> str:
     return label.split("/", 1)[0]
 
 
+def elements(label: str) -> list[str]:
+    """The nodes of a path label: a VNet-to-VNet tunnel's ("v2-gw0~gw0") names both its instances."""
+    return label.split("~") if "~" in label else [element(label)]
+
+
 # -- one flow ----------------------------------------------------------------------------------------
 
 
@@ -134,13 +139,16 @@ def paths_in_window(
     out: dict[str, set[str]] = {d: set() for d in dirs.values()}
     for a in arrivals:
         if start_ms <= a.received_ms < end_ms and a.flow in dirs:
-            out[dirs[a.flow]].add((a.path if labels else element(a.path)) if a.path else UNKNOWN_PATH)
+            if not a.path:
+                out[dirs[a.flow]].add(UNKNOWN_PATH)
+            else:
+                out[dirs[a.flow]].update([a.path] if labels else elements(a.path))
     return {d: sorted(e) for d, e in out.items()}
 
 
 def tunnel_level(expected: Iterable[str]) -> bool:
     """Does an expected path name tunnels ("gw0/t-s1-vpn1") rather than elements ("gw0")?"""
-    return any("/" in e for e in expected)
+    return any("/" in e or "~" in e for e in expected)
 
 
 def received_in_window(
@@ -253,7 +261,7 @@ def flow_paths(
     out: dict[int, set[str]] = {f: set() for f in dirs}
     for a in arrivals:
         if start_ms <= a.received_ms < end_ms and a.flow in dirs:
-            out[a.flow].add(element(a.path) if a.path else UNKNOWN_PATH)
+            out[a.flow].update(elements(a.path) if a.path else [UNKNOWN_PATH])
     return {f: sorted(e) for f, e in out.items()}
 
 

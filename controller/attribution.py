@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ CHAIN = "probe"
 PRIORITY = 300
 TRANSIT_ROLES = ("gateway", "msee")
 MAX_CODE = 63  # six DSCP bits; 0 means "not marked"
+TUNNEL_SEP = "~"  # in a tunnel's name ("v2-gw0~gw0"): a VNet-to-VNet tunnel's path label
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ def transit_interfaces(topo: Topology, element: str) -> list[str]:
     """The interfaces of a transit element that identify a path: gateway tunnels, MSEE customer links."""
     node = topo.nodes[element]
     if node.role == "gateway":
-        return sorted(i.name for i in node.interfaces if i.kind in TUNNEL_KINDS)
+        between = {t.gateway_ifname for t in topo.tunnels if t.between_vnets and t.gateway == element}
+        between |= {t.device_ifname for t in topo.tunnels if t.between_vnets and t.device == element}
+        return sorted(i.name for i in node.interfaces if i.kind in TUNNEL_KINDS and i.name not in between)
     if node.role == "msee":
         return sorted(
             i.name
@@ -94,6 +98,9 @@ def transit_interfaces(topo: Topology, element: str) -> list[str]:
 def crosses(topo: Topology, label: str, failed: Failures) -> bool:
     """Did a probe marked `label` ("gw0/t-s1-vpn0", "msee0") cross one of the failed elements: the
     transit node, the tunnel or link it names, the node at that link's far end, or its uplink?"""
+    if TUNNEL_SEP in label:  # a VNet-to-VNet tunnel: its two instances, or itself
+        near, _, far = label.partition(TUNNEL_SEP)
+        return near in failed.nodes or far in failed.nodes or label in failed.tunnels
     element, _, ifname = label.partition("/")
     node = topo.nodes.get(element)
     if node is None:
@@ -123,11 +130,27 @@ def build_codebook(topo: Topology, ports: tuple[int, int]) -> Codebook:
         ifaces = transit_interfaces(topo, name)
         single = topo.nodes[name].role == "msee" and len(ifaces) == 1
         for ifname in ifaces:
-            code += 1
-            if code > MAX_CODE:
-                raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: DSCP cannot tell them apart")
+            code = _next_code(code)
             book.marks.append(Mark(name, ifname, code, name if single else f"{name}/{ifname}"))
+    # A VNet-to-VNet tunnel: one code at both its instances, labelled by its name, which names both (a
+    # packet from on-prem to a remote VNet crosses two instances, and a packet keeps one mark). Their
+    # rules come after the others in each chain: the tunnel's mark is the one that stays. A remote end
+    # serving two tunnels (to an active/standby gateway's one IP) cannot tell them apart: only the lab
+    # gateway's end marks those.
+    between = sorted((t for t in topo.tunnels if t.between_vnets), key=lambda t: t.name)
+    served = Counter((t.device, t.device_ifname) for t in between)
+    for t in between:
+        code = _next_code(code)
+        book.marks.append(Mark(t.gateway, t.gateway_ifname, code, t.name))
+        if served[(t.device, t.device_ifname)] == 1:
+            book.marks.append(Mark(t.device, t.device_ifname, code, t.name))
     return book
+
+
+def _next_code(code: int) -> int:
+    if code >= MAX_CODE:
+        raise GwlabError(f"more than {MAX_CODE} (element, interface) paths: DSCP cannot tell them apart")
+    return code + 1
 
 
 def counter_name(port: int) -> str:
@@ -184,13 +207,14 @@ def parse_counters(text: str) -> dict[int, int]:
 def read_counters(lab: RunningLab, codebook: Codebook) -> dict[int, dict[str, int]]:
     """{probe port: {element: packets}} with every element whose counter is non-zero.
 
-    An element whose table cannot be read (namespace gone) is left out rather than failing the read.
+    An element whose table cannot be read (namespace gone, container stopped) is left out rather than
+    failing the read.
     """
 
     def one(element: str) -> tuple[str, dict[int, int]]:
         try:
             res = lab.run(element, ["nft", "-j", "list", "counters", "table", FAMILY, TABLE], timeout=10)
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError, GwlabError):  # GwlabError: a crashed container's
             return element, {}
         if res.returncode != 0:
             return element, {}
@@ -213,7 +237,7 @@ def remove(lab: RunningLab) -> None:
     script = f"table {FAMILY} {TABLE} {{}}\ndelete table {FAMILY} {TABLE}\n"
 
     def one(element: str) -> None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
+        with contextlib.suppress(OSError, subprocess.SubprocessError, GwlabError):
             lab.run(element, ["nft", "-f", "-"], input=script, timeout=10)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from controller.analysis import UNKNOWN_PATH, element
+from controller.analysis import UNKNOWN_PATH, elements
 from controller.failures import load_active, targets
 from controller.oracle import Failures
 from controller.results import Expectation, Measured, RunReport, StepRecord
@@ -140,7 +140,7 @@ def paths_disagree(result: Measured) -> list[str]:
     out = []
     for direction, expected in sorted(result.expected_path_after.items()):
         measured = result.path_after.get(direction, [])
-        seen = {m if m in expected else element(m) for m in measured}
+        seen = {e for m in measured for e in ([m] if m in expected else elements(m))}
         if not expected and seen:
             out.append(f"{direction}: traffic via {', '.join(sorted(seen))}, the oracle predicts no path")
         elif expected and not seen:

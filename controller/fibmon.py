@@ -7,7 +7,7 @@ decodes the messages.
 
 from __future__ import annotations
 
-import contextlib
+import os
 import socket
 import threading
 import time
@@ -23,6 +23,7 @@ from lab.topology import FLOOD_NET
 
 RTMGRP_IPV4_ROUTE = 0x40
 NETLINK_ROUTE = 0
+RECHECK_S = 1.0  # how often a monitor checks that its node's namespace is still the node's
 
 
 class FibMonitor:
@@ -57,31 +58,65 @@ class FibMonitor:
             return [c for c in self.changes if c.t_ms >= t_ms]
 
     def _watch(self, node: str) -> None:
-        try:
-            self.lab.runtime.enter(node)  # this thread only: it lives for the monitor
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            sock.bind((0, RTMGRP_IPV4_ROUTE))
-            sock.settimeout(0.1)
-        except (OSError, GwlabError):
-            self._ready.release()
-            return  # the node's namespace is gone (a crashed node is not monitored)
+        sock = self._subscribe(node)
         self._ready.release()
         marshal = MarshalRtnl()
-        with contextlib.closing(sock):
+        recheck = time.monotonic() + RECHECK_S
+        try:
             while not self._stop.is_set():
+                if time.monotonic() >= recheck:
+                    recheck = time.monotonic() + RECHECK_S
+                    if self._replaced(node):  # a restarted container: follow it into its new namespace
+                        if sock is not None:
+                            sock.close()
+                        sock = self._subscribe(node)
+                if sock is None:
+                    self._stop.wait(0.1)  # no namespace to watch (a crashed container): look again later
+                    continue
                 try:
                     data = sock.recv(1 << 20)
                 except TimeoutError:
                     continue
                 except OSError:
-                    return
+                    sock.close()
+                    sock = None
+                    continue
                 stamp = time.monotonic_ns()
                 for msg in marshal.parse(data):
                     change = self._decode(node, msg, stamp)
                     if change is not None:
                         with self._lock:
                             self.changes.append(change)
+        finally:
+            if sock is not None:
+                sock.close()
+
+    def _subscribe(self, node: str) -> socket.socket | None:
+        """This thread in the node's namespace, with a socket subscribed to its route events; None when
+        the namespace is gone (a crashed node is not monitored until it comes back)."""
+        try:
+            self.lab.runtime.enter(node)  # this thread only: it lives for the monitor
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        except (OSError, GwlabError):
+            return None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.bind((0, RTMGRP_IPV4_ROUTE))
+            sock.settimeout(0.1)
+        except OSError:
+            sock.close()
+            return None
+        return sock
+
+    def _replaced(self, node: str) -> bool:
+        """The node's network namespace is not the one this thread is in: a container restarted (a
+        namespace runtime keeps its namespaces, so this never holds there)."""
+        try:
+            now = os.stat(self.lab.runtime.netns_path(node))
+        except (OSError, GwlabError):
+            return False
+        mine = os.stat("/proc/thread-self/ns/net")
+        return (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino)
 
     def _decode(self, node: str, msg: object, stamp: int) -> FibChange | None:
         get = msg.get_attr  # type: ignore[attr-defined]

@@ -59,6 +59,8 @@ def fibs(lab: RunningLab) -> dict[str, dict[Any, FibEntry]]:
     out = {}
     with lab.runtime.handles() as handles:
         for node in lab.topo.routers():
+            if not lab.runtime.node_present(node.name):
+                continue  # a crashed container: no FIB until it is restored
             routes = bgp_routes(handles[node.name])
             out[node.name] = {p: FibEntry(p, hops, frozenset()) for p, hops in routes.items()}
     return out

@@ -41,6 +41,7 @@ from lab.errors import GwlabError
 from lab.poll import Deadline
 from lab.runtime.running import RunningLab, attach
 from lab.topology import Node, Topology, direction
+from lab.topology.naming import remote_directions
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE_PORT = 47000
@@ -87,6 +88,14 @@ def plan(
         assert host.site is not None
         dirs.append(Direction(direction(host.site, to_azure=True), host.site, host.name, vm.name, node_ip(vm)))
         dirs.append(Direction(direction(host.site, to_azure=False), host.site, vm.name, host.name, node_ip(host)))
+    # Remote VNets: each site's host to and from each remote VNet's VM, and every VNet's VM to every other's
+    # ("s1->v2", "azure->v2"); `sites` keeps the directions with one of them at an end.
+    for name, src, dst in remote_directions(topo.lab):
+        ends = name.split("->")
+        if sites is not None and not set(ends) & set(sites):
+            continue
+        site = ends[0] if topo.nodes[src].role == "host" else ends[1] if topo.nodes[dst].role == "host" else ends[0]
+        dirs.append(Direction(name, site, src, dst, node_ip(topo.nodes[dst])))
     # Point-to-site clients, each like a site of its own: to the VM from the virtual IP it is given, and back.
     for client in topo.p2s.clients if topo.p2s else []:
         name = client.node

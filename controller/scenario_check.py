@@ -25,7 +25,7 @@ def check(scenario: Scenario, topo: Topology) -> list[Problem]:
 
 def _walk(scenario: Scenario, topo: Topology) -> Iterator[Problem]:
     catalogue = targets(topo)
-    directions = [d.name for d in plan(topo, 1)]  # what the probes send: sites and point-to-site clients
+    directions = [d.name for d in plan(topo, 1)]  # what the probes send: sites, point-to-site clients, remote VNets
     # transit elements ("gw0") or their paths through one ("gw0/t-s1-vpn1": a tunnel to vpn1)
     elements = sorted({n.name for n in topo.nodes.values() if n.role in TRANSIT_ROLES})
     labels = {m.label for m in build_codebook(topo, (1, 1)).marks} | set(elements)

@@ -47,6 +47,7 @@ from lab.runtime.running import RunningLab, attach
 from lab.runtime.state import LabState
 from lab.topology import Node, Topology
 
+FIRST_PACKETS_S = 5.0  # how long starting probes waits for traffic in every direction
 LIVE_LAG_MS = 250.0  # how far behind the live record is: the receivers' 100 ms spool, packets in flight
 FIB_STAMP_SLACK_MS = 200.0  # a FIB monitor thread stamps a change when it reads it, late on a busy machine
 
@@ -259,7 +260,20 @@ class LabSession:
             raise GwlabError("probes are running already (one probe session per lab)")
         self._monitor()
         self._probes = ProbeSession(self.lab, flows_per_direction=flows, rate_pps=rate, t0_ns=self.t0_ns).start()
+        self._first_packets(self._probes)
         return self._probes
+
+    def _first_packets(self, probes: ProbeSession, timeout_s: float = FIRST_PACKETS_S) -> None:
+        """Until every direction's first packet has arrived (or a few seconds: a direction may have no
+        path while something is failed), so that a failure injected next has traffic before it to
+        measure against."""
+
+        direction = {f.flow: d.name for d in probes.directions for f in d.flows}  # the plan, known at start
+
+        def seen() -> set[str]:
+            return {direction[a.flow] for a in probes.snapshot()[1] if a.flow in direction}
+
+        poll(seen, lambda got: got >= set(direction.values()), timeout_s=timeout_s, interval_s=0.1)
 
     def stop_probes(self) -> tuple[list[FlowStats], list[Arrival]]:
         """Stop the probes; the final record replaces the live one in every change's figures."""

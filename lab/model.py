@@ -26,9 +26,12 @@ BGP_LOCAL_PREFERENCE = 100  # BGP's default, what a route has unless a policy se
 MAX_AS_PATH_PREPEND = 10  # a lab bound: more says nothing that 10 does not
 MAX_NODE_NAME = 12  # "t-" + node name must fit Linux's 15-character interface names
 MAX_LAB_NAME = 16  # the lab file's name, `up --name` and a name derived from the file stem
+MAX_VNET_NAME = 7  # a remote VNet's nodes are "<name>-vnet", "<name>-gw0": within MAX_NODE_NAME
+MAIN_VNET = "azure"  # how connections and traffic directions name the lab's own `vnet` ("s1->azure")
 
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=MAX_NODE_NAME)]
+VNetName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=MAX_VNET_NAME)]
 LabName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=MAX_LAB_NAME)]
 
 
@@ -208,6 +211,36 @@ class Pools(Strict):
     tunnel_endpoints: Prefix = ipaddress.IPv4Network("100.127.0.0/16")
 
 
+class VNetConnection(Strict):
+    """A VNet-to-VNet connection (Azure: a connection of type Vnet2Vnet on each gateway): tunnels of the
+    lab's kind between every public IP of the two gateways, with BGP between their BGP IPs or, without,
+    static routes for each other's address spaces (which the gateways then advertise to nobody)."""
+
+    vnet: VNetName  # the VNet at the other end: "azure" (the lab's `vnet`) or another remote VNet's name
+    bgp: bool = True
+
+
+class RemoteGateway(Strict):
+    """A remote VNet's VPN gateway: route-based, active/active (the lab's choice: every instance has its
+    own public IP and tunnels), its own ASN (two VNets with one ASN never learn each other's routes)."""
+
+    asn: Asn
+    mode: Literal["active-active", "active-standby"] = "active-active"  # lab.rules.vnets refuses active-standby
+
+
+def _default_connections() -> list[VNetConnection]:
+    return [VNetConnection(vnet=MAIN_VNET)]
+
+
+class RemoteVNet(VNet):
+    """Another VNet with its own VPN gateway (Azure allows one per VNet), connected VNet-to-VNet. On-prem
+    sites connect to the lab's `vnet` only; a remote VNet reaches them through it (transit, with BGP)."""
+
+    name: VNetName
+    vpn_gateway: RemoteGateway
+    connections: Annotated[list[VNetConnection], Field(min_length=1)] = Field(default_factory=_default_connections)
+
+
 class Tunnels(Strict):
     """What a VPN tunnel is made of: `ipsec` (IKE and ESP, strongSwan's charon, as Azure) or `vxlan`
     (no IKE: for scale, and for hosts without strongSwan)."""
@@ -226,4 +259,7 @@ class LabFile(Strict):
     vpn_gateway: VpnGateway = Field(default_factory=VpnGateway)
     onprem: OnPrem
     expressroute: ExpressRoute | None = None
+    # Further VNets, each with its own gateway, connected VNet-to-VNet (to `vnet` by default); a file
+    # without them is the one-VNet lab it always was.
+    remote_vnets: list[RemoteVNet] = Field(default_factory=list)
     pools: Pools = Field(default_factory=Pools)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from lab.errors import GwlabError
 from lab.paths import templates_dir
-from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology
+from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
 
 # templates/frr/<role>.conf.j2: one FRR configuration per router role (netlab's module x device matrix
 # collapses to a role axis here: every router runs FRR).
@@ -32,6 +35,7 @@ def environment() -> jinja2.Environment:
     env.globals["speaker_port"] = SPEAKER_PORT
     env.globals["ecmp_paths"] = ECMP_PATHS
     env.globals["max_prefixes"] = MAX_PREFIXES
+    env.filters["exec_line"] = exec_line
     return env
 
 
@@ -45,6 +49,42 @@ def exabgp_config(topo: Topology, node: Node) -> str:
     return environment().get_template("exabgp/speaker.conf.j2").render(topo=topo, node=node, s=node.speaker)
 
 
+def clab_context() -> dict[str, Any]:
+    """What the containerlab file takes from the container runtimes, so that it deploys what they do."""
+    from lab.runtime.configure import holds_shared, runtime_routes
+    from lab.runtime.containers import image, layout
+    from lab.runtime.links import veth
+    from lab.runtime.links.bridge import bridge_mac
+    from lab.runtime.sysctls import sysctls
+
+    return {
+        "image": image.node_image_tag(),
+        "capabilities": layout.CAPABILITIES,
+        "devices": layout.DEVICES,
+        "config_mount": layout.CONFIG_MOUNT,
+        "frr_conf": layout.FRR_CONF,
+        "labels": layout.labels,
+        "start_commands": layout.start_commands,
+        "sysctls": sysctls,
+        "bridge_mac": bridge_mac,
+        "veth_mtu": veth.MTU,
+        "routes": lambda node: runtime_routes(node, holds_shared(node, standby_active=False)),
+    }
+
+
+def endpoints_by_router(topo: Topology) -> dict[str, list[TunnelEnd]]:
+    """router -> its IPsec ends, for the containerlab file's comment on what gwlab adds on the host."""
+    out: dict[str, list[TunnelEnd]] = {}
+    for end in topo.endpoint_ends():
+        out.setdefault(end.node, []).append(end)
+    return out
+
+
+def exec_line(argv: list[str]) -> str:
+    """A command as a containerlab exec line: split by shell rules (not run by a shell), in YAML quotes."""
+    return json.dumps(shlex.join(argv))
+
+
 def render_all(topo: Topology) -> dict[str, str]:
     """Relative path -> file content, for every file a lab needs. Deterministic: golden tests diff it."""
     files: dict[str, str] = {}
@@ -54,7 +94,9 @@ def render_all(topo: Topology) -> dict[str, str]:
         if node.speaker is not None:
             files[f"{node.name}/exabgp.conf"] = exabgp_config(topo, node)
     env = environment()
-    files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(topo=topo)
+    files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(
+        topo=topo, ipsec_ends=endpoints_by_router(topo), **clab_context()
+    )
     files[f"{topo.name}.dot"] = env.get_template("diagram/lab.dot.j2").render(topo=topo)
     files[f"{topo.name}.mmd"] = env.get_template("diagram/lab.mmd.j2").render(topo=topo)
     # Imported here: lab.ipsec renders with this module's environment.

@@ -20,6 +20,10 @@ from lab.topology import Topology, build
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTINS = sorted(builtin_topologies())
+# `make test-full` (GWLAB_FULL_TESTS=1): the whole matrix where `make test` runs a representative part
+# of it, to keep CI's suite within its budget (the container runtimes: every built-in and both
+# scenarios on both engines, 20 up/down cycles).
+FULL_TESTS = os.environ.get("GWLAB_FULL_TESTS") == "1"
 IN_CI = os.environ.get("CI") == "true"
 
 # Beyond the built-ins: two sites (one with ExpressRoute, a hyphenated name), active/standby, an APIPA
@@ -112,15 +116,28 @@ def require_root() -> None:
         pytest.skip(message)
 
 
-def run_gwlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`gwlab ARGS` through pipes, as a script or CI sees it (COLUMNS unset: nothing bounds the width)."""
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PYTHONPATH": str(REPO)}
-    return subprocess.run(
+def gwlab(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
+    """`gwlab ARGS` started through pipes, as a script or CI sees it (COLUMNS unset: nothing bounds the
+    width), from this checkout; text, both outputs piped unless said."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    base = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.Popen(
         [sys.executable, "-m", "controller.cli.app", *args],
         cwd=REPO,
-        env=env,
-        capture_output=True,
+        env={**base, "PYTHONPATH": str(REPO), **(env or {})},
         text=True,
-        timeout=timeout,
-        check=False,
+        **popen,
     )
+
+
+def run_gwlab(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`gwlab ARGS` run to its end: exit code, stdout, stderr."""
+    proc = gwlab(*args, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -112,6 +112,11 @@ def failure_cases(topo: Topology) -> dict[str, Failures]:
     circuit = {f"{ln.a}~{ln.b}" for ln in topo.links if {topo.nodes[ln.a].role, topo.nodes[ln.b].role} == roles}
     if circuit:
         cases["circuit"] = Failures(links=circuit)
+    remote = next((g for g in gateways if g.vnet is not None), None)
+    if remote is not None:  # VNet-to-VNet: a remote instance, and a tunnel between the VNets
+        cases[f"{remote.name}-crash"] = Failures(nodes={remote.name})
+        between = next(t for t in topo.tunnels if t.between_vnets)
+        cases[f"tunnel-{between.name}"] = Failures(tunnels={between.name})
     if topo.name == "hybrid":
         site = topo.by_role("core")[0].site
         assert site is not None

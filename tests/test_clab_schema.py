@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
-import pytest
 import yaml
 
 from lab.render import render_all
+from lab.runtime.containers import image, layout
+from lab.runtime.daemons import frr_daemons
+from lab.runtime.links import veth
+from lab.runtime.links.bridge import bridge_mac
+from lab.runtime.sysctls import sysctls
 from lab.topology import VXLAN_PORT, Topology
 
 SCHEMA = Path(__file__).parent / "data" / "clab.schema.json"
@@ -89,6 +93,7 @@ def test_name_nodes_and_links_follow_the_topology(topo: Topology) -> None:
     rendered = [tuple(link["endpoints"]) for link in doc["topology"]["links"]]
     expected = [(f"{lk.a}:{lk.a_ifname}", f"{lk.b}:{lk.b_ifname}") for lk in topo.links]
     assert rendered == expected
+    assert {link["mtu"] for link in doc["topology"]["links"]} == {veth.MTU}  # not containerlab's 9500
 
 
 def test_every_endpoint_is_a_real_veth_used_once(topo: Topology) -> None:
@@ -110,25 +115,33 @@ def test_every_endpoint_is_a_real_veth_used_once(topo: Topology) -> None:
         assert (iface.peer_node, iface.peer_ifname) == (b, b_if)
 
 
-def test_nodes_kinds_images_labels_and_binds(topo: Topology) -> None:
+def effective(doc: dict[str, Any], node: str) -> dict[str, Any]:
+    """A node's settings as containerlab applies them: its kind's defaults, then its own."""
+    cfg = doc["topology"]["nodes"][node]
+    return {**doc["topology"].get("kinds", {}).get(cfg["kind"], {}), **cfg}
+
+
+def test_nodes_are_the_docker_runtimes_containers(topo: Topology) -> None:
+    """Same image (never pulled), container names, labels, mounts and privileges as the runtimes give."""
     doc = clab(topo)
     files = render_all(topo)
-    for name, cfg in doc["topology"]["nodes"].items():
+    assert doc["prefix"] == "gwlab"  # containers gwlab-<lab>-<node>, as lab.runtime.containers.nodes names them
+    for name in doc["topology"]["nodes"]:
         node = topo.nodes[name]
+        cfg = effective(doc, name)
         assert cfg["kind"] == "linux"
+        assert cfg["image"] == image.node_image_tag() and cfg["image-pull-policy"] == "never"
         assert cfg["network-mode"] == "none"
-        assert cfg["image"] == ("gwlab/frr:8.4" if node.is_router else "gwlab/host:latest")
-        labels = cfg["labels"]
-        assert labels["role"] == node.role
-        assert labels.get("site") == node.site
-        assert labels.get("zone") == (None if node.zone is None else str(node.zone))
+        assert cfg["privileged"] is False
+        assert cfg["cap-add"] == list(layout.CAPABILITIES) and cfg["devices"] == list(layout.DEVICES)
+        assert cfg["labels"] == layout.labels(node)
         binds = cfg.get("binds", [])
         expected = []
         if node.is_router:
-            expected.append(f"{name}/frr.conf:/etc/frr/frr.conf")
+            expected.append(f"{name}/frr.conf:{layout.FRR_CONF}:ro")
         if node.speaker is not None:
-            expected.append(f"{name}/exabgp.conf:/etc/exabgp/exabgp.conf")
-        assert binds == expected
+            expected.append(f"{name}/exabgp.conf:{layout.CONFIG_MOUNT}/exabgp.conf:ro")
+        assert binds == expected  # files, read-only: clabernetes mounts them from ConfigMaps
         for bind in binds:  # relative to the .clab.yml: the rendered file must be there
             assert bind.split(":")[0] in files
         sysctls = cfg["sysctls"]
@@ -141,18 +154,14 @@ def test_nodes_kinds_images_labels_and_binds(topo: Topology) -> None:
 FORCED_BY_CONTAINERLAB = {"net.ipv6.conf.all.disable_ipv6"}
 
 
-def test_sysctls_match_the_netns_runtime(topo: Topology) -> None:
+def test_sysctls_are_the_runtimes(topo: Topology) -> None:
     """Both ways of running a lab give its namespaces the same kernel settings."""
-    configure = pytest.importorskip("lab.runtime.configure")
-    common, router = getattr(configure, "COMMON_SYSCTLS", None), getattr(configure, "ROUTER_SYSCTLS", None)
-    if common is None or router is None:
-        pytest.skip("lab.runtime.configure no longer has COMMON_SYSCTLS / ROUTER_SYSCTLS")
     doc = clab(topo)
     for node in topo.nodes.values():
-        want = dict(common) | (dict(router) if node.is_router or node.role == "internet" else {})
-        want = {k: str(v) for k, v in want.items() if k not in FORCED_BY_CONTAINERLAB}
+        want = {k: v for k, v in sysctls(node).items() if k not in FORCED_BY_CONTAINERLAB}
         got = {k: str(v) for k, v in doc["topology"]["nodes"][node.name]["sysctls"].items()}
-        assert got == want | {"net.ipv6.conf.default.disable_ipv6": "1"}, node.name
+        assert got == want, node.name
+        assert got["net.ipv6.conf.default.disable_ipv6"] == "1"
 
 
 IPSEC_KINDS = ("vti", "endpoint")  # an IPsec tunnel end's veths: lab/runtime/links/ipsec.py makes them
@@ -162,11 +171,28 @@ def exec_lines(doc: dict[str, Any], node: str) -> list[list[str]]:
     return [shlex.split(line) for line in doc["topology"]["nodes"][node]["exec"]]
 
 
-def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> None:
+def network_lines(doc: dict[str, Any], node: str) -> list[list[str]]:
+    lines = exec_lines(doc, node)
+    network = [words for words in lines if words[0] == "ip"]
+    assert lines[: len(network)] == network, "network lines come first, the daemons after them"
+    return network
+
+
+def test_exec_starts_the_daemons_as_the_runtimes_do(topo: Topology) -> None:
+    """After the network: the daemons' command lines the runtimes exec (layout), in their order."""
     doc = clab(topo)
     for node in topo.nodes.values():
         lines = exec_lines(doc, node.name)
-        assert all(words[0] == "ip" for words in lines), lines
+        assert lines[len(network_lines(doc, node.name)) :] == layout.start_commands(node), node.name
+        started = [words for words in lines if words[0].startswith("/usr/lib/frr/")]
+        assert [w[0].rsplit("/", 1)[1] for w in started] == (frr_daemons(node) if node.is_router else [])
+        assert sum("exabgp" in words for words in lines) == (node.speaker is not None)
+
+
+def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> None:
+    doc = clab(topo)
+    for node in topo.nodes.values():
+        lines = network_lines(doc, node.name)
         joined = [" ".join(words) for words in lines]
         for iface in node.interfaces:
             if iface.kind in IPSEC_KINDS:  # made by gwlab's IPsec link kind, not by containerlab
@@ -179,7 +205,7 @@ def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> 
                 for addr in iface.shared_addresses:
                     assert f"ip addr add {addr} dev {iface.name}" not in joined
             if iface.kind == "bridge":
-                assert joined.index(f"ip link add {iface.name} type bridge") < min(
+                assert joined.index(f"ip link add {iface.name} address {bridge_mac(iface.name)} type bridge") < min(
                     (i for i, line in enumerate(joined) if line.endswith(f"master {iface.name}")), default=99
                 )
             if iface.bridge:
@@ -191,8 +217,9 @@ def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> 
                 ) in joined
                 assert f"ip link set {iface.name} mtu {iface.mtu} up" in joined
         routes = [line for line in joined if line.startswith("ip route")]
-        # A router's own static routes belong in its frr.conf; the internet (underlay) ones do not.
-        expected = [r for r in node.routes if r.underlay or not node.is_router]
+        # A router's own static routes belong in its frr.conf; the internet (underlay) ones do not,
+        # unless the node is a standby: it has no public IP to route them from until it takes over.
+        expected = [r for r in node.routes if (r.underlay and not node.standby) or not node.is_router]
         assert len(routes) == len(expected)
         for r in expected:
             want = (
@@ -210,7 +237,7 @@ def test_exec_names_only_the_nodes_interfaces(topo: Topology) -> None:
     doc = clab(topo)
     for node in topo.nodes.values():
         known = {i.name for i in node.interfaces if i.kind in ("veth", "loopback")}
-        for words in exec_lines(doc, node.name):
+        for words in network_lines(doc, node.name):
             if words[:3] == ["ip", "link", "add"]:
                 known.add(words[3])
             named = [words[k + 1] for k, w in enumerate(words[:-1]) if w in ("dev", "master")]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from rich.console import Console
 
@@ -30,9 +31,17 @@ REPORTING_EXEMPT = {"shell", "generate", "image"}  # interactive; writes YAML it
 
 def test_every_command_that_reports_has_json() -> None:
     _register()
+
+    def commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group) and f"{prefix}{name}" not in REPORTING_EXEMPT:  # `gwlab exercise ...`
+                yield from commands(command, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}", command
+
     missing = [
         name
-        for name, command in app.commands.items()
+        for name, command in commands(app)
         if name not in REPORTING_EXEMPT and not any(getattr(p, "name", "") == "as_json" for p in command.params)
     ]
     assert missing == []

@@ -123,9 +123,14 @@ def test_dot_nodes_sit_in_their_clusters(topo: Topology, tmp_path: Path, dot: st
     for site in topo.lab.onprem.sites:
         assert f"cluster_site_{site.name}" in clusters
     # Azure nests the VNet, its GatewaySubnet and the MSEEs.
-    gws = {n.name for n in topo.nodes.values() if n.role in ("gateway", "ergw")}
+    own = [n for n in topo.nodes.values() if n.vnet is None]
+    gws = {n.name for n in own if n.role in ("gateway", "ergw")}
     assert clusters["cluster_gateway_subnet"] == gws
-    assert clusters["cluster_vnet"] == gws | {n.name for n in topo.nodes.values() if n.role in ("vnet", "vm")}
+    assert clusters["cluster_vnet"] == gws | {n.name for n in own if n.role in ("vnet", "vm")}
+    for v in topo.lab.remote_vnets:  # a remote VNet beside it, with its own GatewaySubnet
+        mine = {n.name for n in topo.nodes.values() if n.vnet == v.name}
+        assert clusters[f"cluster_vnet_{v.name}"] == mine
+        assert clusters[f"cluster_gateway_subnet_{v.name}"] == {n for n in mine if topo.nodes[n].role == "gateway"}
     msee = {n.name for n in topo.nodes.values() if n.role == "msee"}
     assert clusters.get("cluster_msee", set()) == msee
     for node in topo.nodes.values():

@@ -44,6 +44,12 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_json_line(data: Any) -> None:
+    """One JSON document on one line (a stream of them: `gwlab watch --json`)."""
+    sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
 Report = Callable[[str, int, int], None]  # (phase, done, total)
 
 

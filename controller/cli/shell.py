@@ -20,7 +20,8 @@ def shell_command(name: str | None, node: str) -> None:
     if target.is_router:
         argv = vtysh_argv(lab.runtime.frr_dir(node))  # the host's vtysh on the node's sockets
     else:
-        argv = lab.runtime.exec_argv(node, [os.environ.get("SHELL", "/bin/bash")], tty=True)
+        shell = lab.runtime.shell or os.environ.get("SHELL", "/bin/bash")
+        argv = lab.runtime.exec_argv(node, [shell], tty=True)
     os.execvp(argv[0], argv)
 
 

@@ -52,12 +52,16 @@ def one_name(argument: str | None, option: str | None) -> str | None:
     return argument or option
 
 
+def the_only(names: list[str], none: str, several: str) -> str:
+    """The one name of `names`, or an error saying there is none (`none`) or which (`several` labs)."""
+    if not names:
+        raise GwlabError(none)
+    if len(names) > 1:
+        raise GwlabError(f"{several} ({', '.join(names)}): say which with --name NAME")
+    return names[0]
+
+
 def pick(name: str | None) -> RunningLab:
     if name is None:
-        labs = running_labs()
-        if not labs:
-            raise GwlabError("no lab is up (gwlab up LAB)")
-        if len(labs) > 1:
-            raise GwlabError(f"several labs are up ({', '.join(labs)}): say which with --name NAME")
-        name = labs[0]
+        name = the_only(running_labs(), "no lab is up (gwlab up LAB)", "several labs are up")
     return attach(name)

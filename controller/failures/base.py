@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from controller.oracle import Failures
 from lab.profiles import Timing
-from lab.runtime import nodeops
+from lab.runtime import configure, links, nodeops
 from lab.runtime.running import RunningLab
 from lab.topology import Topology, Tunnel
 
@@ -97,10 +97,7 @@ def save_active(lab: RunningLab, active: list[Active]) -> None:
 
 def holds_shared(lab: RunningLab, node: str) -> bool:
     """Does the node hold its shared addresses now (always, for a node without any)."""
-    target = lab.node(node)
-    if not any(i.shared_addresses for i in target.interfaces):
-        return True
-    return target.standby == lab.state.standby_active
+    return configure.holds_shared(lab.node(node), lab.state.standby_active)
 
 
 def reconfigure(lab: RunningLab, node: str, names: list[str]) -> None:
@@ -114,12 +111,7 @@ def veth_ends(lab: RunningLab, node: str, names: list[str] | None = None) -> lis
     """(node, interface) of the node's veths (all, or `names`), then of their far ends."""
     target = lab.node(node)
     mine = [i.name for i in target.interfaces if i.kind == "veth" and (names is None or i.name in names)]
-    far: list[tuple[str, str]] = []
-    for link in lab.topo.links:
-        if link.a == node and link.a_ifname in mine:
-            far.append((link.b, link.b_ifname))
-        elif link.b == node and link.b_ifname in mine:
-            far.append((link.a, link.a_ifname))
+    far = [(other, ifname) for own, other, ifname in links.far_ends(lab.topo, node) if own in mine]
     return [(node, name) for name in mine] + far
 
 

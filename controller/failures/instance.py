@@ -25,7 +25,8 @@ class InstanceFailure(Failure):
 
     @property
     def active_standby(self) -> bool:
-        return self.lab.topo.lab.vpn_gateway.mode == "active-standby"
+        # a remote VNet's gateway is active/active
+        return self.lab.topo.lab.vpn_gateway.mode == "active-standby" and self.lab.node(self.target).vnet is None
 
     def _other(self) -> str:
         return next(g.name for g in self.lab.topo.by_role("gateway") if g.name != self.target)
@@ -44,7 +45,9 @@ class InstanceFailure(Failure):
             return Detection("failover", delay * 1000)
         if self.mode == "graceful":
             return Detection("withdraw", 0.0)
-        return silent_tunnel_detection(self.lab.topo, [tn for tn in self.lab.topo.tunnels if tn.gateway == self.target])
+        return silent_tunnel_detection(
+            self.lab.topo, [tn for tn in self.lab.topo.tunnels if self.target in (tn.gateway, tn.device)]
+        )
 
     def inject(self) -> None:
         node = self.lab.node(self.target)
@@ -103,9 +106,12 @@ class InstanceFailure(Failure):
     def restore(self) -> None:
         node = self.lab.node(self.target)
         holds = node.standby == self.lab.state.standby_active
-        if not holds:
-            self._drop_shared_addresses()  # before its links come up: no duplicate IP, not even briefly
-        reconfigure(self.lab, node.name, self._interfaces())  # links up, addresses, routes, neighbours
+        # A node that kept its network (a namespace) is set right first; a container came back with
+        # none, and start_node wires it with the addresses it holds now.
+        if self.lab.runtime.node_present(node.name):
+            if not holds:
+                self._drop_shared_addresses()  # before its links come up: no duplicate IP, not even briefly
+            reconfigure(self.lab, node.name, self._interfaces())  # links up, addresses, routes, neighbours
         nodeops.start_node(self.lab, node.name)
         if holds:
             tunnelops.start(self.lab, node.name)  # a restored standby's charons stay stopped

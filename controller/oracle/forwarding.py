@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from controller.oracle.holdings import Holdings
 from controller.oracle.model import AGGREGATE, FibEntry, Prediction, Route
 from lab.topology import BLACKHOLE, TUNNEL_KINDS, Node, Tunnel, direction
+from lab.topology.naming import remote_directions
 
 TRANSIT_ROLES = ("gateway", "msee")  # the elements a traffic path is told by
 NextHop = tuple[IPv4Address | None, str]  # (gateway, device); gateway None: on-link
@@ -49,6 +50,7 @@ class Forwarding:
             if (t.device, t.device_ifname) != (t.gateway, t.gateway_ifname):
                 self._tunnels_at.setdefault((t.device, t.device_ifname), []).append(t)
         self._resolved: dict[str, dict[int, NextHop | None]] = {}  # node -> address (as an int) -> next hop
+        self._multi: dict[str, dict[IPv4Network, list[NextHop]]] = {}  # node -> prefix -> its static ECMP hops
 
     def resolve(self, node: Node, addr: IPv4Address) -> NextHop | None:
         """How the node reaches an address: (gateway, device) of the longest matching connected/static route.
@@ -89,6 +91,25 @@ class Forwarding:
             if hop is not None:
                 by_len.setdefault(r.prefix.prefixlen, {}).setdefault(int(r.prefix.network_address), hop)
         return sorted(by_len.items(), reverse=True)
+
+    def _static_multipath(self, node: Node, dst: IPv4Address, local: NextHop) -> list[NextHop]:
+        """Every next hop of the static routes for one prefix when there are several (zebra installs them as
+        one ECMP route: a VNet-to-VNet connection without BGP, over each tunnel); [] when the route that
+        matched is not one of those."""
+        multi = self._multi.get(node.name)
+        if multi is None:
+            by_prefix: dict[IPv4Network, list[NextHop]] = {}
+            for r in node.routes:
+                if r.dev is not None:
+                    by_prefix.setdefault(r.prefix, []).append((r.via, r.dev))
+                elif r.via is not None and (dev := self._resolve_connected(node, r.via)) is not None:
+                    by_prefix.setdefault(r.prefix, []).append((r.via, dev))
+            multi = self._multi[node.name] = {p: h for p, h in by_prefix.items() if len(h) > 1}
+        for prefix in sorted((p for p in multi if dst in p), key=lambda p: -p.prefixlen)[:1]:
+            hops = multi[prefix]
+            if any(h[1] == local[1] for h in hops):
+                return [(via or dst, dev) for via, dev in hops]
+        return []
 
     def _resolve_connected(self, node: Node, addr: IPv4Address) -> str | None:
         for a, dev in self.h.connected(node):
@@ -140,7 +161,7 @@ class Forwarding:
         elif entry is not None:
             hops = sorted(entry.next_hops, key=lambda h: (str(h[0]), h[1]))
         elif local is not None:
-            hops = [(local[0] or dst, local[1])]
+            hops = self._static_multipath(node, dst, local) or [(local[0] or dst, local[1])]
         out = []
         for gw, dev in hops:
             if dev == BLACKHOLE:  # dropped here
@@ -156,10 +177,11 @@ class Forwarding:
             for t in self._tunnels_at.get((node.name, dev), []):
                 if f"{t.device}~{t.gateway}" in self.f.tunnels:
                     continue
-                if node.role == "gateway" and t.gateway == node.name and t.gateway_ifname == dev:
+                if t.gateway == node.name and t.gateway_ifname == dev:
                     return t.device, dev
-                # A device's tunnel reaches whichever instance holds that public IP now.
-                if node.role == "vpn" and t.device == node.name and t.device_ifname == dev:
+                # A device's tunnel (or a remote VNet instance's) reaches whichever instance holds that
+                # public IP now.
+                if t.device == node.name and t.device_ifname == dev:
                     gw = self.topo.nodes[t.gateway]
                     if self.h.alive(gw.name) and (not self.h.has_shared(gw) or self.h.holds_shared(gw)):
                         return gw.name, dev
@@ -181,6 +203,8 @@ class Forwarding:
             host_ip = host.address_on(host.interfaces[0].name)
             out[direction(host.site, to_azure=True)] = self._transit(pred, host, vm_ip, index)
             out[direction(host.site, to_azure=False)] = self._transit(pred, vm, host_ip, index)
+        for name, src, dst in remote_directions(topo.lab):
+            out[name] = self._transit(pred, topo.nodes[src], self._probe_ip(topo.nodes[dst]), index)
         # A point-to-site client's traffic crosses the instance serving it, both ways (the VNet routes the
         # pool to that instance's BGP IP, the instance into its P2S tunnel); nothing while it reconnects.
         for client, instance in pred.p2s.items():
@@ -188,6 +212,11 @@ class Forwarding:
             out[direction(client, to_azure=True)] = path
             out[direction(client, to_azure=False)] = list(path)
         return out
+
+    @staticmethod
+    def _probe_ip(node: Node) -> IPv4Address:
+        """Where probes to a host or VM go: its first interface's address."""
+        return node.address_on(node.interfaces[0].name)
 
     def _transit(self, pred: Prediction, start: Node, dst: IPv4Address, index: FibIndex) -> list[str]:
         """Transit elements (gateway instances, MSEEs) on every ECMP branch from start to dst; [] if none arrive."""

@@ -26,6 +26,10 @@ class Sessions:
         # node -> (peer name, kind) -> its first such neighbor; node -> address -> its first neighbor there
         self._by_peer: dict[str, dict[tuple[str, str], Neighbor]] = {}
         self._by_address: dict[str, dict[IPv4Address, Neighbor]] = {}
+        # (node, node) -> the name of the tunnel between them, either order
+        self._tunnel_between: dict[tuple[str, str], str] = {}
+        for t in self.topo.tunnels:
+            self._tunnel_between[(t.device, t.gateway)] = self._tunnel_between[(t.gateway, t.device)] = t.name
         for node in self.topo.routers():
             assert node.bgp is not None
             by_peer = self._by_peer[node.name] = {}
@@ -84,19 +88,17 @@ class Sessions:
         """Can a and b's BGP session carry packets: both alive and the path between them intact."""
         if not (self.h.alive(a.name) and self.h.alive(b.name)):
             return False
-        roles = {a.role, b.role}
-        if roles == {"gateway", "vpn"}:
-            gw, dev = (a, b) if a.role == "gateway" else (b, a)
-            tunnel = f"{dev.name}~{gw.name}"
+        tunnel = self._tunnel_between.get((a.name, b.name))
+        if tunnel is not None:  # a device and an instance, or two VNets' instances
             return (
                 tunnel not in self.f.tunnels
-                and not self.f.link_down(gw.name, "inet")
-                and not self.f.link_down(dev.name, "inet")
+                and not self.f.link_down(a.name, "inet")
+                and not self.f.link_down(b.name, "inet")
                 and self.h.alive("inet")
             )
-        if "vnet" in roles:  # across the GatewaySubnet bridge held by the vnet router
-            other = a if b.role == "vnet" else b
-            return not self.f.link_down(other.name, "vnet")
+        if "vnet" in (a.role, b.role):  # across the GatewaySubnet bridge held by the vnet router
+            router, other = (b, a) if b.role == "vnet" else (a, b)
+            return not self.f.link_down(other.name, router.name)
         return not self.f.link_down(a.name, b.name)
 
     def tunnel_up(self, t: Tunnel) -> bool:

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from controller.analysis import element
+from controller.analysis import elements
 from controller.results import Measured, RunReport
 from lab.topology import parse_direction
 
@@ -48,7 +48,7 @@ def oracle_match(failure: Measured) -> bool | None:
         if measured is None:
             return False
         want = set(expected)
-        got = {m if m in want else element(m) for m in measured}
+        got = {e for m in measured for e in ([m] if m in want else elements(m))}
         if got != want:
             return False
     return True

@@ -20,6 +20,7 @@ from lab.rules.p2s import point_to_site
 from lab.rules.policy import routing_policy
 from lab.rules.pools import pool_capacity, pools
 from lab.rules.vnet import vnet_layout
+from lab.rules.vnets import remote_vnets
 
 CHECKS: list[Check] = [
     onprem_asns,
@@ -39,6 +40,7 @@ CHECKS: list[Check] = [
     zones,
     connections,
     point_to_site,
+    remote_vnets,
 ]
 
 

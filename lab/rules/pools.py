@@ -72,12 +72,25 @@ def pool_capacity(lab: LabFile) -> Iterator[Problem]:
             f"{lab.pools.onprem_public} has room for {max(room, 0)} {what}, "
             f"the lab needs {wanted + clients} (use a shorter prefix)",
         )
+    # Remote VNets' instances take the Azure pool's hosts after the lab's own gateway's.
+    wanted = instance_ip_count(lab) + 2 * len(lab.remote_vnets)
+    room = lab.pools.azure_public.num_addresses - public_pool_kept_back()
+    if lab.remote_vnets and wanted > room:
+        yield Problem(
+            "pools.azure_public",
+            f"{lab.pools.azure_public} has room for {max(room, 0)} gateway public IPs, "
+            f"the lab needs {wanted} (use a shorter prefix)",
+        )
     er = 1 if lab.expressroute is not None else 0
     devices = sum(len(s.devices) for s in lab.onprem.sites)
     # Router loopbacks: the VNet router, two instances, each core, each device without a bgp_ip,
     # and with ExpressRoute its gateway, two MSEEs and two CEs.
     loopbacks = (
-        3 + len(lab.onprem.sites) + sum(1 for s in lab.onprem.sites for d in s.devices if d.bgp_ip is None) + 5 * er
+        3
+        + len(lab.onprem.sites)
+        + sum(1 for s in lab.onprem.sites for d in s.devices if d.bgp_ip is None)
+        + 5 * er
+        + 3 * len(lab.remote_vnets)  # a remote VNet's router and two instances
     )
     room = max(lab.pools.loopback.num_addresses - 2, 0)
     if loopbacks > room:

@@ -201,6 +201,22 @@ def unadvertised(lab: LabFile) -> Iterator[LabWarning]:
                 )
 
 
+def vnet_without_bgp(lab: LabFile) -> Iterator[LabWarning]:
+    """A VNet-to-VNet connection without BGP: Azure programs the two address spaces only, so no site
+    reaches the remote VNet through the gateway (transit needs BGP on every connection)."""
+    sites = ", ".join(s.name for s in lab.onprem.sites)
+    for i, v in enumerate(lab.remote_vnets):
+        for j, conn in enumerate(v.connections):
+            if not conn.bgp:
+                yield LabWarning(
+                    "vnet-without-bgp",
+                    f"remote_vnets[{i}].connections[{j}].bgp",
+                    f"without BGP only {v.name} and {conn.vnet} reach each other (static routes for their "
+                    f"address spaces): on-prem ({sites}) never reaches {v.name} through {conn.vnet}, nor "
+                    f"{v.name} on-prem (set bgp: true for transit)",
+                )
+
+
 WARNINGS: list[WarningCheck] = [
     same_asn,
     er_local_preference,
@@ -212,6 +228,7 @@ WARNINGS: list[WarningCheck] = [
     zonal,
     too_many_prefixes,
     unadvertised,
+    vnet_without_bgp,
 ]
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,14 +34,14 @@ from typing import Any, ClassVar
 
 from lab.errors import GwlabError
 from lab.runtime import daemons, links
-from lab.runtime.configure import configure_node, sysctls
+from lab.runtime.configure import configure_node, holds_shared, sysctls
 from lab.runtime.daemons import Launch, Progress, no_progress
 from lab.runtime.netlink import Handles, interface_index, open_handle
 from lab.runtime.nsenter import preexec, setns, write_sysctls
 from lab.runtime.state import LabState
 from lab.topology import Node, Topology
 
-__all__ = ["Launch", "Progress", "Removal", "Runtime", "require_root"]
+__all__ = ["Laps", "Launch", "Progress", "Removal", "Runtime", "require_root"]
 
 
 @dataclass
@@ -52,6 +53,22 @@ class Removal:
     leftovers: list[str] = field(default_factory=list)
 
 
+class Laps:
+    """Seconds per phase into `timings`, each lap from the end of the one before."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.restart()
+
+    def restart(self) -> None:
+        self.clock = time.monotonic()
+
+    def __call__(self, phase: str) -> None:
+        now = time.monotonic()
+        self.timings[phase] = now - self.clock
+        self.clock = now
+
+
 def require_root() -> None:
     if os.geteuid() != 0:
         raise GwlabError("network namespaces need root (run as root or with sudo)")
@@ -61,10 +78,14 @@ class Runtime(ABC):
     """One lab on one backend. Node arguments are node names of `topo`; the caller has checked them."""
 
     name: ClassVar[str]  # "netns", "docker", "podman": what LabState.runtime records
+    # The shell `gwlab shell` opens on a host node: None, the user's own ($SHELL: a namespace shares the
+    # host's file system); a container has its image's.
+    shell: ClassVar[str | None] = None
 
     def __init__(self, topo: Topology, state: LabState) -> None:
         self.topo = topo
         self.state = state
+        self.timings: dict[str, float] = {}  # what `create` timed of its own steps (phase -> seconds)
         self.deployed: list[links.LinkKind] = []  # what `wire` deployed, for `settle_links`
 
     # -- the backend on this host -------------------------------------------------------------------
@@ -89,7 +110,8 @@ class Runtime(ABC):
     @abstractmethod
     def create(self, progress: Progress) -> None:
         """Every node, then `wire`; records the nodes in the state before creating any. The rendered
-        configs are in state.run_dir/<node>/."""
+        configs are in state.run_dir/<node>/. A backend may time its steps in `timings` (`up`
+        reports them as its phases; otherwise the whole of it is "namespaces")."""
 
     def wire(self) -> None:
         """Once the nodes exist: their sysctls, links, addresses and the runtime's routes, written from the
@@ -102,7 +124,7 @@ class Runtime(ABC):
             for link in self.deployed:
                 link.deploy(handles)
             for node in nodes:
-                configure_node(handles[node.name], node, holds_shared=not node.standby)
+                configure_node(handles[node.name], node, holds_shared(node, self.state.standby_active))
 
     def settle_links(self) -> None:
         """Once the daemons run: what the links deployed by `wire` finish on their own (IPsec tunnels:
@@ -116,6 +138,11 @@ class Runtime(ABC):
     @abstractmethod
     def pids(self) -> list[int]:
         """Every live process of the lab's nodes (memory figures, leftover checks)."""
+
+    def support_pids(self) -> tuple[list[int], list[int]]:
+        """The processes the backend itself keeps running beside the nodes, for memory figures: (the
+        lab's own, e.g. one container shim per node; shared with other labs, e.g. a daemon)."""
+        return [], []
 
     # -- a node, as seen from the host --------------------------------------------------------------
     @abstractmethod

@@ -1,5 +1,5 @@
-"""A node's network configuration inside its namespace, the same on every runtime: sysctls, bridge
-ports, addresses, link state, the routes the runtime owns and permanent neighbours.
+"""A node's network configuration inside its namespace, the same on every runtime: bridge ports,
+addresses, link state, the routes the runtime owns and permanent neighbours (sysctls: lab.runtime.sysctls).
 
 Everything is written from the host through the namespace (netlink, /proc/sys seen from inside it):
 a container's /proc/sys is read-only from within, its namespace is not.
@@ -7,38 +7,29 @@ a container's /proc/sys is read-only from within, its namespace is not.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from lab.runtime.netlink import interface_index
+from lab.runtime.sysctls import COMMON_SYSCTLS, ROUTER_SYSCTLS, sysctls
 from lab.topology import Node, StaticRoute
 
-ROUTER_SYSCTLS = {
-    "net.ipv4.ip_forward": "1",
-    "net.ipv4.conf.all.forwarding": "1",
-    # A route whose interface lost its carrier leaves the FIB at once instead of black-holing.
-    "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
-    "net.ipv4.conf.default.ignore_routes_with_linkdown": "1",
-    # ECMP by ports, so that flows of one host pair spread across instances and tunnels.
-    "net.ipv4.fib_multipath_hash_policy": "1",
-}
-COMMON_SYSCTLS = {
-    # Tunnels carry traffic from addresses that are not on the receiving interface.
-    "net.ipv4.conf.all.rp_filter": "0",
-    "net.ipv4.conf.default.rp_filter": "0",
-    "net.ipv6.conf.all.disable_ipv6": "1",
-    "net.ipv6.conf.default.disable_ipv6": "1",
-}
+__all__ = [
+    "COMMON_SYSCTLS",
+    "ROUTER_SYSCTLS",
+    "configure_node",
+    "holds_shared",
+    "install_routes",
+    "runtime_routes",
+    "sysctls",
+]
 
 
-def sysctls(node: Node) -> dict[str, str]:
-    values = dict(COMMON_SYSCTLS)
-    if node.is_router or node.role == "internet":
-        values.update(ROUTER_SYSCTLS)
-        # A seed of its own per router (stable per node name): with one shared seed every hop hashes
-        # a flow the same way, and a flow that went to vpn0 always goes on to gw0 (ECMP polarisation).
-        values["net.ipv4.fib_multipath_hash_seed"] = str(zlib.crc32(node.name.encode()) or 1)
-    return values
+def holds_shared(node: Node, standby_active: bool) -> bool:
+    """Does the node hold its shared addresses: always, for a node without any; of an active/standby
+    pair, the active instance, which is the standby once it has taken them over (standby_active)."""
+    if not any(i.shared_addresses for i in node.interfaces):
+        return True
+    return node.standby == standby_active
 
 
 def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
@@ -64,14 +55,23 @@ def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | Non
             ns.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
 
 
-def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
-    """Routes the runtime owns: a host's, and every node's internet (underlay) routes."""
-    index = interface_index(ns)
+def runtime_routes(node: Node, holds_shared: bool) -> list[StaticRoute]:
+    """The routes the runtime installs, not FRR: a host's, and every node's internet (underlay) routes
+    (the containerlab file's `ip route` lines are these, as `up` starts)."""
+    routes = []
     for r in node.routes:
         if node.is_router and not r.underlay:
             continue  # FRR's staticd installs the routers' own routes
         if r.underlay and not holds_shared and any(i.shared_addresses for i in node.interfaces):
             continue  # a standby has no public IP to route from until it takes the IPs over
+        routes.append(r)
+    return routes
+
+
+def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+    """Routes the runtime owns (`runtime_routes`), or those through the interfaces in `only`."""
+    index = interface_index(ns)
+    for r in runtime_routes(node, holds_shared):
         dev = r.dev or _device_towards(node, r)
         if only is not None and dev not in only:
             continue

@@ -20,7 +20,7 @@ from lab.load import load
 from lab.model import MAX_LAB_NAME, NAME_PATTERN
 from lab.render import render_all, write
 from lab.runtime.backends import DEFAULT, backend, installed
-from lab.runtime.base import Progress, Removal, require_root
+from lab.runtime.base import Laps, Progress, Removal, require_root
 from lab.runtime.daemons import no_progress
 from lab.runtime.interrupts import check_interrupted, interrupts_at_safe_points
 from lab.runtime.links import ipsec
@@ -77,13 +77,7 @@ def up(source: str, name: str | None = None, runtime: str = DEFAULT, progress: P
 
 def _build(started: Started, report: Progress) -> None:
     runtime, state = started.lab.runtime, started.lab.state
-    clock = time.monotonic()
-
-    def lap(phase: str) -> None:
-        nonlocal clock
-        now = time.monotonic()
-        started.timings[phase] = now - clock
-        clock = now
+    lap = Laps(started.timings)
 
     state.save()
     write(render_all(runtime.topo), state.run_dir)
@@ -91,7 +85,11 @@ def _build(started: Started, report: Progress) -> None:
     check_interrupted()
     report("namespaces", 0, len(runtime.topo.nodes))
     runtime.create(report)
-    lap("namespaces")
+    if runtime.timings:  # the backend's own steps (containers: engine, image, containers, wire)
+        started.timings.update(runtime.timings)
+        lap.restart()
+    else:
+        lap("namespaces")
     check_interrupted()
     state.phase = "starting"
     state.save()

@@ -51,7 +51,10 @@ def links_down(lab: RunningLab, ends: Sequence[tuple[str, str]]) -> None:
 
 def reconfigure(lab: RunningLab, node: str, names: Iterable[str], holds_shared: bool) -> None:
     """The node's interfaces `names` back as `up` configured them (those that exist): addresses, link
-    up, the runtime's routes and permanent neighbours."""
+    up, the runtime's routes and permanent neighbours. A stopped container has none: start_node
+    wires and configures it again."""
+    if not lab.runtime.node_present(node):
+        return
     with lab.runtime.netlink(node) as ns:
         present = set(interface_index(ns))
         configure_node(ns, lab.node(node), holds_shared, only={n for n in names if n in present})
@@ -95,6 +98,7 @@ def take_over_shared_ips(lab: RunningLab, new: Node, old: Node | None) -> None:
     # platform's switch-over does (the tunnel end's MAC is shared, so only the internet and VNet sides).
     moved = [str(a.ip) for i in new.interfaces for a in i.shared_addresses]
     for node in lab.topo.nodes.values():
-        if node.role in ("internet", "vnet", "vpn"):
+        # and a remote VNet's instances, whose tunnels end on the moved public IP too
+        if node.role in ("internet", "vnet", "vpn") or (node.role == "gateway" and node.vnet is not None):
             for ip in moved:
                 lab.run(node.name, ["ip", "neigh", "flush", "to", ip])

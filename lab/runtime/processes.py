@@ -81,3 +81,20 @@ def read_pid(path: os.PathLike[str] | str) -> int | None:
             return int(f.read().strip())
     except (OSError, ValueError):
         return None
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid`."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"

@@ -8,7 +8,8 @@ the same data to predict paths. Nothing here touches the host.
 - `constants`, `naming`, `addressing`: every shared number, derived name and derived address, once;
 - `policy`: on-prem routing policy as built (a device's tunnels, prepending, local-preference, filters);
 - `builder.build` and one builder per feature: `vnet` (VNet router, VM, gateway instances),
-  `sites` (cores, hosts, devices, tunnels), `expressroute`, `internet`; `context` is their shared state.
+  `sites` (cores, hosts, devices, tunnels), `expressroute`, `internet`, `vnets` (remote VNets and
+  VNet-to-VNet connections); `context` is their shared state.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from lab.model import AZURE_DEFAULT_APIPA, ER_DEFAULT_SUBNETS, LabFile
+from lab.model import AZURE_DEFAULT_APIPA, ER_DEFAULT_SUBNETS, LabFile, VNet
 from lab.topology.constants import APIPA
 
 ER_SUBNET_FIELDS = ("primary_subnet", "secondary_subnet")  # of `expressroute`, one per MSEE
@@ -40,6 +40,21 @@ def derived_public_ips(lab: LabFile) -> tuple[list[IPv4Address], list[list[IPv4A
             [d.public_ip if d.public_ip is not None else next(onprem, lab.pools.onprem_public[0]) for d in site.devices]
         )
     return gw, devices
+
+
+def remote_public_ips(lab: LabFile) -> dict[str, list[IPv4Address]]:
+    """Each remote VNet's instances' public IPs: the Azure pool's next free hosts after the lab's own
+    gateway's (given ones included), in file order."""
+    gw, devices = derived_public_ips(lab)
+    used = set(gw) | {ip for site in devices for ip in site}
+    free = (ip for ip in list(lab.pools.azure_public.hosts())[FIRST_PUBLIC_HOST:] if ip not in used)
+    return {v.name: [next(free, lab.pools.azure_public[0]) for _ in range(2)] for v in lab.remote_vnets}
+
+
+def remote_bgp_ips(vnet: VNet) -> list[IPv4Address]:
+    """A remote (active/active) gateway's BGP IPs: .4 and .5 of its GatewaySubnet, in public-IP order
+    (its derived public IPs ascend)."""
+    return [vnet.gateway_subnet[4], vnet.gateway_subnet[5]]
 
 
 def instance_ip_count(lab: LabFile) -> int:
@@ -101,10 +116,14 @@ def p2s_client_publics(lab: LabFile, count: int) -> list[IPv4Address]:
 
 
 def derived_vm_subnet(lab: LabFile) -> IPv4Network | None:
-    """The VM subnet a lab without `vnet.vm_subnet` gets: the first /24 (or the space itself if smaller)
+    return vm_subnet_of(lab.vnet)
+
+
+def vm_subnet_of(vnet: VNet) -> IPv4Network | None:
+    """The VM subnet a VNet without `vm_subnet` gets: the first /24 (or the space itself if smaller)
     clear of the GatewaySubnet, found without walking every candidate; None when there is none."""
-    gws = lab.vnet.gateway_subnet
-    for space in lab.vnet.address_space:
+    gws = vnet.gateway_subnet
+    for space in vnet.address_space:
         size = max(space.prefixlen, VM_SUBNET_SIZE)
         first = IPv4Network((int(space.network_address), size))
         if not first.overlaps(gws):

@@ -15,6 +15,7 @@ from lab.topology.p2s import add_p2s
 from lab.topology.sites import add_sites
 from lab.topology.types import Topology
 from lab.topology.vnet import add_gateways, add_vnet
+from lab.topology.vnets import add_remote_vnets
 
 
 def build(lab: LabFile) -> Topology:
@@ -28,6 +29,7 @@ def build(lab: LabFile) -> Topology:
     add_p2s(b)
     if lab.expressroute is not None and b.er_index is not None:
         add_expressroute(b)
+    add_remote_vnets(b)  # after the lab's own VNet, sites and ExpressRoute: their addresses stay as they were
     address_internet(b)
     _own_as_for_internal_sessions(b)
     er_site = lab.onprem.sites[b.er_index].name if b.er_index is not None and lab.expressroute else None

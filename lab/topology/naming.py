@@ -5,7 +5,7 @@ The rules check these names (length, clashes) with the same functions the builde
 
 from __future__ import annotations
 
-from lab.model import LabFile
+from lab.model import MAIN_VNET, LabFile
 
 # The lab's fixed nodes, and the VNet router's GatewaySubnet bridge.
 INTERNET, VNET, VM, ERGW = "inet", "vnet", "vm", "ergw"
@@ -17,7 +17,7 @@ CE_COUNT = 2  # customer edges of the ExpressRoute site: one per MSEE (primary, 
 SITE_NODE_SUFFIXES = (CORE, HOST, *(f"ce{k}" for k in range(CE_COUNT)))
 TUNNEL_PREFIX = "t-"  # a tunnel interface is named after the node at its far end
 ENDPOINT_PREFIX = "e-"  # ... and the veth to an IPsec tunnel's endpoint (its WAN side) too
-AZURE = "azure"  # the VNet end of a traffic direction
+AZURE = MAIN_VNET  # the VNet end of a traffic direction
 
 
 def core_name(site: str) -> str:
@@ -104,3 +104,54 @@ def parse_direction(name: str) -> tuple[str, bool] | None:
     if name.startswith(f"{AZURE}->"):
         return name.removeprefix(f"{AZURE}->"), False
     return None
+
+
+# -- remote VNets (VNet-to-VNet) ----------------------------------------------------------------------
+# A remote VNet's nodes are "<vnet>-vnet" (its router), "<vnet>-vm" and its gateway's "<vnet>-gw0",
+# "<vnet>-gw1"; the lab's own VNet keeps vnet, vm, gw0, gw1 and is called MAIN_VNET in directions.
+REMOTE_INSTANCES = 2  # a remote gateway is active/active
+
+
+def remote_vnet_node(vnet: str) -> str:
+    return f"{vnet}-{VNET}"
+
+
+def remote_vm_name(vnet: str) -> str:
+    return f"{vnet}-{VM}"
+
+
+def remote_gateway_names(vnet: str) -> list[str]:
+    return [f"{vnet}-gw{i}" for i in range(REMOTE_INSTANCES)]
+
+
+def vm_of(vnet: str) -> str:
+    """The test VM of a VNet by its name: "vm" for the lab's own, "<vnet>-vm" for a remote one."""
+    return VM if vnet == MAIN_VNET else remote_vm_name(vnet)
+
+
+def vnet_names(lab: LabFile) -> list[str]:
+    """Every VNet of the lab, the lab's own first."""
+    return [MAIN_VNET, *(v.name for v in lab.remote_vnets)]
+
+
+def flow_direction(src: str, dst: str) -> str:
+    """A direction between two ends named by site or VNet: "s1->v2", "azure->v2" (`direction` is the
+    special case of a site and the lab's own VNet)."""
+    return f"{src}->{dst}"
+
+
+def remote_directions(lab: LabFile) -> list[tuple[str, str, str]]:
+    """(direction, source node, destination node) of the traffic that involves a remote VNet: each site's
+    host to and from each remote VNet's VM, and every VNet's VM to and from every other's."""
+    out: list[tuple[str, str, str]] = []
+    remotes = [v.name for v in lab.remote_vnets]
+    for site in lab.onprem.sites:
+        for v in remotes:
+            out.append((flow_direction(site.name, v), host_name(site.name), remote_vm_name(v)))
+            out.append((flow_direction(v, site.name), remote_vm_name(v), host_name(site.name)))
+    names = vnet_names(lab)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            out.append((flow_direction(a, b), vm_of(a), vm_of(b)))
+            out.append((flow_direction(b, a), vm_of(b), vm_of(a)))
+    return out

@@ -65,7 +65,7 @@ def _device(b: Build, site: Site, core: Node, device: Device, name: str, public:
             continue
         if g_idx == b.shared_index(g_idx):
             azure_ip = _azure_ip(b, g_idx, bgp_ip in APIPA)
-            dev_if, dev_end = tunnels.device_end(b, dev, public, g_idx, azure_ip)
+            dev_if, dev_end = tunnels.device_end(b, dev, public, gw.name, b.gw_public[g_idx], azure_ip)
             _device_session(b, dev, dev_if, azure_ip, bgp_ip, g_idx, tunnel_policy(device, gw.name))
             peers.append((dev_if, azure_ip))
         gw_public = b.gw_public[b.shared_index(g_idx)]

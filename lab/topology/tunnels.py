@@ -33,10 +33,10 @@ def ipsec(b: Build) -> bool:
 
 
 def device_end(
-    b: Build, dev: Node, public: IPv4Address, g_idx: int, azure_ip: IPv4Address
+    b: Build, dev: Node, public: IPv4Address, gw_name: str, gw_public: IPv4Address, azure_ip: IPv4Address
 ) -> tuple[str, TunnelEnd | None]:
-    """The device's end of a new tunnel to the instance holding public IP `g_idx`: (interface, ipsec end)."""
-    gw_name = b.gateways[g_idx].name
+    """The device's end of a new tunnel to instance `gw_name` at `gw_public`: (interface, ipsec end). The
+    "device" end is the on-prem one, or a remote VNet's instance in a VNet-to-VNet connection."""
     dev_if = tunnel_ifname(gw_name)
     if ipsec(b):
         end = ipsec_end(b, dev, gw_name, public)  # no permanent neighbour: the endpoint answers ARP
@@ -47,7 +47,7 @@ def device_end(
                 dev_if,
                 "vxlan",
                 vni=vni,
-                remote=b.gw_public[g_idx],
+                remote=gw_public,
                 underlay=INTERNET,
                 mtu=VXLAN_MTU,
                 mac=tunnel_mac(vni, gateway_end=False),

@@ -73,6 +73,9 @@ class Neighbor:
     hold: int
     update_source: IPv4Address | None = None
     multihop: int | None = None
+    # single-hop eBGP to a peer behind a /32 device route (VNet-to-VNet over VXLAN): TTL 1 keeps the
+    # session on its tunnel (it cannot detour through the other VNet's other instance)
+    disable_connected_check: bool = False
     passive: bool = False
     bfd: bool = False
     weight: int | None = None
@@ -130,6 +133,7 @@ class Node:
     bgp: Bgp | None = None
     speaker: Speaker | None = None
     standby: bool = False  # the standby instance of an active/standby gateway
+    vnet: str | None = None  # a remote VNet's node (router, VM, instance): that VNet's name
     loopback: IPv4Address | None = None
 
     @property
@@ -190,6 +194,9 @@ class Tunnel:
     device_end: TunnelEnd | None = None
     gateway_end: TunnelEnd | None = None
     ipsec: IpsecParams | None = None
+    # VNet-to-VNet: both ends are gateway instances (the "device" end is the remote VNet's that names
+    # the connection); probes mark it once, with its name as the path label
+    between_vnets: bool = False
 
     @property
     def name(self) -> str:
@@ -272,3 +279,7 @@ class Topology:
                 for end in t.ends():
                     seen.setdefault(end.endpoint, (t, end))
         return list(seen.values())
+
+    def endpoint_ends(self) -> list[TunnelEnd]:
+        """Every IPsec end with an endpoint namespace of its own (site-to-site and point-to-site), once."""
+        return [e for _, e in self.tunnel_ends()] + (self.p2s.ends if self.p2s else [])

@@ -4,7 +4,10 @@ the session when none runs and stopped at its end if unused), the node image bui
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +45,34 @@ def node_image(any_engine: Engine) -> str:
     """The node image's tag, in any_engine's store (built or imported on first use)."""
     require_tool("mmdebstrap")
     return image.build(any_engine).tag
+
+
+@pytest.fixture
+def silent_socket(tmp_path: Path) -> Iterator[Path]:
+    """A unix socket that accepts connections and never answers: a hung daemon."""
+    path = tmp_path / "docker.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield path
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
 
 
 def until(condition: Callable[[], object], timeout_s: float, what: str) -> object:

@@ -3,16 +3,10 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import socket
-import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyroute2 import IPRoute
 
 from lab.errors import GwlabError
 from lab.runtime.containers import dockerd, image, nodes
@@ -20,7 +14,7 @@ from lab.runtime.containers.engine import Engine, engine
 from lab.runtime.containers.fsutil import remove_tree
 from lab.runtime.processes import alive
 from tests.helpers import require_root, require_tool
-from tests.labs import unique
+from tests.labs import host_state, unique
 
 
 def test_missing_engines_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,34 +29,6 @@ def test_missing_engines_are_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
         dockerd.ensure(dockerd.Daemon(tmp_path))
     with pytest.raises(GwlabError, match=r"^unknown container engine 'lxc' \(use docker or podman\)$"):
         engine("lxc")
-
-
-@pytest.fixture
-def silent_socket(tmp_path: Path) -> Iterator[Path]:
-    """A unix socket that accepts connections and never answers: a hung daemon."""
-    path = tmp_path / "docker.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield path
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def test_daemon_that_does_not_answer_is_one_line(silent_socket: Path) -> None:
@@ -83,26 +49,6 @@ def test_docker_host_without_a_daemon_is_one_line(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
     with pytest.raises(GwlabError, match=r"^DOCKER_HOST=tcp://127.0.0.1:2375: gwlab drives a local daemon only"):
         engine("docker")
-
-
-def host_state() -> dict[str, object]:
-    """What a Docker daemon in its default mode changes: forwarding sysctls, the nftables ruleset, links."""
-    sysctls = {}
-    for pattern in (
-        "/proc/sys/net/ipv4/ip_forward",
-        "/proc/sys/net/ipv[46]/conf/*/forwarding",
-        "/proc/sys/net/bridge/*",
-    ):
-        for path in sorted(glob.glob(pattern)):
-            with open(path, encoding="ascii") as f:
-                sysctls[path] = f.read().strip()
-    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
-    with IPRoute() as ipr:
-        links = sorted(
-            (link.get_attr("IFLA_IFNAME"), (link.get_attr("IFLA_LINKINFO") or {}).get("attrs", [("", "")])[0][1])
-            for link in ipr.get_links()
-        )
-    return {"sysctls": sysctls, "nft": ruleset, "links": links}
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ from lab.runtime.containers import image, wheels
 from lab.runtime.containers.engine import Engine
 from lab.runtime.containers.fsutil import mounts_under
 from tests.containers.conftest import until
-from tests.helpers import require_root, require_tool
+from tests.helpers import require_root, require_tool, run_gwlab
 
 
 def test_tag_is_a_hash_of_what_goes_in() -> None:
@@ -48,6 +49,8 @@ def test_mmdebstrap_command_is_the_measured_recipe() -> None:
     assert {"frr", "python3", "strongswan-charon", "libcharon-extra-plugins", "openssl"} <= set(include)
     pip_hook = next(a for a in argv if "pip install" in a)
     assert 'chroot "$1" env -i PATH=' in pip_hook and "--no-index" in pip_hook and recipe.exabgp_wheel in pip_hook
+    compile_hook = next(a for a in argv if "compileall" in a)  # byte code valid whatever the tarball's mtimes
+    assert "--invalidation-mode checked-hash" in compile_hook and argv.index(compile_hook) > argv.index(pip_hook)
     assert argv[-4:] == ["/out.tar", *recipe.sources()]
 
 
@@ -123,6 +126,11 @@ def test_node_image_is_built_once_and_runs_the_venvs_exabgp(any_engine: Engine, 
     assert lines[1:3] == [str(uid), str(gid)]
     assert lines[3].endswith(":/usr/lib/frr")
     assert lines[4:] == ["charon", "no-pip", "no-usrmerge"]
+    # The command line says the same in JSON (`image build` of a present tag is that one inspect).
+    for command in ("build", "ls"):
+        ran = run_gwlab("image", command, any_engine.name, "--json")
+        assert ran.returncode == 0, ran.stderr
+        assert node_image in {row["tag"] for row in json.loads(ran.stdout)}, ran.stdout
 
 
 @pytest.mark.slow

@@ -177,7 +177,7 @@ def test_bgp_between_two_node_containers(
 def test_charon_makes_its_tun_device_in_a_node(
     any_engine: Engine, node_image: str, tmp_path: Path, lab_dirs: dict[str, Path]
 ) -> None:
-    """IPsec next: charon with kernel-libipsec (userspace ESP) starts in a node and creates ipsec0."""
+    """charon with kernel-libipsec (userspace ESP) starts in a node and creates ipsec0."""
     engine, lab = any_engine, lab_name(any_engine, "ci")
     node_spec = spec(engine, node_image, lab, "vpn", tmp_path, lab_dirs)
     (node_spec.config_dir / "strongswan.conf").write_text(

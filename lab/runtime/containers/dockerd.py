@@ -144,6 +144,8 @@ def check(daemon: Daemon) -> None:
 
 def gwlab_pid(daemon: Daemon) -> int | None:
     """The pid of the dockerd gwlab started for `daemon`, if it still runs (a reused pid is not it)."""
+    if daemon.external:
+        return None  # DOCKER_HOST names someone else's daemon, whatever gwlab runs beside it
     try:
         pid = int(daemon.pidfile.read_text().split()[0])
         with open(f"/proc/{pid}/cmdline", "rb") as f:

@@ -84,9 +84,14 @@ def installed() -> list[str]:
 
 def first_line(exc: DockerException) -> str:
     """The engine's own words for a failed call: the last 'Error ...' line of its stderr."""
-    lines = [line.strip() for line in (exc.stderr or exc.stdout or "").splitlines() if line.strip()]
+    return said(exc.stderr or exc.stdout or "", exc.return_code)
+
+
+def said(output: str, code: int) -> str:
+    """The last 'Error ...' line of an engine's output, without its prefix."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "rror" in line]
-    text = (errors or lines or [f"exit code {exc.return_code}"])[-1]
+    text = (errors or lines or [f"exit code {code}"])[-1]
     for prefix in ("Error response from daemon: ", "Error: ", "error: "):
         text = text.removeprefix(prefix)
     return text

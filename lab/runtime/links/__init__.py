@@ -38,6 +38,38 @@ def plan(topo: Topology) -> list[LinkKind]:
     return [*bridges, *veths, *vxlans, ipsec.Charons(topo, charons_of(topo)), *nats]
 
 
+def plan_for(topo: Topology, node: str) -> list[LinkKind]:
+    """The links that end in `node`, in `plan`'s order (of `Charons`, the node's own): what a node whose
+    network namespace was replaced (a restarted container) needs wired again."""
+    out: list[LinkKind] = []
+    for kind in plan(topo):
+        if node in ends(kind):
+            out.append(kind.of(node) if isinstance(kind, Charons) else kind)
+    return out
+
+
+def ends(kind: LinkKind) -> tuple[str, ...]:
+    """The nodes a link kind has an interface (or, IPsec, a NAT table or a charon's end) in. An IPsec
+    end's endpoint namespace is not a node: it belongs to its router, and comes and goes with it."""
+    if isinstance(kind, Veth):
+        return (kind.link.a, kind.link.b)
+    if isinstance(kind, Charons):
+        return tuple(dict.fromkeys(e.node for e in kind.ends))
+    assert isinstance(kind, Bridge | Vxlan | IpsecNat)
+    return (kind.node,)
+
+
+def far_ends(topo: Topology, node: str) -> list[tuple[str, str, str]]:
+    """(interface, peer node, peer interface) of each of `node`'s veths."""
+    out = []
+    for link in topo.links:
+        if link.a == node:
+            out.append((link.a_ifname, link.b, link.b_ifname))
+        elif link.b == node:
+            out.append((link.b_ifname, link.a, link.a_ifname))
+    return out
+
+
 def charon_ends(kinds: list[LinkKind]) -> list[CharonEnd]:
     return [e for k in kinds if isinstance(k, ipsec.Charons) for e in k.ends]
 
@@ -67,6 +99,9 @@ __all__ = [
     "Vxlan",
     "charon_ends",
     "charons_of",
+    "ends",
+    "far_ends",
     "plan",
+    "plan_for",
     "settle",
 ]

@@ -63,8 +63,7 @@ def endpoint_path(lab: str, endpoint_name: str) -> str:
 
 def endpoint_paths(topo: Topology) -> list[str]:
     """Every endpoint namespace of the lab (site-to-site and point-to-site ends)."""
-    ends = [e for _, e in topo.tunnel_ends()] + (topo.p2s.ends if topo.p2s else [])
-    return [endpoint_path(topo.name, e.endpoint) for e in ends]
+    return [endpoint_path(topo.name, e.endpoint) for e in topo.endpoint_ends()]
 
 
 def charon_of(lab: str, end: TunnelEnd) -> Charon:
@@ -146,8 +145,15 @@ class EndpointEnd:
     def wire(self, handles: Handles) -> None:
         """Veths, the endpoint's routing and sysctls, the router's VTI sysctls, the instance's files;
         through netlink and call_in threads only, so that ends can be wired in parallel."""
-        end = self.end
         private_dir(self.topo.name)
+        self.connect(handles)
+        self.write_files()
+
+    def connect(self, handles: Handles) -> None:
+        """The endpoint's network towards its router: the two veths into the router's namespace, the
+        endpoint's addresses, routing and sysctls (WAN down until `ready`), the router's VTI sysctls. Also
+        what a router whose namespace was replaced (a restarted container) needs again: its files stay."""
+        end = self.end
         router = handles.netns_path(end.node)
         endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN)
         endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU)
@@ -156,7 +162,6 @@ class EndpointEnd:
         if self.selectors():
             endpoint.anchor_selectors(self.path, self.selectors())
         endpoint.router_vti_sysctls(router, end.vti)
-        self.write_files()
 
     def start(self, handles: Handles) -> None:
         """Fork charon (from one thread only: a fork with preexec_fn racing another thread's can hang)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from lab.runtime.netlink import Handles, interface_index
 from lab.topology import Link
 
+MTU = 1500  # set, not left to the kernel: containerlab's default is 9500, and its file says this one
+
 
 @dataclass(frozen=True)
 class Veth:
@@ -18,8 +20,8 @@ class Veth:
 
     def deploy(self, handles: Handles) -> None:
         link = self.link
-        peer = {"ifname": link.b_ifname, "net_ns_fd": handles.netns_path(link.b)}
-        handles[link.a].link("add", ifname=link.a_ifname, kind="veth", peer=peer)
+        peer = {"ifname": link.b_ifname, "net_ns_fd": handles.netns_path(link.b), "mtu": MTU}
+        handles[link.a].link("add", ifname=link.a_ifname, kind="veth", mtu=MTU, peer=peer)
 
     def remove(self, handles: Handles) -> None:
         """One end deleted takes the other with it (and every VXLAN device riding on it)."""
