@@ -8,25 +8,40 @@ on the machine spreads over all cases instead of skewing one.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pyroute2 import netns
 
-from bench import failover, ipsec, machine, munet_runs, oracle, profile, report
-from bench.gwlab_runs import Case, builtin_case, generated_case, run_once, runtime_case, shape
+from bench import failover, ipsec, machine, munet_runs, oracle, profile, quiet, report, scale
+from bench.gwlab_runs import (
+    MIN_AVAILABLE_MIB,
+    Case,
+    available_mib,
+    builtin_case,
+    generated_case,
+    run_once,
+    runtime_case,
+    shape,
+    vxlan_case,
+)
 from controller.oracle import predict
 from lab.errors import GwlabError, LabError
 from lab.paths import builtin_topologies
 
 REPO = Path(__file__).resolve().parents[1]
-FULL_SIZES = (1, 5, 20, 50)
+FULL_SIZES = (1, 5, 20, 50, 100)
 QUICK_SIZES = (1, 5)
+CARRIABLE = {"failover", "ipsec", "oracle"}
+BIG_SITES = 200  # run once, last, and only when the memory it needs is free (the machine is shared)
+BIG_NEED_MIB_PER_SITE = 70  # without smaller labs to go by: 67 MiB PSS per site in the 2026-11-22 run
 
 
 def _ints(text: str) -> list[int]:
@@ -52,6 +67,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_ints,
         default=None,
         help=f"generated labs, comma-separated site counts (default {','.join(map(str, FULL_SIZES))})",
+    )
+    ap.add_argument(
+        "--big",
+        type=int,
+        default=None,
+        help=f"one run of a lab this large, after everything else, if memory allows (default {BIG_SITES}; "
+        "0: none; none with --quick)",
+    )
+    ap.add_argument("--busy-load", type=float, default=quiet.Rule.max_load, help="rerun rule: load limit")
+    ap.add_argument(
+        "--busy-others", type=float, default=quiet.Rule.max_others, help="rerun rule: others' share of the CPU"
+    )
+    ap.add_argument("--reruns", type=int, default=quiet.Rule.reruns, help="rerun rule: at most this many more")
+    ap.add_argument(
+        "--carry",
+        default="",
+        help="comma-separated parts (failover, ipsec, oracle) not measured again: taken from the --json results",
     )
     ap.add_argument("--builtins", default=None, help="comma-separated built-in labs, or 'all' (default)")
     ap.add_argument("--munet-lab", default="hybrid", help="lab brought up by munet too (default hybrid)")
@@ -110,7 +142,53 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"not container runtimes: {', '.join(wrong)} (use docker, podman or none)")
     if args.quick:
         args.no_profile = True
+    if args.big is None:
+        args.big = 0 if args.quick else BIG_SITES
+    args.carry = {c for c in args.carry.split(",") if c}
+    if args.carry - CARRIABLE:
+        ap.error(f"--carry: not a part: {', '.join(sorted(args.carry - CARRIABLE))} (parts: {', '.join(CARRIABLE)})")
+    args.rule = quiet.Rule(args.busy_load, args.busy_others, args.reruns)
     return args
+
+
+def _said(run: dict[str, Any]) -> str:
+    state = f"up {run['up_s']:.2f} s" if run.get("ok") else f"FAILED ({run.get('error')})"
+    tries = len(run.get("attempts", [])) or 1
+    return (
+        f"{state} at load {run.get('load1_start', 0):.1f}, others {run.get('others_share') or 0:.0%} "
+        f"({tries} attempt(s)), down {run.get('down_s', 0):.2f} s"
+    )
+
+
+def predicted_pss_mib(results: dict[str, list[dict[str, Any]]], cases: list[Case], sites: int) -> float:
+    """The PSS a lab of `sites` sites should take, by the least-squares line through this run's generated
+    labs (without two sizes to go by: BIG_NEED_MIB_PER_SITE per site)."""
+    points = [
+        (float(c.sites), float(r["memory"]["pss_mib"]))
+        for c in cases
+        if c.kind == "generated"
+        for r in results[c.label]
+        if r.get("ok")
+    ]
+    line = scale.fit([x for x, _ in points], [y for _, y in points])
+    return line[0] + line[1] * sites if line else BIG_NEED_MIB_PER_SITE * sites
+
+
+def run_big(args: argparse.Namespace, pss_mib: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """One run of the big lab, last, if the memory it needs (its predicted PSS and a fifth more, plus
+    what must stay free) is available; otherwise why not."""
+    case = generated_case(args.prefix, args.big, args.workdir / "labs")
+    free = available_mib()
+    need = 1.2 * pss_mib + MIN_AVAILABLE_MIB
+    if free < need:
+        say(f"{case.label}: skipped, {free:,.0f} MiB available, {need:,.0f} needed")
+        return {"sites": args.big, "skipped": f"{free:,.0f} MiB available at the time, {need:,.0f} MiB needed"}
+    say(f"{case.label}: one run ({free:,.0f} MiB available)")
+    run = run_once(case)
+    run["round"] = 1
+    run["available_mib_before"] = round(free)
+    say(f"{case.label}: {_said(run)}")
+    return {"case": case, "run": run}
 
 
 def log(message: str) -> None:
@@ -136,6 +214,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rss_mib": median([r["memory"]["rss_mib"] for r in ok]),
         "routing_pss_mib": median([r["routing_memory"]["pss_mib"] for r in ok]),
         "processes": median([r["memory"]["processes"] for r in ok]),
+        # How busy the machine was for the figures kept, and how many busy runs were taken again.
+        "load1_start": median([r["load1_start"] for r in ok if "load1_start" in r]),
+        "load1_max": max((r["load1_start"] for r in ok if "load1_start" in r), default=None),
+        "others_share": median([r["others_share"] for r in ok if r.get("others_share") is not None]),
+        "attempts": sum(len(r.get("attempts", [])) or 1 for r in runs),
+        "busy_runs": sum(1 for r in ok if r.get("busy")),
     }
     with_runtime = [r for r in ok if "runtime_memory" in r]
     if with_runtime:
@@ -159,7 +243,7 @@ def other_labs(prefix: str) -> int:
 
 
 def write_outputs(data: dict[str, Any], args: argparse.Namespace) -> None:
-    png = report.plot(data, args.png)
+    png = scale.plot(data, args.png)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report.markdown(data, png, args.doc.parent), encoding="utf-8")
     log(f"wrote {args.doc}" + (f", {png}" if png else ""))
@@ -200,14 +284,19 @@ def main(argv: list[str] | None = None) -> int:
         f"ExaBGP {meta['exabgp']}; {args.runs} run(s) per case"
     )
     cases: list[Case] = [builtin_case(args.prefix, b) for b in args.builtins]
+    # munet has no IPsec endpoints: both tools are timed on the lab with VXLAN tunnels, right after the
+    # built-in itself (IPsec, the default: the default lab's own figure).
+    paired = vxlan_case(args.prefix, args.munet_lab, args.workdir / "labs")
+    if not args.no_munet:
+        cases.insert(next(i for i, c in enumerate(cases) if c.label == args.munet_lab) + 1, paired)
     cases += [generated_case(args.prefix, n, args.workdir / "labs") for n in args.sizes]
     # Right after the same lab on netns (and munet's run of it): the three runtimes side by side.
-    after = next(i for i, c in enumerate(cases) if c.kind == "builtin" and c.label == args.munet_lab) + 1
+    after = max(i for i, c in enumerate(cases) if c.label in (args.munet_lab, paired.label)) + 1
     cases[after:after] = [runtime_case(args.prefix, args.munet_lab, r) for r in args.runtimes]
     shapes = {c.label: shape(c.topology()) for c in cases}
 
     munet: munet_runs.Munet | None = None
-    munet_info: dict[str, Any] = {"lab": args.munet_lab, "enabled": not args.no_munet}
+    munet_info: dict[str, Any] = {"lab": paired.label, "builtin": args.munet_lab, "enabled": not args.no_munet}
     munet_topo = munet_pred = munet_config = None
     if not args.no_munet:
         log(f"munet: preparing {args.munet_venv}")
@@ -215,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             munet = munet_runs.ensure(args.munet_venv)
             munet_info.update(version=munet.version, setup_s=time.monotonic() - t0)
-            munet_topo = builtin_case(args.prefix, args.munet_lab).topology()
+            munet_topo = paired.topology()
             munet_topo.name = f"{args.prefix}-munet"
             munet_pred = predict(munet_topo)
             munet_config = munet_runs.prepare(munet_topo, args.workdir / "munet" / args.munet_lab)
@@ -230,51 +319,71 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {c.label: [] for c in cases}
     munet_results: list[dict[str, Any]] = []
     started = time.monotonic()
+
+    def munet_attempt(rnd: int) -> dict[str, Any]:
+        assert munet is not None and munet_topo is not None and munet_pred is not None and munet_config is not None
+        attempts = []
+        for attempt in range(1, 4):  # munet's node creation can race (see the report); retry
+            got = munet_runs.run_once(
+                munet,
+                munet_topo,
+                munet_pred,
+                munet_config,
+                args.workdir / "munet-run" / f"{args.munet_lab}-{rnd}-{attempt}",
+            )
+            attempts.append(got)
+            if got.get("ok") or "before converging" not in str(got.get("error", "")):
+                break
+        final = dict(attempts[-1])
+        final["failed_attempts"] = [a.get("error") for a in attempts[:-1]]
+        return final
+
     for rnd in range(1, args.runs + 1):
         for case in cases:
-            run = run_once(case)
+            run = quiet.quietest(functools.partial(run_once, case), args.rule, log)
             run["round"] = rnd
             results[case.label].append(run)
-            state = f"up {run['up_s']:.2f} s" if run.get("ok") else f"FAILED ({run.get('error')})"
-            log(f"round {rnd}/{args.runs} gwlab {case.label}: {state}, down {run.get('down_s', 0):.2f} s")
-            if case.label == args.munet_lab and munet is not None:
-                assert munet_topo is not None and munet_pred is not None and munet_config is not None
-                attempts = []
-                for attempt in range(1, 4):  # munet's node creation can race (see the report); retry
-                    got = munet_runs.run_once(
-                        munet,
-                        munet_topo,
-                        munet_pred,
-                        munet_config,
-                        args.workdir / "munet-run" / f"{args.munet_lab}-{rnd}-{attempt}",
-                    )
-                    attempts.append(got)
-                    if got.get("ok") or "before converging" not in str(got.get("error", "")):
-                        break
-                final = dict(attempts[-1])
+            log(f"round {rnd}/{args.runs} gwlab {case.label}: {_said(run)}")
+            if case.label == paired.label and munet is not None:
+                # Right after gwlab's run of the same lab: the pair shares the moment's load (the ratio).
+                final = quiet.quietest(functools.partial(munet_attempt, rnd), args.rule, log)
                 final["round"] = rnd
-                final["failed_attempts"] = [a.get("error") for a in attempts[:-1]]
                 munet_results.append(final)
-                state = f"up {final['up_s']:.2f} s" if final.get("ok") else f"FAILED ({final.get('error')})"
-                log(
-                    f"round {rnd}/{args.runs} munet {args.munet_lab}: {state} "
-                    f"({len(attempts)} attempt(s)), down {final.get('down_s', 0):.2f} s"
-                )
+                log(f"round {rnd}/{args.runs} munet {paired.label}: {_said(final)}")
+    big: dict[str, Any] | None = None
+    if args.big:
+        big = run_big(args, predicted_pss_mib(results, cases, args.big), log)
+        if big.get("case") is not None:
+            cases.append(big.pop("case"))
+            shapes[cases[-1].label] = shape(cases[-1].topology())
+            results[cases[-1].label] = [big.pop("run")]
     meta["bench_seconds"] = time.monotonic() - started
     meta["other_namespaces_at_end"] = other_labs(args.prefix)
     meta["load_at_end"] = [round(v, 2) for v in os.getloadavg()[:2]]
 
     prof: dict[str, Any] | None = None
     if not args.no_profile and args.sizes:
-        largest = max((c for c in cases if c.kind == "generated"), key=lambda c: c.sites)
+        largest = max((c for c in cases if c.kind == "generated" and c.sites in args.sizes), key=lambda c: c.sites)
         log(f"profiling one up of {largest.label} with py-spy")
         prof = profile.profile(largest.source, largest.lab_name, args.workdir / "profile")
         prof["lab"] = largest.label
 
-    failover_samples = failover.run(failover_runs, log)
-    ipsec_figures = ipsec.measure(args.prefix, args.runs, args.workdir / "ipsec", log)
-    log("oracle: predict on generated labs of " + ", ".join(map(str, oracle.SIZES)) + " sites")
-    oracle_figures = oracle.measure(oracle.SIZES, args.runs)
+    saved = json.loads(args.json.read_text(encoding="utf-8")) if args.carry and args.json.exists() else {}
+    earlier = saved.get("options", {}).get("carried") or {}  # carried already: from the run before that
+    when = saved.get("machine", {}).get("date", "an earlier run")
+    carried = {part: earlier.get(part, when) for part in args.carry if part in saved}
+    if args.carry - set(carried):
+        log(f"--carry: {', '.join(sorted(args.carry - set(carried)))} not in {args.json}: measured again")
+    failover_samples = saved["failover"] if "failover" in carried else failover.run(failover_runs, log)
+    if "ipsec" in carried:
+        ipsec_figures = saved["ipsec"]
+    else:
+        ipsec_figures = ipsec.measure(args.prefix, args.runs, args.workdir / "ipsec", log)
+    if "oracle" in carried:
+        oracle_figures = saved["oracle"]
+    else:
+        log("oracle: predict on generated labs of " + ", ".join(map(str, oracle.SIZES)) + " sites")
+        oracle_figures = oracle.measure(oracle.SIZES, args.runs)
     meta["total_seconds"] = time.monotonic() - begun
     data: dict[str, Any] = {
         "machine": meta,
@@ -285,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
             "builtins": args.builtins,
             "runtimes": args.runtimes,
             "prefix": args.prefix,
+            "big": args.big,
+            "rerun_rule": args.rule.as_dict(),
+            "carried": carried,  # part -> the date of the run it comes from
         },
+        "big": big,
         "memory_metric": "PSS (sum over the lab's processes, /proc/<pid>/smaps_rollup); RSS alongside",
         "gwlab": [
             {

@@ -5,7 +5,7 @@ does (lab up until converged, then the faults), and then measured together: the 
 of every copy (FRR, ExaBGP, charon: bench.memory), the CPU they use while idle (keepalives, BFD, DPD)
 over IDLE_S, each copy's start time and the machine's load average. A few sizes only (the brief:
 measure, do not soak); the estimate of what fits is linear in the measured figures and says so.
-Writes bench/classroom.json; the figures go into docs/benchmarks.md by hand, with the load."""
+Writes bench/classroom.json; the figures go into docs/classrooms.md by hand, with the load."""
 
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def mark() -> CpuMark:
 
 
 def process_seconds(pids: Iterable[int]) -> dict[str, float]:
-    """command -> CPU seconds (user + system) used so far by the given processes."""
+    """command -> CPU seconds (user + system) used so far by the given processes, with the children
+    they reaped (charon's updown scripts, a launcher's daemon before it forked away)."""
     out: dict[str, float] = {}
     for pid in pids:
         try:
@@ -49,7 +50,7 @@ def process_seconds(pids: Iterable[int]) -> dict[str, float]:
         except (OSError, IndexError):
             continue
         comm = command(pid)
-        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+        out[comm] = out.get(comm, 0.0) + sum(int(v) for v in fields[11:15]) / TICK
     return out
 
 

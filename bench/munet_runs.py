@@ -23,15 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import NetNS
-
-from bench import munet_lab
+from bench import cpu, munet_lab, quiet
 from bench.gwlab_runs import ROUTING_COMMANDS
 from bench.memory import command, descendants, parents, sample
 from controller import converge
 from controller.oracle import Prediction
 from lab.poll import poll
 from lab.runtime.daemons import exabgp_binary
+from lab.runtime.netlink import Handles
 from lab.runtime.processes import alive
 from lab.topology import Topology
 
@@ -164,7 +163,7 @@ def run_once(
     rundir.parent.mkdir(parents=True, exist_ok=True)
     log = rundir.parent / f"{rundir.name}.log"
     stray = {p.name for p in Path("/tmp").glob("mu-*-proc")}
-    out: dict[str, Any] = {"ok": False}
+    out: dict[str, Any] = {"ok": False, "load1_start": os.getloadavg()[0]}
     cmd = [
         munet.unshare,
         "--pid",
@@ -177,7 +176,7 @@ def run_once(
         "-d",
         str(rundir),
     ]
-    wall0, start = time.time(), time.monotonic()
+    wall0, start, cpu_start = time.time(), time.monotonic(), cpu.mark()
     with open(log, "wb") as logf:
         proc = subprocess.Popen(
             cmd,
@@ -187,9 +186,10 @@ def run_once(
             start_new_session=True,
             preexec_fn=_default_sigint,
         )
-    handles: dict[str, Any] = {}
+    pids: dict[str, int] = {}
+    # The same reads as gwlab's wait: a thread and handle per node, kept for the whole wait.
+    handles = Handles(lambda name: f"/proc/{pids[name]}/ns/net")
     try:
-        pids: dict[str, int] = {}
         daemons_at: float | None = None
 
         def look() -> list[converge.Difference] | None:
@@ -207,9 +207,6 @@ def run_once(
                     daemons_at = time.monotonic()
             if daemons_at is None:
                 return None
-            for name in routers:
-                if name not in handles:
-                    handles[name] = NetNS(f"/proc/{pids[name]}/ns/net")
             # The same comparison as gwlab's, with FRR read inside munet's nodes.
             found = dict(pids)
             return converge.differences(topo, pred, handles, lambda node: _peers(found[node]))
@@ -230,6 +227,9 @@ def run_once(
             "convergence": out["up_s"] - (daemons_at - start),
         }
         tree = descendants(proc.pid)
+        # munet's whole tree is "the lab" here: its own Python, inits and shells, and the daemons.
+        out["cpu"] = cpu.since(cpu_start, [proc.pid, *tree])
+        out.update(quiet.others(out["cpu"], out["up_s"]))
         mem = sample(tree)
         out["memory"] = mem.as_dict()
         out["routing_memory"] = mem.only(ROUTING_COMMANDS).as_dict()
@@ -237,9 +237,7 @@ def run_once(
     except Exception as exc:  # reported in the results, never hidden
         out["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        for h in handles.values():
-            with contextlib.suppress(Exception):
-                h.close()
+        handles.close()
         out["down_s"], out["leftovers"] = _stop(proc)
         for leftover in Path("/tmp").glob("mu-*-proc"):
             if leftover.name not in stray:  # munet's own empty mount point of this run

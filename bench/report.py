@@ -2,122 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-PHASES = ("prepare", "render", "namespaces", "daemons", "convergence")
-TARGET_DEFAULT_S = 3.0
-TARGET_RATIO = 1 / 3
-TARGET_50_S = 60.0
-TARGET_50_GIB = 4.0
-TARGET_RUNTIME_S = {"docker": 8.0, "podman": 6.0}  # the default lab on each container runtime
-
-
-def _f(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
-
-def _gib(value_mib: float | None) -> str:
-    return "-" if value_mib is None else f"{value_mib / 1024:.2f}"
-
-
-def _fit(xs: list[float], ys: list[float]) -> tuple[float, float] | None:
-    """Least-squares line y = a + b x."""
-    if len(xs) < 2 or len({*xs}) < 2:
-        return None
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-    return my - b * mx, b
-
-
-def dominant(summary: dict[str, Any]) -> tuple[str, float] | None:
-    phases = {k: v for k, v in summary.get("phases", {}).items() if v is not None and k in PHASES}
-    up = summary.get("up_s")
-    if not phases or not up:
-        return None
-    name = max(phases, key=lambda k: phases[k])
-    return name, phases[name] / up
-
-
-def plot(data: dict[str, Any], path: Path) -> Path | None:
-    gen = [g for g in data["gwlab"] if g["kind"] == "generated" and g["summary"]["up_s"] is not None]
-    if len(gen) < 2:
-        return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    sites = [g["sites"] for g in gen]
-    labels = [str(s) for s in sites]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    bottom = [0.0] * len(gen)
-    colors = {
-        "prepare": "#bbbbbb",
-        "render": "#888888",
-        "namespaces": "#4c72b0",
-        "daemons": "#dd8452",
-        "convergence": "#55a868",
-    }
-    for phase in PHASES:
-        values = [g["summary"]["phases"].get(phase) or 0.0 for g in gen]
-        left.bar(labels, values, bottom=bottom, label=phase, color=colors[phase])
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    downs = [g["summary"]["down_s"] or 0.0 for g in gen]
-    left.plot(labels, downs, "k--o", label="down")
-    left.set_xlabel("on-prem sites (gwlab generate --sites N)")
-    left.set_ylabel("seconds (median)")
-    left.set_title("up until converged, by phase; down")
-    left.legend(fontsize=8)
-    right.plot(sites, [g["summary"]["pss_mib"] / 1024 for g in gen], "o-", label="PSS (all lab processes)")
-    right.plot(sites, [g["summary"]["rss_mib"] / 1024 for g in gen], "s--", label="RSS (all lab processes)")
-    right.axhline(TARGET_50_GIB, color="red", linewidth=0.8, linestyle=":", label="4 GiB target (50 sites)")
-    right.set_xlabel("on-prem sites")
-    right.set_ylabel("GiB")
-    right.set_title("memory right after convergence")
-    right.legend(fontsize=8)
-    fig.suptitle(f"gwlab scale, {data['machine']['cores']} cores, {data['machine']['date']}", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _spread(s: dict[str, Any]) -> str:
-    """(min-max) of the runs, when there was more than one."""
-    lo, hi = s.get("up_min_s"), s.get("up_max_s")
-    return f" ({lo:.2f}-{hi:.2f})" if lo is not None and hi is not None and s.get("ok_runs", 0) > 1 else ""
-
-
-def _row(label: str, shape: dict[str, int], s: dict[str, Any]) -> str:
-    p = s.get("phases", {})
-    dom = dominant(s)
-    ok = f"{s['ok_runs']}/{s['runs']}"
-    return (
-        f"| {label} | {shape['nodes']} | {shape['routers']} | {shape['speakers']} | {shape['bgp_neighbors']} "
-        f"| **{_f(s['up_s'])}**{_spread(s)} | {_f(p.get('prepare'))} | {_f(p.get('render'))} "
-        f"| {_f(p.get('namespaces'))} "
-        f"| {_f(p.get('daemons'))} | {_f(p.get('convergence'))} | {_f(s['down_s'])} | {_mib(s['pss_mib'])} "
-        f"| {_mib(s['rss_mib'])} | {_f(s['processes'], 0)} | {dom[0] if dom else '-'} | {ok} |"
-    )
-
-
-HEADER = (
-    "| lab | nodes | routers | speakers | BGP neighbors | up (s), median (min-max) | prepare | render "
-    "| namespaces | daemons | convergence | down (s) | PSS (MiB) | RSS (MiB) | processes | dominant phase "
-    "| ok runs |\n"
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|"
-)
+from bench import quiet, runtimes, scale
+from bench.tables import HEADER
+from bench.tables import fmt as _f
+from bench.tables import gib as _gib
+from bench.tables import mib as _mib
+from bench.tables import row as _row
+from bench.tables import share as _share
+from bench.tables import spread as _spread
 
 
 def _loads(data: dict[str, Any]) -> str:
@@ -160,6 +55,27 @@ def _machine(m: dict[str, Any], munet: dict[str, Any], loads: str) -> list[str]:
 
 def _method(data: dict[str, Any]) -> list[str]:
     runs = data["options"]["runs"]
+    rule = data["options"].get("rerun_rule")
+    carried = data["options"].get("carried") or {}
+    load_lines = [
+        "- **load**: every run records the 1-minute load average as it began (*load at start*) and as its lab "
+        "converged, and the CPU time others used during it (*others' CPU*: the machine's busy time from "
+        "`/proc/stat` minus gwlab's process, the children it waited for and the lab's processes with the "
+        "children they reaped, as a share of the cores' time; kernel threads working for the lab count as "
+        "others', so it is an upper bound). The tables give the median over the runs kept (and the maximum "
+        "load).",
+    ]
+    if rule:
+        load_lines.append(
+            f"- **busy runs are taken again**: {quiet.Rule(**rule).describe()}. *ok runs (attempts)* counts "
+            "them; a figure whose kept runs were still busy says so in the targets."
+        )
+    if carried:
+        load_lines.append(
+            "- Not measured again in this run (`--carry`), from the run of "
+            + ", ".join(f"{when}: {part}" for part, when in sorted(carried.items()))
+            + "."
+        )
     return [
         "## Method",
         "",
@@ -170,8 +86,9 @@ def _method(data: dict[str, Any]) -> list[str]:
         "router's kernel FIB holds exactly the predicted BGP routes (polled every 100 ms). Its phases are "
         "`UpResult.timings`: *render* (configuration files), *namespaces* (namespaces, veths, bridges, "
         "VXLAN tunnels, addresses), *daemons* (FRR zebra/bgpd/staticd/bfdd and ExaBGP started), "
-        "*convergence* (BGP until the oracle is satisfied); *prepare* is what `up` does before them "
-        "(parse, rules, topology, oracle prediction).",
+        "*tunnels* (IPsec: every charon, forked beside FRR, waited for and loaded), *convergence* (BGP, "
+        "IPsec and BFD until the oracle is satisfied); *prepare* is what `up` does before them (parse, "
+        "rules, topology, oracle prediction).",
         "- **down** is `lab.runtime.lifecycle.down()` until it returns with nothing left (its leftovers "
         "list is checked empty).",
         "- **memory** is sampled right after `up` returns: the sum over every process in the lab's "
@@ -180,136 +97,12 @@ def _method(data: dict[str, Any]) -> list[str]:
         "once per process and so overstates what the lab occupies. Kernel memory (namespaces, veths, "
         "routes, sockets) is in neither.",
         "- Generated labs come from `lab.generate.generate(N)` (`gwlab generate --sites N`): one VPN "
-        "device per site, active-active gateway, no ExpressRoute.",
+        "device per site, active-active gateway, no ExpressRoute, IPsec tunnels (the default). The largest "
+        "(`--big`, 200 sites) runs once, after everything else, only when the memory it needs is free; "
+        "it is aborted and cleaned up if the machine's available memory falls under 4 GiB.",
+        *load_lines,
         "",
     ]
-
-
-def _scale(data: dict[str, Any], png: Path | None, docdir: Path) -> list[str]:
-    gen = [g for g in data["gwlab"] if g["kind"] == "generated"]
-    if not gen:
-        return []
-    out = ["## Cost against size", "", HEADER]
-    out += [_row(g["lab"], g["shape"], g["summary"]) for g in gen]
-    out.append("")
-    ok = [g for g in gen if g["summary"]["up_s"] is not None]
-    xs = [float(g["sites"]) for g in ok]
-    fit_m = _fit(xs, [g["summary"]["pss_mib"] for g in ok])
-    fit_d = _fit(xs, [g["summary"]["down_s"] for g in ok if g["summary"]["down_s"] is not None])
-    steps = [(a, b) for a, b in pairwise(sorted(ok, key=lambda g: g["sites"])) if b["sites"] > a["sites"]]
-    if steps:
-        marginal = ", ".join(
-            f"{a['sites']}→{b['sites']}: "
-            f"{(b['summary']['up_s'] - a['summary']['up_s']) / (b['sites'] - a['sites']):.2f}"
-            for a, b in steps
-        )
-        first, last = steps[0], steps[-1]
-        rate = [(b["summary"]["up_s"] - a["summary"]["up_s"]) / (b["sites"] - a["sites"]) for a, b in (first, last)]
-        shape = (
-            "it grows faster than the lab: the two cores are shared by more daemons and each convergence "
-            "poll costs more (see below)"
-            if rate[1] > 1.2 * rate[0]
-            else "roughly linear"
-        )
-        out.append(
-            f"Each added site costs (seconds of `up` per site, between sizes) {marginal}: {shape}. Each "
-            "site adds three nodes (core, host, VPN device), two FRR routers, one ExaBGP speaker and two "
-            "tunnels."
-        )
-    if fit_m:
-        out.append(
-            f"Memory grows linearly: **PSS ≈ {fit_m[0]:,.0f} MiB + {fit_m[1]:.0f} MiB per site**"
-            + (f"; down ≈ {fit_d[0]:.1f} s + {fit_d[1]:.3f} s per site." if fit_d else ".")
-        )
-    if steps or fit_m:
-        out.append("")
-    if ok:
-        big = max(ok, key=lambda g: g["sites"])
-        dom = dominant(big["summary"])
-        shares = ", ".join(
-            f"{k} {v / big['summary']['up_s']:.0%}"
-            for k, v in big["summary"]["phases"].items()
-            if v is not None and k in PHASES
-        )
-        if dom:
-            out.append(f"At {big['sites']} sites the **{dom[0]}** phase dominates ({shares}).")
-        cpu = big["summary"].get("cpu")
-        if cpu:
-            avail = data["machine"]["cores"] * cpu.get("up_s", big["summary"]["up_s"])
-            busy = min(cpu["machine_busy_s"], avail)  # jiffies and the monotonic clock differ slightly
-            lab = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu["lab_processes_s"].items(), key=lambda kv: -kv[1]))
-            verdict = (
-                "`up` is bound by CPU"
-                if busy / avail >= 0.85
-                else "CPU is the main limit, the rest is waiting (BGP's 1 s connect retry, daemons' start-up)"
-            )
-            out.append(
-                f"During that `up` the machine was busy for {busy:.1f} of the {avail:.1f} CPU-seconds "
-                f"its {data['machine']['cores']} cores offered ({busy / avail:.0%}): {verdict}. "
-                f"Of it: the gwlab process {cpu['gwlab_process_s']:.1f} s, the children it "
-                f"waited for (vtysh, ExaBGP until it daemonizes, FRR until it forks) "
-                f"{cpu['gwlab_children_s']:.1f} s, the lab's daemons {lab} s; the rest is the kernel "
-                f"and whatever else ran on the machine (the median run, up in "
-                f"{cpu.get('up_s', big['summary']['up_s']):.1f} s)."
-            )
-        out.append("")
-    if png is not None:
-        out += [f"![gwlab cost against size]({os.path.relpath(png, docdir)})", ""]
-    return out
-
-
-def runtime_rows(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(runtime, summary) of the munet lab on every runtime measured: netns from its built-in case."""
-    lab = data["munet"]["lab"]
-    rows = [("netns", g["summary"]) for g in data["gwlab"] if g["kind"] == "builtin" and g["lab"] == lab]
-    rows += [(g["lab"].split("(")[-1].rstrip(")"), g["summary"]) for g in data["gwlab"] if g["kind"] == "runtime"]
-    return rows
-
-
-def _runtimes(data: dict[str, Any]) -> list[str]:
-    rows = runtime_rows(data)
-    if len(rows) < 2:
-        return []
-    lab = data["munet"]["lab"]
-    out = [
-        f"## `{lab}` on each runtime (same run, round-robin)",
-        "",
-        "The same lab, the same oracle and finish line, on network namespaces and in containers "
-        "(`gwlab up --runtime docker|podman`: one container of the node image per node, wired from the "
-        "host). *nodes* is the namespaces phase on netns; on containers it is the engine check, the image "
-        "check and the containers' creation, and *wire* (sysctls, links, addresses, from the host) follows. "
-        "Memory: PSS of the lab's processes (the nodes' daemons and init), then what the runtime runs "
-        "beside them for this lab (a `containerd-shim` per container on docker, a `conmon` on podman), then "
-        "the engine's daemons, shared by every lab on it (docker: `dockerd` and its `containerd`; podman "
-        "has none).",
-        "",
-        "| runtime | up (s), median (min-max) | nodes | wire | daemons | convergence | down (s) "
-        "| PSS lab (MiB) | + per-node monitors | + engine daemons | total PSS | ok runs |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for runtime, s in rows:
-        p = s.get("phases", {})
-        nodes = p.get("namespaces")
-        if nodes is None and p.get("containers") is not None:
-            nodes = sum(p.get(k) or 0.0 for k in ("engine", "image check", "image", "containers"))
-        extra = s.get("runtime_pss_mib") or {}
-        per_lab, shared = extra.get("per_lab") or 0.0, extra.get("shared") or 0.0
-        total = None if s["pss_mib"] is None else s["pss_mib"] + per_lab + shared
-        out.append(
-            f"| {runtime} | **{_f(s['up_s'])}**{_spread(s)} | {_f(nodes)} | {_f(p.get('wire'))} "
-            f"| {_f(p.get('daemons'))} | {_f(p.get('convergence'))} | {_f(s['down_s'])} | {_mib(s['pss_mib'])} "
-            f"| {_mib(per_lab) if extra else '-'} | {_mib(shared) if extra else '-'} | {_mib(total)} "
-            f"| {s['ok_runs']}/{s['runs']} |"
-        )
-    netns = rows[0][1].get("up_s") if rows[0][0] == "netns" else None
-    ratios = [f"{r} {s['up_s'] / netns:.1f}x" for r, s in rows[1:] if netns and s.get("up_s")]
-    if ratios:
-        out += ["", f"Time to converged against netns: {', '.join(ratios)}."]
-    errors = [f"{r}: {e}" for r, s in rows for e in s.get("errors", [])]
-    if errors:
-        out += ["", "Failed runs: " + "; ".join(errors)]
-    out.append("")
-    return out
 
 
 def _munet(data: dict[str, Any]) -> list[str]:
@@ -343,6 +136,10 @@ def _munet(data: dict[str, Any]) -> list[str]:
         "100 ms as gwlab does; vtysh runs inside each munet node's network and mount namespaces (through "
         "`nsenter`, one exec more per router and poll than gwlab's `vtysh -N`). munet has "
         'no convergence wait of its own (it logs "Topology up" once namespaces and links exist).',
+        "- **the tunnels**: VXLAN in both (the lab's `tunnels: {kind: vxlan}`): munet cannot run gwlab's "
+        "IPsec endpoints (a namespace and a charon per tunnel end, beside the router), so the pair is timed "
+        f"on `{lab}`, gwlab's run of it right before munet's; the default lab's own figure (IPsec) is in "
+        "the built-in table.",
         "- **down**: Ctrl-C (SIGINT) to munet, until munet and every node process have exited.",
         "",
     ]
@@ -362,10 +159,12 @@ def _munet(data: dict[str, Any]) -> list[str]:
         f"| {_mib(m['routing_pss_mib'])} | {_f(m['processes'], 0)} | {m['ok_runs']}/{m['runs']} |",
         "",
     ]
-    if s["up_s"] and m["up_s"]:
+    paired = ratio(data)
+    if paired is not None:
         out.append(
-            f"**Ratio gwlab / munet: {s['up_s'] / m['up_s']:.2f}** (time to converged); "
-            f"down {(s['down_s'] or 0) / (m['down_s'] or 1):.1f} times munet's."
+            f"**Ratio gwlab / munet: {paired:.2f}** (time to converged; the median over the rounds of each "
+            "round's gwlab run divided by munet's run right after it, so that each pair shares the moment's "
+            f"load); down {(s['down_s'] or 0) / (m['down_s'] or 1):.1f} times munet's."
         )
         out.append("")
     out += [
@@ -408,57 +207,93 @@ def _munet(data: dict[str, Any]) -> list[str]:
     return out
 
 
+TARGET_DEFAULT_S = 2.0  # hybrid, on a quiet machine
+TARGET_RATIO = 0.2  # of munet's time, in the same run
+TARGET_SITES_S = {50: 20.0, 100: 45.0}
+TARGET_BIG_SITES, TARGET_BIG_GIB = 200, 12.0
+
+
+def paired_ratios(data: dict[str, Any]) -> list[tuple[int, float, float]]:
+    """(round, gwlab's up, munet's up) of the rounds where both came up: munet runs right after gwlab's
+    run of the same lab, so each pair shares the moment's load."""
+    mu = data["munet"]
+    gw = next((g for g in data["gwlab"] if g["lab"] == mu["lab"]), None)
+    if gw is None:
+        return []
+    ours = {r.get("round"): r for r in gw["runs"] if r.get("ok")}
+    return [
+        (r["round"], ours[r["round"]]["up_s"], r["up_s"])
+        for r in mu.get("runs") or []
+        if r.get("ok") and r.get("round") in ours
+    ]
+
+
+def ratio(data: dict[str, Any]) -> float | None:
+    """The median of the paired rounds' gwlab / munet."""
+    pairs = sorted(g / m for _, g, m in paired_ratios(data))
+    return pairs[len(pairs) // 2] if pairs else None
+
+
+def _at(s: dict[str, Any]) -> str:
+    """The load a summary's figures were taken at, for a target's row."""
+    if s.get("load1_start") is None:
+        return ""
+    busy = f"; {s['busy_runs']} of {s['ok_runs']} run(s) busy" if s.get("busy_runs") else ""
+    return f" (load {s['load1_start']:.1f}, others {_share(s.get('others_share'))}{busy})"
+
+
 def _targets(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     gw = {g["lab"]: g for g in data["gwlab"]}
     mu = data["munet"]
-    lab = mu["lab"]
+    lab = mu.get("builtin", mu["lab"])  # the default lab itself (IPsec); munet's pair is its VXLAN variant
     rows: list[tuple[str, str, bool | None]] = []
-    missed: list[str] = []
     default = gw.get(lab, {}).get("summary", {})
     up = default.get("up_s")
     cores = data["machine"]["cores"]
     rows.append(
         (
-            f"default lab (`{lab}`) converged in ≤ {TARGET_DEFAULT_S:.0f} s on two cores",
-            f"{_f(up)} s on {cores} cores",
+            f"default lab (`{lab}`) converged in ≤ {TARGET_DEFAULT_S:.1f} s on a quiet machine ({cores} cores)",
+            f"{_f(up)} s{_at(default)}",
             None if up is None else up <= TARGET_DEFAULT_S,
         )
     )
-    m_up = (mu.get("summary") or {}).get("up_s")
-    if up is not None and m_up:
+    r = ratio(data)
+    pairs = paired_ratios(data)
+    rows.append(
+        (
+            f"default lab in at most {TARGET_RATIO:g} of munet's time, same run (`{mu['lab']}`: munet has no IPsec)",
+            "munet not measured"
+            if r is None
+            else f"{r:.3f} of munet's (median of {len(pairs)} paired round(s): "
+            + ", ".join(f"{g:.2f}/{m:.2f} s" for _, g, m in pairs)
+            + ")",
+            None if r is None else r <= TARGET_RATIO,
+        )
+    )
+    by_sites = {g["sites"]: g["summary"] for g in data["gwlab"] if g["kind"] == "generated"}
+    for sites, limit in TARGET_SITES_S.items():
+        s = by_sites.get(sites, {})
+        got = s.get("up_s")
         rows.append(
             (
-                "default lab in at most a third of munet's time",
-                f"{up / m_up:.3f} of munet's ({_f(up)} s vs {_f(m_up)} s)",
-                up / m_up <= TARGET_RATIO,
+                f"{sites} sites converged in ≤ {limit:.0f} s",
+                "not measured in this run" if got is None else f"{_f(got)} s{_at(s)}",
+                None if got is None else got <= limit,
             )
         )
+    s = by_sites.get(TARGET_BIG_SITES, {})
+    big = data.get("big") or {}
+    if s.get("up_s") is not None:
+        got_big = f"up and converged in {_f(s['up_s'])} s, PSS {_gib(s['pss_mib'])} GiB{_at(s)}"
+        met_big: bool | None = s["pss_mib"] / 1024 <= TARGET_BIG_GIB
     else:
-        rows.append(("default lab in at most a third of munet's time", "munet not measured", None))
-    fifty = next((g for g in data["gwlab"] if g["kind"] == "generated" and g["sites"] == 50), None)
-    if fifty is not None and fifty["summary"]["up_s"] is not None:
-        s = fifty["summary"]
-        rows.append(("50 sites converged in < 60 s", f"{_f(s['up_s'])} s", s["up_s"] < TARGET_50_S))
-        rows.append(
-            (
-                "50 sites in < 4 GiB",
-                f"PSS {_gib(s['pss_mib'])} GiB (RSS {_gib(s['rss_mib'])} GiB)",
-                s["pss_mib"] / 1024 < TARGET_50_GIB,
-            )
-        )
-    else:
-        rows.append(("50 sites converged in < 60 s and < 4 GiB", "not measured in this run", None))
-    for runtime, summary in runtime_rows(data):
-        if runtime in TARGET_RUNTIME_S:
-            got = summary.get("up_s")
-            rows.append(
-                (
-                    f"default lab on {runtime} converged in ≤ {TARGET_RUNTIME_S[runtime]:.0f} s",
-                    f"{_f(got)} s",
-                    None if got is None else got <= TARGET_RUNTIME_S[runtime],
-                )
-            )
+        errors = [e for r in big.get("runs", []) for e in [r.get("error")] if e]
+        got_big = big.get("skipped") or "; ".join(s.get("errors", errors)) or "not measured in this run"
+        met_big = False if s.get("errors") else None
+    rows.append((f"{TARGET_BIG_SITES} sites up and converged within {TARGET_BIG_GIB:.0f} GiB PSS", got_big, met_big))
+    rows += runtimes.targets(data)
     out = ["## Targets (reported, not asserted)", "", "| target | measured | met |", "|---|---|---|"]
+    missed: list[str] = []
     for what, got, ok in rows:
         out.append(f"| {what} | {got} | {'yes' if ok else 'no' if ok is not None else '-'} |")
         if ok is False:
@@ -473,15 +308,9 @@ def _targets(data: dict[str, Any]) -> tuple[list[str], list[str]]:
         out.append(
             f"CPU during the default lab's median run: the machine was busy {busy / avail:.0%} of "
             f"{avail:.1f} CPU-seconds. gwlab's process used {cpu['gwlab_process_s']:.1f} s, the children "
-            f"it waited for {cpu['gwlab_children_s']:.1f} s (mostly vtysh, finding 1 below), the lab's "
-            f"FRR and ExaBGP daemons {lab_s:.1f} s; the other {max(busy - own, 0):.1f} s went to the "
-            "kernel and to whatever else ran on the machine."
-        )
-        out.append("")
-    if fifty is not None and fifty["summary"]["rss_mib"] and fifty["summary"]["rss_mib"] / 1024 >= TARGET_50_GIB:
-        out.append(
-            "RSS at 50 sites is over 4 GiB, PSS under: the difference is shared pages (libfrr, "
-            "Python and ExaBGP's modules) counted once per process by RSS."
+            f"it waited for {cpu['gwlab_children_s']:.1f} s (mostly the four ExaBGP speakers' start-up), the "
+            f"lab's processes (FRR, ExaBGP, charon and what they reaped) {lab_s:.1f} s; the other "
+            f"{max(busy - own, 0):.1f} s went to the kernel and to whatever else ran on the machine."
         )
         out.append("")
     return out, missed
@@ -523,59 +352,39 @@ def _profile(data: dict[str, Any], missed: list[str]) -> list[str]:
 
 
 FINDINGS = [
-    "Findings from profiling 50-site `up`s with py-spy on this machine (2026-11-22, commit dae1662), with "
-    "micro-benchmarks where a cost per call is given. The fixes are changes in `lab/runtime/` (and one in the "
-    "oracle), described for their owners rather than made here. Fixes 1 and 2 were tried by "
-    "monkeypatching in a scratch script, alternating with unpatched runs on the same machine in the same "
-    "quarter of an hour: 50 sites, 3 pairs, median **39.4 s → 25.3 s** (daemons 18.2 → 14.6 s, "
-    "convergence 14.7 → 4.3 s); `hybrid`, 5 pairs, 4.5 → 3.8 s (the machine was under other labs' load).",
+    "Findings, and what was done about them (issue 13, item 2; the measured effect is in the tables above "
+    "against the previous run's, and in the branch's commit messages):",
     "",
-    "1. **Convergence polling costs more than the convergence it waits for** (`lab/runtime/converge.py`). "
-    "(a) vtysh costs 26-33 ms of CPU per call, as much for `show version` as for the BGP summary: it is "
-    "vtysh's own start-up. `differences` runs it for every router on every 100 ms poll: 103 routers at "
-    "50 sites is ≈ 3 CPU-s per poll on two cores, taken from the daemons that are converging (the "
-    "children gwlab waits for used ≈ 30 CPU-s during one 50-site `up`). Fix: read the same JSON from "
-    "bgpd's vty socket as vtysh does (`/var/run/frr/<ns>/bgpd.vty`: send "
-    "`show bgp ipv4 unicast summary json` and a NUL, read until three NUL bytes and a status byte): "
-    "0.45 ms per call. (b) `differences` builds a new `ThreadPoolExecutor` on every poll and reads each "
-    "FIB (`kernel.bgp_routes`) from those fresh threads; pyroute2 0.9's `NetNS` sets its transport up "
-    "again in every new thread it is used from, through a forked helper (`create_socket`): ≈ 14 ms per "
-    "router per poll on an idle machine, against ≈ 1 ms in the thread that opened the handle. Fix: read "
-    "the FIBs in the calling thread, which opened the handles (≈ 0.1 s for 100 routers), or keep one "
-    "pool for the whole `wait`.",
-    "2. **Daemons are spawned with `preexec_fn`** (`daemons.launch_frr` and `launch_exabgp`, "
-    "`preexec(ns)` doing setns + setsid). A `preexec_fn` makes CPython `fork()` the whole gwlab process "
-    "and run Python in the child: 34 ms per FRR daemon and 160 ms per ExaBGP speaker in the main thread "
-    "during a 50-site `up` (309 + 52 spawns: ≈ 18 s of the daemons phase). It is also why launching from "
-    "several threads could deadlock (the comment in `launch_exabgp`). Fix: call `Popen` from a thread that "
-    "has entered the namespace, `nsenter.call_in(ns, lambda: subprocess.Popen(cmd, "
-    "start_new_session=True, ...))`: the child inherits the calling thread's network namespace, "
-    "`start_new_session` replaces `os.setsid`, and CPython uses vfork (1.6 ms instead of 4.2 ms per spawn "
-    "in a small idle process); with it the spawns took ≈ 8 s instead of ≈ 18 s.",
-    "3. **ExaBGP speakers start only after every FRR daemon is confirmed** (`lifecycle.start_daemons`; "
-    "since dae1662 they are no longer waited for one by one). They only listen (bgpd connects to them), "
-    "so they could be launched right after the namespaces, while FRR starts. Each costs ≈ 0.15 CPU-s "
-    "until it daemonizes and ≈ 0.2 CPU-s more until converged: at 50 sites the 52 speakers used more "
-    "CPU than all the bgpd and zebra processes together.",
-    "4. **Namespaces phase**: each `NetNS(...)` handle (`NetnsRuntime.create`, and again in "
-    "`converge.wait`) forks the same pyroute2 helper, ≈ 8 ms each idle, most of the 4-7 s namespaces "
-    "phase at 50 sites. Configuring each node inside `call_in(ns, ...)` with an `IPRoute()` created *and "
-    "used* in that thread avoids it. Beware: an `IPRoute` created in such a thread but used from another "
-    "silently talks to the host's namespace (checked).",
-    "5. **The oracle's `predict` grew faster than the lab** (fixed since): 0.6-1.4 s at 50 sites, 9 s at "
-    "100, 33 s at 200 (part of `up`'s *prepare*). The FIBs themselves grow as sites² (every site learns "
-    "every other site's prefix), but most of the time was `Oracle.holds`, a scan of every interface "
-    "address, called per prefix per neighbour through `peer_node`, and `owner_of`, a scan of every node. "
-    "Now an address index, peer lookups cached per prediction, propagation that redoes only the prefixes "
-    "that changed, and no cycle collection during `predict`: see *The oracle at scale* below.",
-    "6. **The speaker session survives only a start-up read of `frr.conf`.** The speaker's address is on "
-    "the router's own `lo`, and bgpd refuses such a neighbour once zebra has told it its addresses "
-    "(`% Can not configure the local system as neighbor`): gwlab's `-f` read at start-up is accepted, "
-    "but any later reload of a router's configuration (`vtysh -b`, `frr-reload.py`) would drop its "
-    "speaker session. Found while running the same lab under munet (see above).",
-    "7. **Memory**: bgpd is the largest consumer (≈ 13 MiB PSS each; FRR reports ≈ 0.7 MiB of I/O "
-    "buffers per peer), then the ExaBGP speakers (≈ 19 MiB PSS each, a Python interpreter per speaker) "
-    "and zebra (≈ 8 MiB). PSS grows linearly with the sites; RSS overstates it by the shared libraries.",
+    "1. **Convergence polls cost more than the convergence they waited for.** vtysh's start-up (26-33 ms "
+    "of CPU per call) was replaced earlier by bgpd's vty socket (0.4 ms). What remained: `differences` "
+    "made a `ThreadPoolExecutor` per poll, and pyroute2 0.9 keeps its socket per thread, so every poll's "
+    "fresh threads forked the namespace helper again for every router (`create_socket`, ≈ 14 ms each "
+    "idle). Now each node has one thread that entered its namespace and holds one `IPRoute` opened and "
+    "used there (`lab.runtime.netlink.NodeThread`: no fork at all, 0.5 ms to open), kept for the whole "
+    "wait; a poll hands each router's read to its thread (`Handles.each`). And a poll reads again only "
+    "the nodes that still differed, then every node once more before it says converged.",
+    "2. **Daemons were spawned with `preexec_fn`**, which makes CPython fork the whole gwlab process and "
+    "run Python in the child (10 ms and more per spawn, growing with the process). Now they are spawned "
+    "from a thread that entered the node's namespace (`nsenter.popen_in`), with `start_new_session`: the "
+    "child inherits the calling thread's namespace (checked by `tests/test_netlink.py`: the child's "
+    "`/proc/<pid>/ns/net` is the node's, ours is not), and CPython uses vfork (0.3 ms).",
+    "3. **ExaBGP speakers started only after every FRR daemon was confirmed.** They only listen (bgpd "
+    "connects to them), so they are now launched right after zebra, and daemonise while FRR starts.",
+    "4. **Namespaces were made by pyroute2's `netns.create`, which forks a helper each**, and every "
+    "`NetNS` handle forked another. Now a thread unshares its network namespace and binds it to its name "
+    "(as the IPsec endpoints already were), four at a time, and the links and addresses go through the "
+    "nodes' own threads.",
+    "5. **What remains** (not changed here): each ExaBGP speaker costs ≈ 0.4 CPU-s to start (Python "
+    "importing ExaBGP: the launcher before it daemonises), which at 2 cores is the largest single cost of "
+    "`up` in the children column above; a fork server that imports ExaBGP once and forks each speaker "
+    "into its namespace would remove most of it and share its pages (PSS). charon is still forked with a "
+    "`preexec_fn` (it needs a private mount namespace too: a thread cannot unshare one), once per tunnel "
+    "end. The speaker's session survives only a start-up read of `frr.conf` (its address is on the "
+    "router's own `lo`; found while running the same lab under munet, see above).",
+    "6. **Memory**: bgpd is the largest consumer (≈ 13 MiB PSS each; FRR reports ≈ 0.7 MiB of I/O "
+    "buffers per peer), then the ExaBGP speakers (≈ 19 MiB PSS each, a Python interpreter per speaker), "
+    "zebra (≈ 8 MiB) and charon (≈ 2.7 MiB per tunnel end). PSS grows linearly with the sites; RSS "
+    "overstates it by the shared libraries.",
     "",
 ]
 
@@ -608,8 +417,8 @@ def markdown(data: dict[str, Any], png: Path | None, docdir: Path) -> str:
         errors = [f"{g['lab']}: {e}" for g in builtins for e in g["summary"].get("errors", [])]
         if errors:
             out += ["Failed runs: " + "; ".join(errors), ""]
-    out += _runtimes(data)
-    out += _scale(data, png, docdir)
+    out += runtimes.section(data)
+    out += scale.section(data, png, docdir)
     out += _munet(data)
     targets, missed = _targets(data)
     out += targets

@@ -4,8 +4,9 @@ at the profile's timers under every BGP session that has BFD and should be up; a
 
 Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
 what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
-through pyroute2 handles on the namespaces the lab's runtime hands out, opened once per wait, and BGP
-from bgpd's vty socket in the node's FRR directory: a poll spawns no process, on any runtime. BFD is
+through pyroute2 handles on the namespaces the lab's runtime hands out, one per node opened once per
+wait and read in that node's own thread (lab.runtime.netlink), and BGP from bgpd's vty socket in the
+node's FRR directory: a poll spawns no process and no thread, on any runtime. BFD is
 read (vtysh, one process per node with BFD) once sessions and FIBs agree.
 """
 
@@ -14,8 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Set
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,52 +78,66 @@ def _updown(up: bool) -> str:
     return "up" if up else "down"
 
 
-def _p2s_differences(topo: Topology, pred: Prediction, handles: Mapping[str, Any]) -> list[Difference]:
+def _p2s_differences(
+    topo: Topology, pred: Prediction, held: Mapping[str, set[str] | BaseException]
+) -> list[Difference]:
     """A point-to-site client holds its virtual IP (charon put it on its ipsec0) exactly while the oracle
     says an instance serves it."""
     diffs = []
     for client in topo.p2s.clients if topo.p2s else []:
-        if client.node not in handles:
+        if client.node not in held:
             continue
-        try:
-            held = {a.get_attr("IFA_ADDRESS") for a in handles[client.node].get_addr(family=2)}
-        except (RuntimeError, TimeoutError, OSError):
-            held = set()
-        expected, actual = pred.p2s.get(client.node) is not None, str(client.vip) in held
+        found = held[client.node]
+        addresses = found if isinstance(found, set) else set()
+        expected, actual = pred.p2s.get(client.node) is not None, str(client.vip) in addresses
         if expected != actual:
             state = {True: "connected", False: "disconnected"}
             diffs.append(Difference(client.node, "p2s", str(client.vip), state[expected], state[actual]))
     return diffs
 
 
+def _addresses(_: str, ipr: Any) -> set[str]:
+    return {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=2)}
+
+
+Look = tuple[dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool], set[Any]]  # peers, FIB, carriers, live
+
+
 def differences(
     topo: Topology,
     pred: Prediction,
-    handles: Mapping[str, Any],
+    handles: Handles,
     peers: Peers,
     skip: Set[str] = frozenset(),
+    only: Set[str] | None = None,
 ) -> list[Difference]:
-    """What differs from the prediction, for the routers in `handles` (node -> netlink handle) and
-    `peers(node)`; `skip`: failed nodes (a crashed router's FIB is stale)."""
-    routers = [n for n in topo.routers() if n.name in handles and n.name not in skip]
+    """What differs from the prediction, read through `handles` (a thread per node: each node is read
+    in its own thread, all at once, with no thread or handle made per poll) and `peers(node)`; `skip`:
+    failed nodes (a crashed router's FIB is stale); `only`: just these nodes."""
 
+    def wanted(name: str) -> bool:
+        return name not in skip and (only is None or name in only)
+
+    routers = [n for n in topo.routers() if wanted(n.name)]
+    clients = [c.node for c in (topo.p2s.clients if topo.p2s else []) if wanted(c.node)]
     vtis = expected_vtis(topo, pred)
 
-    def probe(node_name: str) -> tuple[str, dict[str, dict[str, Any]], dict[Any, Any], dict[str, bool], set[Any]]:
+    def look(node_name: str, ipr: Any) -> Look:
+        found = peers(node_name)
         try:
-            routes = bgp_routes(handles[node_name])
-            links = carriers(handles[node_name]) if node_name in vtis else {}
-            live = live_routes(handles[node_name]) if node_name in vtis else set()
+            routes = bgp_routes(ipr)
+            links = carriers(ipr) if node_name in vtis else {}
+            live = live_routes(ipr) if node_name in vtis else set()
         except (RuntimeError, TimeoutError, OSError):
-            # pyroute2's namespace helper can miss its deadline on a loaded machine: this poll sees
-            # the node as not converged, the next one asks again.
+            # A netlink read that failed on a loaded machine: this poll sees the node as not converged,
+            # the next one asks again.
             routes, links, live = {}, {}, set()
-        return node_name, peers(node_name), routes, links, live
+        return found, routes, links, live
 
-    diffs = _p2s_differences(topo, pred, handles)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(probe, [n.name for n in routers]))
-    for name, found, fib, links, live in results:
+    diffs = _p2s_differences(topo, pred, handles.each(_addresses, clients))
+    looked = handles.each(look, [n.name for n in routers])
+    for name, result in looked.items():
+        found, fib, links, live = result if isinstance(result, tuple) else ({}, {}, {}, set())
         for vti, expected in sorted(vtis.get(name, {}).items()):
             actual = links.get(vti, False)
             if actual != expected:
@@ -145,24 +159,6 @@ def differences(
                     Difference(name, "fib", str(prefix), _fmt(want.get(prefix, ())), _fmt(fib.get(prefix, ())))
                 )
     return diffs
-
-
-class _OnUse(Mapping[str, Any]):
-    """The routers' netlink handles, each opened when first read."""
-
-    def __init__(self, handles: Handles, names: list[str]) -> None:
-        self.handles, self.names = handles, names
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.names:
-            raise KeyError(name)
-        return self.handles[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names)
-
-    def __len__(self) -> int:
-        return len(self.names)
 
 
 Bfd = Callable[[str], Any]  # node -> `show bfd peers json`
@@ -236,19 +232,26 @@ def wait(
         except (GwlabError, subprocess.TimeoutExpired):
             return []
 
-    with runtime.handles() as opened:
-        # Opened on first use, inside the poll: a namespace helper that misses its deadline on a
-        # loaded machine is one poll's difference, not an error. Point-to-site clients are watched too
-        # (their virtual IP).
-        watched = [*lab.topo.routers(), *lab.topo.by_role("p2s-client")]
-        handles = _OnUse(opened, [n.name for n in watched if n.name not in skip])
+    with runtime.handles() as handles:
+        # One thread and handle per node for the whole wait, opened on first use inside the poll: a
+        # netlink read that fails on a loaded machine is one poll's difference, not an error.
+
+        # Only the nodes that still differed are read again (at 100 sites a full look reads 200 FIBs);
+        # once they agree, every node is read once more, and only that full look can say converged.
+        pending: set[str] | None = None
 
         def look() -> list[Difference]:
+            nonlocal pending
             try:
-                diffs = differences(lab.topo, pred, handles, peers, skip) or bfd_differences(lab.topo, pred, bfd, skip)
+                diffs = differences(lab.topo, pred, handles, peers, skip, only=pending)
+                if not diffs and pending is not None:
+                    pending = None
+                    diffs = differences(lab.topo, pred, handles, peers, skip)
+                diffs = diffs or bfd_differences(lab.topo, pred, bfd, skip)
             except (RuntimeError, TimeoutError, OSError) as exc:
-                # pyroute2's namespace helper can miss its deadline on a loaded machine: poll again.
                 diffs = [Difference("-", "read", "netlink", "an answer", str(exc))]
+            kinds = {d.what for d in diffs}
+            pending = None if not diffs or kinds & {"bfd", "read"} else {d.node for d in diffs}
             if progress is not None:
                 progress(total - min(len(diffs), total), total)
             return diffs

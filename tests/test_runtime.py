@@ -26,6 +26,7 @@ from lab.runtime.lifecycle import down
 from lab.runtime.links import IpsecEnd, LinkKind, Veth, Vxlan, ipsec
 from lab.runtime.netlink import interface_index
 from lab.runtime.netns import namespace_name
+from lab.runtime.processes import read_pid, runs_in
 from lab.runtime.running import attach
 from lab.runtime.state import load_state
 from tests.helpers import BUILTINS, REPO, require_root, run_gwlab
@@ -66,6 +67,11 @@ def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str)
         routers = list(result.topo.routers())
         speakers = [n for n in result.topo.nodes.values() if n.speaker]
         assert len(pids) >= 3 * len(routers) + len(speakers)
+        # Each speaker (forked from the ExaBGP fork server) runs in its own node's namespace, as exabgp.
+        for node in speakers:
+            pid = read_pid(result.state.run_dir / node.name / "exabgp.pid")
+            assert pid is not None and runs_in(pid, result.lab.runtime.netns_path(node.name)), node.name
+            assert Path(f"/proc/{pid}/comm").read_text(encoding="ascii").strip() == "exabgp"
         assert still_converged(name) == []
         vm = result.topo.nodes["vm"].address_on("vnet")
         assert ping(name, "s1-host", str(vm))

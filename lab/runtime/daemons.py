@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lab import poll
 from lab.errors import GwlabError
@@ -44,9 +44,20 @@ class Daemon:
     name: str  # zebra, bgpd, staticd, bfdd, exabgp (or another speaker's name: flood)
 
 
-# A daemon's launcher: a process that exits once the daemon has daemonised (FRR's -d, ExaBGP's
-# daemonize; `docker exec` of the same), with the daemon's error on stderr if it could not.
-Launch = tuple[Daemon, subprocess.Popen[bytes]]
+class Launcher(Protocol):
+    """A daemon's launcher: a process that exits once the daemon has daemonised (FRR's -d, ExaBGP's
+    daemonize; `docker exec` of the same; a speaker forked by lab.runtime.exabgp_forks), with the
+    daemon's error on stderr if it could not. A subprocess.Popen is one."""
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+Launch = tuple[Daemon, Launcher]
 
 
 def frr_daemons(node: Node) -> list[str]:
@@ -110,12 +121,12 @@ def confirm(launched: list[Launch]) -> None:
 
 
 def start(runtime: Runtime, progress: Progress, only: set[str] | None = None) -> None:
-    """Every FRR daemon at once, then the ExaBGP speakers (they listen; bgpd connects to them).
-    `only`: just these nodes (a restored node)."""
+    """zebra on every router and the ExaBGP speakers at once (they listen; bgpd connects to them), then
+    the other FRR daemons once zebra's sockets exist. `only`: just these nodes (a restored node)."""
     topo = runtime.topo
     routers = [n for n in topo.routers() if only is None or n.name in only]
     speakers = [n for n in topo.nodes.values() if n.speaker is not None and (only is None or n.name in only)]
-    launched: list[subprocess.Popen[bytes]] = []
+    launched: list[Launcher] = []
     try:
         _start(runtime, progress, routers, speakers, launched)
     except BaseException:
@@ -132,17 +143,18 @@ def _start(
     progress: Progress,
     routers: list[Node],
     speakers: list[Node],
-    launched: list[subprocess.Popen[bytes]],
+    launched: list[Launcher],
 ) -> None:
     total = len(routers) + len(speakers)
     # zebra everywhere first: bgpd, staticd and bfdd connect to its socket, and a client that finds
     # no socket retries only 10 s later.
-    zebras = []
-    for node in routers:
-        zebras.append(runtime.launch_frr(node, ["zebra"]))
-        launched += [proc for _, proc in zebras[-1]]
-    for group in zebras:
-        confirm(group)
+    zebras = [launch for node in routers for launch in runtime.launch_frr(node, ["zebra"])]
+    launched += [proc for _, proc in zebras]
+    # The speakers alongside FRR, not after it: they only listen (bgpd connects to them) and need
+    # nothing of FRR, and each takes about 0.15 CPU-s to daemonise, which it now does while FRR starts.
+    speakers_launched = [runtime.launch_exabgp(n) for n in speakers]
+    launched += [proc for _, proc in speakers_launched]
+    confirm(zebras)
 
     def without_socket() -> list[str]:
         check_interrupted()
@@ -157,10 +169,6 @@ def _start(
         confirm(group)
         progress("daemons", done, total)
     check_interrupted()
-    # Speakers listen and bgpd connects to them, so they may start in any order. Launched from this
-    # thread only (forks with preexec_fn from several threads can deadlock), then confirmed together.
-    speakers_launched = [runtime.launch_exabgp(n) for n in speakers]
-    launched += [proc for _, proc in speakers_launched]
     for done, speaker in enumerate(speakers_launched, start=len(routers) + 1):
         confirm([speaker])
         progress("daemons", done, total)

@@ -12,39 +12,21 @@ up (the updown hook), so the router sees carrier exactly while the tunnel is up.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import IPRoute
 
 from lab.errors import GwlabError
 from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN
 from lab.render import environment
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
 from lab.runtime.nsenter import call_in, write_sysctls
+from lab.runtime.nsenter import create_namespace as create_namespace  # endpoints' namespaces: made as nodes' are
 from lab.topology.constants import VTI_MTU
 
 NAT_TABLE = "gwlab_ipsec"
-
-
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def create_namespace(name: str) -> None:
-    """A named network namespace (/run/netns/<name>), made by the calling thread: unshare(2) moves only
-    this thread, whose namespace then stays bound to the name. No fork (pyroute2's create forks a helper
-    process), so threads can make several at once. Run it in a thread of its own (call_in's)."""
-
-    def make() -> None:
-        if _libc.unshare(CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"unshare: {os.strerror(err)}")
-        netns.attach(name, "thread-self")  # binds /proc/thread-self/ns/net to /run/netns/<name>
-
-    call_in("/proc/self/ns/net", make)
 
 
 def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> None:
