@@ -14,7 +14,7 @@ import jinja2
 
 from lab.errors import GwlabError
 from lab.paths import templates_dir
-from lab.topology import ECMP_PATHS, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
+from lab.topology import ECMP_PATHS, MAX_PREFIX_RESTART_MIN, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
 
 # templates/frr/<role>.conf.j2: one FRR configuration per router role (netlab's module x device matrix
 # collapses to a role axis here: every router runs FRR).
@@ -35,6 +35,7 @@ def environment() -> jinja2.Environment:
     env.globals["speaker_port"] = SPEAKER_PORT
     env.globals["ecmp_paths"] = ECMP_PATHS
     env.globals["max_prefixes"] = MAX_PREFIXES
+    env.globals["max_prefix_restart_min"] = MAX_PREFIX_RESTART_MIN
     env.filters["exec_line"] = exec_line
     return env
 

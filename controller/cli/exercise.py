@@ -13,7 +13,7 @@ from controller.cli.output import console, emit_json, json_option
 from controller.cli.target import name_option, the_only
 from controller.exercises.catalog import exercise_names, lab_source, load_exercise, vtysh_lines
 from controller.exercises.ipsec import fix_steps
-from controller.exercises.model import Exercise, IpsecEdit
+from controller.exercises.model import Exercise, FloodEdit, IpsecEdit
 from lab.errors import GwlabError
 from lab.load import load
 from lab.runtime.state import RUN_ROOT
@@ -167,6 +167,7 @@ def solution_command(exercise: str | None, name: str | None, as_json: bool) -> N
         if isinstance(e, IpsecEdit)
         else {"node": e.node, "vtysh": ["configure terminal", *vtysh_lines(e, topo)]}
         for e in ex.solution
+        if not isinstance(e, FloodEdit)  # refused in a solution by the catalog's checks
     ]
     if as_json:
         emit_json({"exercise": ex.name, "lab": lab, "solution": steps, "explanation": ex.explanation})

@@ -11,6 +11,7 @@ import yaml
 from controller.exercises.model import (
     Exercise,
     FailoverCheck,
+    FloodEdit,
     IpsecEdit,
     JsonCheck,
     MeasureCheck,
@@ -79,6 +80,9 @@ def exercise_problems(exercise: Exercise, topo: Topology) -> list[Problem]:
             if isinstance(edit, IpsecEdit):
                 problems += _ipsec_problems(edit, topo, where)
                 continue
+            if isinstance(edit, FloodEdit):
+                problems += _flood_problems(edit, topo, where, field)
+                continue
             node = topo.nodes.get(edit.node)
             if node is None or node.role not in ONPREM_ROLES:
                 names = ", ".join(n.name for n in topo.nodes.values() if n.role in ONPREM_ROLES)
@@ -122,6 +126,15 @@ def _ipsec_problems(edit: IpsecEdit, topo: Topology, where: str) -> list[Problem
     if edit.mismatch == "selectors" and tunnel.ipsec is not None and not tunnel.ipsec.onprem_ts:
         fix = "use a policy-based gateway or use_policy_based_traffic_selectors"
         return [Problem(f"{where}.mismatch", f"{edit.tunnel} has no traffic selectors to get wrong ({fix})")]
+    return []
+
+
+def _flood_problems(edit: FloodEdit, topo: Topology, where: str, field: str) -> list[Problem]:
+    if field == "solution":
+        return [Problem(f"{where}.flood", "a solution cannot stop a flood (fix the routers so that it does no harm)")]
+    sites = [s.name for s in topo.lab.onprem.sites]
+    if edit.flood not in sites:
+        return [Problem(f"{where}.flood", f"'{edit.flood}' is not a site of lab {topo.name} ({', '.join(sites)})")]
     return []
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from controller import converge
 from controller.exercises import ipsec
 from controller.exercises.catalog import ONPREM_ROLES, lab_source, load_exercise, vtysh_lines
-from controller.exercises.model import Edit, Exercise, IpsecEdit
+from controller.exercises.model import Edit, Exercise, FloodEdit, IpsecEdit
+from controller.failures.flood import PrefixFlood
 from controller.session import LabSession
 from lab.errors import GwlabError
 from lab.runtime import daemons, lifecycle, nodeops
@@ -86,12 +87,20 @@ def start(exercise: Exercise, name: str) -> ExerciseState:
 
 def apply_edits(lab: RunningLab, edits: list[Edit], solution: bool = False) -> None:
     """Each edit made: vtysh lines typed into `configure terminal` of their router; an IPsec mistake
-    made (a fault) or fixed (a solution) on the device's end."""
+    made (a fault) or fixed (a solution) on the device's end; a site's prefix flood started."""
     for edit in edits:
         if isinstance(edit, IpsecEdit):
             (ipsec.apply_fix if solution else ipsec.inject)(lab, edit)
+        elif isinstance(edit, FloodEdit):
+            _flood(lab, edit.flood).inject()
         else:
             nodeops.vtysh_config(lab, lab.node(edit.node), vtysh_lines(edit, lab.topo))
+
+
+def _flood(lab: RunningLab, site: str) -> PrefixFlood:
+    """The prefix flood of `site`, not a failure of the session: the exercise's checks expect the
+    lab's routing with it, and `gwlab restore` leaves it on."""
+    return PrefixFlood(lab, f"flood:{site}", "flood")
 
 
 def reset(state: ExerciseState, exercise: Exercise) -> None:
@@ -102,6 +111,9 @@ def reset(state: ExerciseState, exercise: Exercise) -> None:
         if session.active():
             session.restore_all()
         lab = session.lab
+        for edit in exercise.faults:
+            if isinstance(edit, FloodEdit):  # stopped (and Azure's dropped sessions cleared) to converge
+                _flood(lab, edit.flood).restore()
         for node in lab.topo.routers():
             if node.role in ONPREM_ROLES:
                 names = daemons.frr_daemons(node)[1:]  # zebra stays: the kernel's routes with it

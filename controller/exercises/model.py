@@ -11,6 +11,7 @@ faults:                          # realistic mistakes, typed into the running FR
     vtysh: ["router bgp {{ asn('s1-ce0') }}", "address-family ipv4 unicast",
             "no neighbor {{ peer('s1-ce0', 'msee0') }} route-map LP-200-IN in"]
   # or made in a device's IPsec configuration: {tunnel: s1-vpn0~gw0, mismatch: key | selectors}
+  # or a site announcing the lab's prefix flood (4,001 routes) for the whole exercise: {flood: s1}
 hints: ["...", "..."]            # shown one at a time, in order
 checks:                          # the goal, checked in order on the live lab; the first that fails stops
   - converged: {}                #   sessions, FIBs and BFD as the oracle predicts for the lab file
@@ -140,7 +141,15 @@ class IpsecEdit(Strict):
     mismatch: Literal["key", "selectors"]
 
 
-Edit = VtyshEdit | IpsecEdit
+class FloodEdit(Strict):
+    """A fault: site `flood`'s core announces the lab's prefix flood (FLOOD_COUNT routes, as when a data
+    centre's table is redistributed into BGP) for as long as the exercise runs. Faults only: a solution
+    works with the flood, it does not stop it."""
+
+    flood: str  # a site's name
+
+
+Edit = VtyshEdit | IpsecEdit | FloodEdit
 
 
 class Exercise(Strict):

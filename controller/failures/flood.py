@@ -58,7 +58,7 @@ class PrefixFlood(Failure):
     def restore(self) -> None:
         core = self.core()
         self.lab.runtime.stop_daemon(core.name, NAME)
-        # maximum-prefix keeps a dropped session down until it is cleared.
+        # maximum-prefix keeps a dropped session down until it is cleared (or its restart, a minute on).
         for node in self.lab.topo.routers():
             assert node.bgp is not None
             for n in node.bgp.neighbors:

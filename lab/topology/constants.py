@@ -11,6 +11,9 @@ VXLAN_BASE_VNI = 1000
 VXLAN_MTU = 1450  # 1500 minus VXLAN/UDP/IP overhead
 VTI_MTU = 1400  # kernel-libipsec's ipsec0 is fixed at 1400: the outer packet stays under 1500 (ipsec.md §6.9)
 MAX_PREFIXES = 4000  # Azure: on-prem -> VPN gateway and -> ExpressRoute private peering
+# Azure drops a session over the limit and tries it again later (the documents give no interval): the
+# lab's gateways and MSEEs restart it after FRR's shortest, one minute. Restoring a flood clears at once.
+MAX_PREFIX_RESTART_MIN = 1
 ECMP_PATHS = 16  # FRR's maximum-paths, and the oracle's ECMP limit
 ER_WEIGHT, VPN_WEIGHT = 32769, 32768  # what the VNet shows for ExpressRoute vs VPN routes
 LOCAL_WEIGHT = 32768  # FRR's weight for a route the router originates itself (an aggregate)
