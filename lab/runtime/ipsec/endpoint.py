@@ -31,17 +31,20 @@ from lab.topology.constants import VTI_MTU
 NAT_TABLE = "gwlab_ipsec"
 
 
-def veth(ns_a: str, if_a: str, mac_a: str, ns_b: str, if_b: str, mac_b: str, mtu: int | None = None) -> None:
-    """A veth pair between two namespaces given by path, with the MACs their permanent neighbour entries
-    name; nothing appears in the host's namespace."""
+def veth(
+    ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None, macs: tuple[str, str] | None = None
+) -> None:
+    """A veth pair between two namespaces given by path (with `macs`: the ends' MACs, which permanent
+    neighbour entries name); nothing appears in the host's namespace."""
     fd = os.open(ns_b, os.O_RDONLY | os.O_CLOEXEC)
     try:
 
         def add() -> None:
             with IPRoute() as ipr:
                 extra = {"mtu": mtu} if mtu else {}
-                peer = {"ifname": if_b, "net_ns_fd": fd, "address": mac_b, **extra}
-                ipr.link("add", ifname=if_a, kind="veth", address=mac_a, peer=peer, **extra)
+                mac_a, mac_b = ({"address": m} for m in macs) if macs else ({}, {})
+                peer = {"ifname": if_b, "net_ns_fd": fd, **mac_b, **extra}
+                ipr.link("add", ifname=if_a, kind="veth", peer=peer, **mac_a, **extra)
 
         call_in(ns_a, add)
     finally:

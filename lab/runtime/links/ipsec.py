@@ -156,19 +156,11 @@ class EndpointEnd:
         what a router whose namespace was replaced (a restarted container) needs again: its files stay."""
         end = self.end
         router = handles.netns_path(end.node)
-        mac = veth_mac  # both ends' MACs fixed: their neighbours hold permanent entries for them
-        endpoint.veth(
-            router, end.wan_if, mac(end.node, end.wan_if), self.path, ENDPOINT_WAN, mac(end.endpoint, ENDPOINT_WAN)
-        )
-        endpoint.veth(
-            router,
-            end.vti,
-            mac(end.node, end.vti),
-            self.path,
-            ENDPOINT_VTI,
-            mac(end.endpoint, ENDPOINT_VTI),
-            mtu=VTI_MTU,
-        )
+        # both ends' MACs fixed: their neighbours hold permanent entries for them
+        wan_macs = (veth_mac(end.node, end.wan_if), veth_mac(end.endpoint, ENDPOINT_WAN))
+        vti_macs = (veth_mac(end.node, end.vti), veth_mac(end.endpoint, ENDPOINT_VTI))
+        endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN, macs=wan_macs)
+        endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU, macs=vti_macs)
         wan = IPv4Interface(f"{end.endpoint_address}/{end.wan.prefixlen}")
         endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address, wan_up=False)
         if self.selectors():
