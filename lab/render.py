@@ -55,8 +55,8 @@ def clab_context() -> dict[str, Any]:
     from lab.runtime.configure import holds_shared, runtime_routes
     from lab.runtime.containers import image, layout
     from lab.runtime.links import veth
-    from lab.runtime.links.bridge import bridge_mac
     from lab.runtime.sysctls import sysctls
+    from lab.topology.addressing import bridge_mac
 
     return {
         "image": image.node_image_tag(),

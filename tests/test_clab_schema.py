@@ -23,9 +23,9 @@ from lab.render import render_all
 from lab.runtime.containers import image, layout
 from lab.runtime.daemons import frr_daemons
 from lab.runtime.links import veth
-from lab.runtime.links.bridge import bridge_mac
 from lab.runtime.sysctls import sysctls
 from lab.topology import VXLAN_PORT, Topology
+from lab.topology.addressing import bridge_mac
 
 SCHEMA = Path(__file__).parent / "data" / "clab.schema.json"
 
@@ -227,9 +227,14 @@ def test_exec_sets_addresses_bridges_tunnels_and_host_routes(topo: Topology) -> 
             )
             assert want in routes
         neighbors = [line for line in joined if line.startswith("ip neigh")]
+        ipsec_devs = {i.name for i in node.interfaces if i.kind in ("vti", "endpoint")}  # not in the file
         assert neighbors == [
-            f"ip neigh replace {n.address} lladdr {n.mac} dev {n.dev} nud permanent" for n in node.neighbors
+            f"ip neigh replace {n.address} lladdr {n.mac} dev {n.dev} nud permanent"
+            for n in node.neighbors
+            if n.dev not in ipsec_devs
         ]
+        macs = [line for line in joined if line.startswith("ip link set") and " address " in line]
+        assert macs == [f"ip link set {i.name} address {i.mac}" for i in node.interfaces if i.kind == "veth"]
 
 
 def test_exec_names_only_the_nodes_interfaces(topo: Topology) -> None:

@@ -103,6 +103,7 @@ class Instance:
     pools: tuple[Pool, ...] = ()
     credentials: Credentials = field(default_factory=Credentials)
     vti: str | None = None  # the endpoint's veth towards its router, toggled by the updown hook
+    vti_neighbors: tuple[tuple[str, str], ...] = ()  # (address, MAC): made permanent on it when it comes up
     threads: int = THREADS
     log_level: int = 1  # charon logs keys from level 4 on; render refuses more than 2
 

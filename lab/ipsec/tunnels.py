@@ -14,9 +14,8 @@ from ipaddress import IPv4Network
 from lab.ipsec import render, spec
 from lab.ipsec.proposals import POLICY_BASED, ROUTE_BASED
 from lab.topology import P2sClient, Topology, Tunnel, TunnelEnd
+from lab.topology.naming import ENDPOINT_VTI
 
-# The endpoint namespace's interfaces: towards the router's VTI, and its WAN towards the router's NAT.
-ENDPOINT_VTI, ENDPOINT_WAN = "r0", "eth0"
 CA, CERT = "ca.pem", "cert.pem"  # point-to-site: file names under swanctl/x509ca/, x509/ and private/
 # `gwlab render` and the golden files show the configuration, never a key: secrets.conf is left out and
 # the instance is built with this stand-in.
@@ -55,7 +54,8 @@ def site_to_site(tunnel: Tunnel, end: TunnelEnd, psk: str) -> spec.Instance:
         remote_ts=_ts(remote),
         vti=ENDPOINT_VTI,
     )
-    return dataclasses.replace(inst, name=end.endpoint)
+    vti_neighbors = tuple((str(n.address), n.mac) for n in end.neighbors if n.dev == ENDPOINT_VTI)
+    return dataclasses.replace(inst, name=end.endpoint, vti_neighbors=vti_neighbors)
 
 
 def _ts(prefixes: list[IPv4Network]) -> tuple[str, ...]:

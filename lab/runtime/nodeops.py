@@ -99,6 +99,7 @@ def take_over_shared_ips(lab: RunningLab, new: Node, old: Node | None) -> None:
     moved = [str(a.ip) for i in new.interfaces for a in i.shared_addresses]
     for node in lab.topo.nodes.values():
         # and a remote VNet's instances, whose tunnels end on the moved public IP too
-        if node.role in ("internet", "vnet", "vpn") or (node.role == "gateway" and node.vnet is not None):
+        # point-to-site clients too: the internet router's ICMP redirect points them at the public IP itself
+        if node.role in ("internet", "vnet", "vpn", "p2s-client") or (node.role == "gateway" and node.vnet is not None):
             for ip in moved:
                 lab.run(node.name, ["ip", "neigh", "flush", "to", ip])

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network
 
 from lab.errors import GwlabError
-from lab.ipsec.tunnels import ENDPOINT_VTI, ENDPOINT_WAN, site_to_site
+from lab.ipsec.tunnels import site_to_site
 from lab.runtime import links
 from lab.runtime.ipsec import endpoint, status
 from lab.runtime.ipsec.charon import Charon
@@ -23,6 +23,7 @@ from lab.runtime.links.ipsec import CharonEnd, EndpointEnd
 from lab.runtime.links.p2s import P2sClientEnd
 from lab.runtime.running import RunningLab
 from lab.topology import Tunnel, TunnelEnd
+from lab.topology.naming import ENDPOINT_VTI, ENDPOINT_WAN
 
 SWANCTL_TIMEOUT_S = 5.0
 

@@ -1,11 +1,13 @@
 """Every derived address in one place: public IPs, BGP IPs, APIPA, the VM subnet, the ExpressRoute /30s,
-tunnel MACs, and the allocator of loopbacks and point-to-point links.
+tunnel, veth and bridge MACs, and the allocator of loopbacks and point-to-point links.
 
 The rules call the same functions to check what the builder will use, rather than deriving it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from lab.model import AZURE_DEFAULT_APIPA, ER_DEFAULT_SUBNETS, LabFile, VNet
@@ -146,6 +148,20 @@ def er_subnets(lab: LabFile) -> list[tuple[str, IPv4Network]]:
 def lan_addresses(lan: IPv4Network) -> tuple[IPv4Address, IPv4Address]:
     """A site LAN's (core, host) addresses: .1 and .2 of its first prefix."""
     return lan[1], lan[2]
+
+
+def veth_mac(owner: str, ifname: str) -> str:
+    """A locally administered unicast MAC for interface `ifname` of node (or IPsec endpoint) `owner`:
+    40 bits of a hash, so that the members of one switch do not collide (lab.topology.neighbors)."""
+    digest = hashlib.sha256(f"{owner}/{ifname}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def bridge_mac(name: str) -> str:
+    """A bridge's fixed, locally administered MAC. Without one a bridge takes its lowest port's MAC and
+    changes it when that port goes, leaving every neighbor's ARP entry for the bridge's address stale."""
+    digest = zlib.crc32(name.encode())
+    return "02:67:77:ff:" + ":".join(f"{b:02x}" for b in digest.to_bytes(4, "big")[2:])
 
 
 def tunnel_mac(vni: int, gateway_end: bool) -> str:

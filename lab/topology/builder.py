@@ -11,6 +11,7 @@ from lab.profiles import resolve
 from lab.topology.context import Build
 from lab.topology.expressroute import add_expressroute
 from lab.topology.internet import add_internet, address_internet
+from lab.topology.neighbors import add_link_neighbors
 from lab.topology.p2s import add_p2s
 from lab.topology.sites import add_sites
 from lab.topology.types import Topology
@@ -32,6 +33,7 @@ def build(lab: LabFile) -> Topology:
     add_remote_vnets(b)  # after the lab's own VNet, sites and ExpressRoute: their addresses stay as they were
     address_internet(b)
     _own_as_for_internal_sessions(b)
+    add_link_neighbors(b.nodes, [e for t in b.tunnels if t.device_end is not None for e in t.ends()])
     er_site = lab.onprem.sites[b.er_index].name if b.er_index is not None and lab.expressroute else None
     return Topology(lab.name, lab, b.t, b.nodes, b.links, b.tunnels, er_site, b.p2s)
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from lab.model import LabFile
 from lab.profiles import Timing
-from lab.topology.addressing import Allocator, derived_public_ips, gateway_apipa_ips, gateway_bgp_ips
+from lab.topology.addressing import Allocator, derived_public_ips, gateway_apipa_ips, gateway_bgp_ips, veth_mac
 from lab.topology.constants import FLOOD_IP, FLOOD_PORT, ROUTER_LO_IP, SPEAKER_IP, SPEAKER_PORT, VXLAN_BASE_VNI
 from lab.topology.naming import INTERNET, LOOPBACK, VNET, device_node_names, er_site_index, gateway_names
 from lab.topology.types import Bgp, Interface, Link, Neighbor, Node, P2s, Role, Speaker, Tunnel
@@ -72,9 +72,21 @@ class Build:
         b_bridge: str | None = None,
     ) -> None:
         an, bn = a_ifname or b.name, b_ifname or a.name
-        a.interfaces.append(Interface(an, "veth", [a_addr] if a_addr else [], peer_node=b.name, peer_ifname=bn))
+        a.interfaces.append(
+            Interface(
+                an, "veth", [a_addr] if a_addr else [], peer_node=b.name, peer_ifname=bn, mac=veth_mac(a.name, an)
+            )
+        )
         b.interfaces.append(
-            Interface(bn, "veth", [b_addr] if b_addr else [], peer_node=a.name, peer_ifname=an, bridge=b_bridge)
+            Interface(
+                bn,
+                "veth",
+                [b_addr] if b_addr else [],
+                peer_node=a.name,
+                peer_ifname=an,
+                bridge=b_bridge,
+                mac=veth_mac(b.name, bn),
+            )
         )
         self.links.append(Link(a.name, an, b.name, bn))
 

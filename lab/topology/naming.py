@@ -16,6 +16,8 @@ CORE, HOST = "core", "host"
 CE_COUNT = 2  # customer edges of the ExpressRoute site: one per MSEE (primary, secondary)
 SITE_NODE_SUFFIXES = (CORE, HOST, *(f"ce{k}" for k in range(CE_COUNT)))
 TUNNEL_PREFIX = "t-"  # a tunnel interface is named after the node at its far end
+# An IPsec endpoint namespace's interfaces: towards the router's VTI, and its WAN towards the router's NAT.
+ENDPOINT_VTI, ENDPOINT_WAN = "r0", "eth0"
 ENDPOINT_PREFIX = "e-"  # ... and the veth to an IPsec tunnel's endpoint (its WAN side) too
 AZURE = MAIN_VNET  # the VNet end of a traffic direction
 

@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from lab.ipsec.dpd import IkeVersion, for_target, target_for
 from lab.model import Device, Site
-from lab.topology.addressing import tunnel_mac
+from lab.topology.addressing import tunnel_mac, veth_mac
 from lab.topology.constants import VTI_MTU, VXLAN_MTU
 from lab.topology.context import Build
 from lab.topology.naming import INTERNET, endpoint_ifname, endpoint_name, tunnel_ifname
@@ -87,9 +87,14 @@ def ipsec_end(b: Build, router: Node, far_end: str, public: IPv4Address) -> Tunn
     end = TunnelEnd(
         router.name, endpoint_name(router.name, far_end), tunnel_ifname(far_end), endpoint_ifname(far_end), wan, public
     )
-    router.interfaces.append(Interface(end.vti, "vti", mtu=VTI_MTU))
+    router.interfaces.append(Interface(end.vti, "vti", mtu=VTI_MTU, mac=veth_mac(router.name, end.vti)))
     router.interfaces.append(
-        Interface(end.wan_if, "endpoint", [IPv4Interface(f"{end.router_address}/{wan.prefixlen}")])
+        Interface(
+            end.wan_if,
+            "endpoint",
+            [IPv4Interface(f"{end.router_address}/{wan.prefixlen}")],
+            mac=veth_mac(router.name, end.wan_if),
+        )
     )
     return end
 

@@ -160,6 +160,8 @@ class TunnelEnd:
     wan_if: str  # the router's veth to the endpoint's eth0 (e-<peer>)
     wan: IPv4Network  # a /30: the router holds .1, the endpoint .2
     public: IPv4Address
+    # the endpoint's permanent neighbours (on its WAN and its VTI veth: lab.topology.neighbors)
+    neighbors: list[StaticNeighbor] = field(default_factory=list)
 
     @property
     def router_address(self) -> IPv4Address:

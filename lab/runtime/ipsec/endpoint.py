@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pyroute2 import IPRoute
@@ -24,20 +25,26 @@ from lab.render import environment
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
 from lab.runtime.nsenter import call_in, write_sysctls
 from lab.runtime.nsenter import create_namespace as create_namespace  # endpoints' namespaces: made as nodes' are
+from lab.topology import StaticNeighbor
 from lab.topology.constants import VTI_MTU
 
 NAT_TABLE = "gwlab_ipsec"
 
 
-def veth(ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None) -> None:
-    """A veth pair between two namespaces given by path; nothing appears in the host's namespace."""
+def veth(
+    ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int | None = None, macs: tuple[str, str] | None = None
+) -> None:
+    """A veth pair between two namespaces given by path (with `macs`: the ends' MACs, which permanent
+    neighbour entries name); nothing appears in the host's namespace."""
     fd = os.open(ns_b, os.O_RDONLY | os.O_CLOEXEC)
     try:
 
         def add() -> None:
             with IPRoute() as ipr:
                 extra = {"mtu": mtu} if mtu else {}
-                ipr.link("add", ifname=if_a, kind="veth", peer={"ifname": if_b, "net_ns_fd": fd, **extra}, **extra)
+                mac_a, mac_b = ({"address": m} for m in macs) if macs else ({}, {})
+                peer = {"ifname": if_b, "net_ns_fd": fd, **mac_b, **extra}
+                ipr.link("add", ifname=if_a, kind="veth", peer=peer, **mac_a, **extra)
 
         call_in(ns_a, add)
     finally:
@@ -176,8 +183,9 @@ def vti_up(netns: str, vti: str) -> None:
     call_in(netns, up)
 
 
-def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool) -> None:
-    """The endpoint's WAN up with its default route (a link down takes its routes with it), or down."""
+def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool, neighbors: Sequence[StaticNeighbor] = ()) -> None:
+    """The endpoint's WAN up with its default route and permanent neighbours (a link down takes both
+    with it), or down."""
 
     def apply() -> None:
         with IPRoute() as ipr:
@@ -185,6 +193,8 @@ def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool) -> None:
             ipr.link("set", index=idx, state="up" if up else "down")
             if up:
                 ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+                for n in neighbors:
+                    ipr.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=idx, state="permanent")
 
     call_in(netns, apply)
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 from lab.runtime.netlink import Handles, interface_index
 from lab.topology import Interface
-
-
-def bridge_mac(name: str) -> str:
-    """A fixed, locally administered MAC. Without one a bridge takes its lowest port's MAC and changes
-    it when that port goes, leaving every neighbor's ARP entry for the bridge's address stale."""
-    digest = zlib.crc32(name.encode())
-    return "02:67:77:ff:" + ":".join(f"{b:02x}" for b in digest.to_bytes(4, "big")[2:])
+from lab.topology.addressing import bridge_mac
 
 
 @dataclass(frozen=True)

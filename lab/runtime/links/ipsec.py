@@ -33,14 +33,15 @@ from pyroute2 import netns
 
 from lab.ipsec import render
 from lab.ipsec.psk import derive_psk, lab_secret
-from lab.ipsec.tunnels import ENDPOINT_VTI, ENDPOINT_WAN, is_azure_end, local_selectors, site_to_site
+from lab.ipsec.tunnels import is_azure_end, local_selectors, site_to_site
 from lab.runtime.ipsec import endpoint
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, Charon, check_strongswan, is_charon, read_pid
 from lab.runtime.netlink import Handles
 from lab.runtime.processes import pids_in, stop
 from lab.runtime.state import RUN_ROOT
 from lab.topology import VTI_MTU, Topology, Tunnel, TunnelEnd, device_node_names
-from lab.topology.naming import INTERNET
+from lab.topology.addressing import veth_mac
+from lab.topology.naming import ENDPOINT_VTI, ENDPOINT_WAN, INTERNET
 
 NETNS_DIR = "/run/netns"
 LAB_KEY = "lab.key"  # the lab's secret, from which absent keys are derived (0600)
@@ -155,8 +156,11 @@ class EndpointEnd:
         what a router whose namespace was replaced (a restarted container) needs again: its files stay."""
         end = self.end
         router = handles.netns_path(end.node)
-        endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN)
-        endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU)
+        # both ends' MACs fixed: their neighbours hold permanent entries for them
+        wan_macs = (veth_mac(end.node, end.wan_if), veth_mac(end.endpoint, ENDPOINT_WAN))
+        vti_macs = (veth_mac(end.node, end.vti), veth_mac(end.endpoint, ENDPOINT_VTI))
+        endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN, macs=wan_macs)
+        endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU, macs=vti_macs)
         wan = IPv4Interface(f"{end.endpoint_address}/{end.wan.prefixlen}")
         endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address, wan_up=False)
         if self.selectors():
@@ -175,7 +179,8 @@ class EndpointEnd:
 
     def ready(self) -> None:
         """Once loaded (a responder) or about to be loaded (an initiator): IKE may reach it now."""
-        endpoint.set_wan(self.path, ENDPOINT_WAN, self.end.router_address, up=True)
+        wan = [n for n in self.end.neighbors if n.dev == ENDPOINT_WAN]
+        endpoint.set_wan(self.path, ENDPOINT_WAN, self.end.router_address, up=True, neighbors=wan)
 
     def remove(self, handles: Handles) -> None:
         """Charon by pid, the namespace (its veths, and so the router's ends, with it), the files."""

@@ -16,12 +16,13 @@ from ipaddress import IPv4Network
 
 from lab.ipsec import pki, render, spec
 from lab.ipsec.pki import LabCa
-from lab.ipsec.tunnels import CA, CERT, ENDPOINT_VTI, p2s_client, p2s_gateway
+from lab.ipsec.tunnels import CA, CERT, p2s_client, p2s_gateway
 from lab.runtime.ipsec import endpoint
 from lab.runtime.ipsec.charon import Charon, read_pid
 from lab.runtime.links.ipsec import EndpointEnd, lab_dir, private_dir
 from lab.runtime.netlink import Handles
 from lab.topology import P2sClient, Topology
+from lab.topology.naming import ENDPOINT_VTI
 
 
 def _credentials(ca: LabCa, identity: str, server: bool) -> spec.Credentials:

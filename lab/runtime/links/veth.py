@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from lab.runtime.netlink import Handles, interface_index
 from lab.topology import Link
+from lab.topology.addressing import veth_mac
 
 MTU = 1500  # set, not left to the kernel: containerlab's default is 9500, and its file says this one
 
@@ -20,8 +21,16 @@ class Veth:
 
     def deploy(self, handles: Handles) -> None:
         link = self.link
-        peer = {"ifname": link.b_ifname, "net_ns_fd": handles.netns_path(link.b), "mtu": MTU}
-        handles[link.a].link("add", ifname=link.a_ifname, kind="veth", mtu=MTU, peer=peer)
+        # Fixed MACs: both ends' neighbours hold permanent entries for them (lab.topology.neighbors).
+        peer = {
+            "ifname": link.b_ifname,
+            "net_ns_fd": handles.netns_path(link.b),
+            "mtu": MTU,
+            "address": veth_mac(link.b, link.b_ifname),
+        }
+        handles[link.a].link(
+            "add", ifname=link.a_ifname, kind="veth", mtu=MTU, address=veth_mac(link.a, link.a_ifname), peer=peer
+        )
 
     def remove(self, handles: Handles) -> None:
         """One end deleted takes the other with it (and every VXLAN device riding on it)."""

@@ -19,6 +19,7 @@ if [ "$count" -gt 0 ]; then
   ip link set dev ipsec0 up
   ip route replace default dev ipsec0 table 100
   ip link set dev r0 up
+  ip neigh replace 10.1.255.4 lladdr 02:34:b6:1b:63:ca dev r0 nud permanent
   ip route replace default dev r0 table 101
 else
   ip link set dev r0 down
