@@ -43,7 +43,6 @@ BIND_RUN = 'mount --bind "$1" "$2" && exec "$3"'
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STRONGSWAN_CONF": f"{INSIDE_RUN}/strongswan.conf"}
 
 
-
 def check_strongswan(apparmor_profiles: Path = APPARMOR_PROFILES) -> None:
     """strongSwan present, and not confined by its AppArmor profile: the bad-input check for `ipsec`
     tunnels. Debian's profile (usr.lib.ipsec.charon), enforced, would keep charon from its files under
@@ -97,7 +96,11 @@ class Charon:
         argv = [UNSHARE, "--mount", "--propagation", "slave", "/bin/sh", "-c", BIND_RUN, "charon", str(lay.run)]
         with open(lay.stdout, "ab") as out:
             self._proc = popen_in(
-                self.netns, [*argv, INSIDE_RUN, str(CHARON)], env=ENV, stdin=subprocess.DEVNULL, stdout=out,
+                self.netns,
+                [*argv, INSIDE_RUN, str(CHARON)],
+                env=ENV,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
                 stderr=subprocess.STDOUT,
             )
         self.pid = self._proc.pid
