@@ -25,6 +25,7 @@ from lab.render import exabgp_config, frr_config
 from lab.runtime.configure import COMMON_SYSCTLS, ROUTER_SYSCTLS
 from lab.runtime.daemons import frr_daemons
 from lab.topology import SPEAKER_PORT, VXLAN_PORT, Interface, Node, Topology
+from lab.topology.addressing import bridge_mac
 
 FRR_KIND = {
     # munet's FRR example kind (examples/frr/*/munet.yaml), with the node's own files.
@@ -62,7 +63,9 @@ def setup_commands(node: Node) -> list[str]:
     lines: list[str] = []
     for iface in node.interfaces:
         if iface.kind == "bridge":
-            lines.append(f"link add {iface.name} type bridge")
+            lines.append(f"link add {iface.name} address {bridge_mac(iface.name)} type bridge")
+        elif iface.kind == "veth" and iface.mac:  # the MACs the permanent neighbours name
+            lines.append(f"link set {iface.name} address {iface.mac}")
     for iface in node.interfaces:
         if iface.kind == "vxlan":
             assert iface.vni is not None and iface.remote is not None and iface.underlay is not None

@@ -14,7 +14,6 @@ with `swanctl --list-sas --raw`. No secret is ever on a command line: swanctl re
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from lab import poll
 from lab.errors import GwlabError
 from lab.ipsec.render import INSIDE_RUN, Layout
 from lab.ipsec.sas import IkeSa, parse_list_sas
-from lab.runtime.nsenter import call_in, setns
+from lab.runtime.nsenter import call_in, popen_in
 from lab.runtime.processes import alive, stop
 
 CHARON = Path(os.environ.get("GWLAB_CHARON", "/usr/lib/ipsec/charon"))
@@ -38,11 +37,10 @@ START_TIMEOUT_S = 10.0  # vici is up after ~0.12 s on an idle machine
 STATUS_TIMEOUT_S = 5.0  # a hung charon must not hold `gwlab status` for long
 APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 ROUTING_RULE_PREF = 220  # charon's "from all lookup 220", added at start (ipsec.md §2a)
-CLONE_NEWNS = 0x00020000
-MS_BIND, MS_REC, MS_SLAVE = 4096, 16384, 1 << 19
+UNSHARE = "/usr/bin/unshare"  # util-linux, on every Debian
+# A constant script (no input in it): its arguments are the run directory, /run and charon's path.
+BIND_RUN = 'mount --bind "$1" "$2" && exec "$3"'
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "STRONGSWAN_CONF": f"{INSIDE_RUN}/strongswan.conf"}
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def check_strongswan(apparmor_profiles: Path = APPARMOR_PROFILES) -> None:
@@ -86,18 +84,21 @@ class Charon:
         self.wait_started(keep_rule_220)
 
     def launch(self) -> None:
-        """Fork charon and return at once: a lab launches all its charons, then waits for them together.
-        Call from one thread only (a fork with preexec_fn while other threads fork can deadlock)."""
+        """Start charon and return at once: a lab launches all its charons, then waits for them together.
+        Spawned (vfork, no fork of this process) from a thread inside the endpoint's network namespace,
+        through util-linux's unshare: a private mount namespace (slave: our bind stays out of the host's
+        /run) where the instance's run directory is /run, then charon itself (exec: same pid)."""
         lay = self.layout
         lay.run.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Left by kill -9: a reused pid would stop charon; a new charon has no CHILD_SA to count.
         for stale in (lay.charon_pidfile, lay.vici, lay.updown_count):
             stale.unlink(missing_ok=True)
+        argv = [UNSHARE, "--mount", "--propagation", "slave", "/bin/sh", "-c", BIND_RUN, "charon", str(lay.run)]
         with open(lay.stdout, "ab") as out:
-            self._proc = subprocess.Popen(
-                [str(CHARON)],
+            self._proc = popen_in(
+                self.netns,
+                [*argv, INSIDE_RUN, str(CHARON)],
                 env=ENV,
-                preexec_fn=_enter(self.netns, str(lay.run)),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -192,27 +193,6 @@ def is_charon(pid: int) -> bool:
         return os.readlink(f"/proc/{pid}/exe") == str(CHARON)
     except OSError:
         return False
-
-
-def _enter(netns: str, run_dir: str) -> Callable[[], None]:
-    """preexec_fn: enter the network namespace, then a private mount namespace with run_dir as /run."""
-    run, target = run_dir.encode(), INSIDE_RUN.encode()
-
-    def enter() -> None:
-        setns(netns)
-        steps: list[tuple[Callable[[], int], str]] = [
-            (lambda: int(_libc.unshare(CLONE_NEWNS)), "unshare"),
-            # slave: our bind must not propagate back to the host's /run
-            (lambda: int(_libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None)), "mount --make-rslave /"),
-            (lambda: int(_libc.mount(run, target, None, MS_BIND, None)), "mount --bind"),
-        ]
-        for call, what in steps:
-            if call() != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"{what}: {os.strerror(err)}")
-        os.setsid()
-
-    return enter
 
 
 def wait_for(
