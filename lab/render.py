@@ -15,6 +15,7 @@ import jinja2
 from lab.errors import GwlabError
 from lab.paths import templates_dir
 from lab.topology import ECMP_PATHS, MAX_PREFIX_RESTART_MIN, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
+from lab.topology.addressing import bridge_mac
 
 # templates/frr/<role>.conf.j2: one FRR configuration per router role (netlab's module x device matrix
 # collapses to a role axis here: every router runs FRR).
@@ -56,7 +57,6 @@ def clab_context() -> dict[str, Any]:
     from lab.runtime.containers import image, layout
     from lab.runtime.links import veth
     from lab.runtime.sysctls import sysctls
-    from lab.topology.addressing import bridge_mac
 
     return {
         "image": image.node_image_tag(),

@@ -168,7 +168,7 @@ class EndpointEnd:
         endpoint.router_vti_sysctls(router, end.vti)
 
     def start(self, handles: Handles) -> None:
-        """Fork charon (from one thread only: a fork with preexec_fn racing another thread's can hang)."""
+        """Start charon (Charon.launch: spawned from a thread in the endpoint's namespace, no fork of gwlab)."""
         self.charon = self.recorded(handles.netns_path)
         if self.launch:
             self.charon.launch()
