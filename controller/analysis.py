@@ -32,6 +32,8 @@ class Gap:
     began_ms: float  # send time of the first packet it held back: when the interruption began
     ms: float  # receive time of the packet after it minus that of the packet before it
     lost: int  # packets that never arrived in it
+    due_ms: float  # when that packet was due, at the delay of the packet before it: a change made
+    # before then (while it was in flight) can have caused the interruption
 
 
 def element(label: str) -> str:
@@ -180,16 +182,19 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
     """
     if not items:
         if flow.first_sent_ms is not None and flow.last_sent_ms is not None:
-            yield Gap(flow.flow, flow.first_sent_ms, flow.last_sent_ms - flow.first_sent_ms, flow.sent)
+            gap = flow.last_sent_ms - flow.first_sent_ms
+            yield Gap(flow.flow, flow.first_sent_ms, gap, flow.sent, flow.first_sent_ms)
         return
     interval = _interval_ms(items)
     first, last = items[0], items[-1]
     if flow.first_sent_ms is not None and first.seq > 0:
-        yield Gap(flow.flow, flow.first_sent_ms, max(0.0, first.received_ms - flow.first_sent_ms), first.seq)
+        gap = max(0.0, first.received_ms - flow.first_sent_ms)
+        yield Gap(flow.flow, flow.first_sent_ms, gap, first.seq, flow.first_sent_ms)
     for prev, nxt in pairwise(items):
         step = nxt.seq - prev.seq
         began = prev.sent_ms + (nxt.sent_ms - prev.sent_ms) / step
-        yield Gap(flow.flow, began, max(0.0, nxt.received_ms - prev.received_ms), step - 1)
+        delay = max(0.0, prev.received_ms - prev.sent_ms)
+        yield Gap(flow.flow, began, max(0.0, nxt.received_ms - prev.received_ms), step - 1, began + delay)
     end = flow.last_sent_ms if flow.last_sent_ms is not None else until_ms
     if end is None or interval is None or end <= last.sent_ms + interval:
         return
@@ -197,7 +202,9 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
         lost = max(0, flow.sent - 1 - last.seq)
     else:
         lost = int((end - last.sent_ms) / interval)
-    yield Gap(flow.flow, last.sent_ms + interval, max(0.0, end - last.received_ms), lost)
+    began = last.sent_ms + interval
+    delay = max(0.0, last.received_ms - last.sent_ms)
+    yield Gap(flow.flow, began, max(0.0, end - last.received_ms), lost, began + delay)
 
 
 def window_gaps(
@@ -210,7 +217,8 @@ def window_gaps(
     """Per window [starts[i], starts[i+1]) (the last one ends at `end_ms`), per flow: the longest gap
     that began in it and the packets lost in the gaps that began in it. An outage belongs to the
     change it followed, however long it lasts: a flow still cut when the next change comes is that
-    first change's outage, not the next one's."""
+    first change's outage, not the next one's. A gap begins when its first held-back packet was due
+    (`Gap.due_ms`): a packet sent just before a change and lost in flight by it is that change's."""
     by_flow: dict[int, list[Arrival]] = defaultdict(list)
     known = {f.flow for f in flows}
     for a in arrivals:
@@ -222,7 +230,7 @@ def window_gaps(
         unique = {a.seq: a for a in sorted(by_flow.get(flow.flow, []), key=lambda a: a.received_ms, reverse=True)}
         items = sorted(unique.values(), key=lambda a: a.seq)  # the first arrival of each seq
         for gap in flow_interruptions(flow, items, until_ms):
-            i = bisect.bisect_right(bounds, gap.began_ms) - 1
+            i = bisect.bisect_right(bounds, gap.due_ms) - 1
             if 0 <= i < len(starts):
                 longest, lost = out[i][flow.flow]
                 out[i][flow.flow] = (max(longest, gap.ms), lost + gap.lost)

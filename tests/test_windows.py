@@ -14,13 +14,15 @@ def flow(flow_id: int, direction: str = "s1->azure", sent: int = 0, first: float
     return FlowStats(flow_id, direction, "a", "b", 1, 2, sent=sent, first_sent_ms=first, last_sent_ms=last)
 
 
-def play(flow_id: int, until_ms: float, cuts: list[tuple[float, float]], start: float = 0.0) -> list[Arrival]:
-    """Packets every 5 ms from `start`, 1 ms in flight, none delivered while sent inside a cut."""
+def play(
+    flow_id: int, until_ms: float, cuts: list[tuple[float, float]], start: float = 0.0, delay: float = 1.0
+) -> list[Arrival]:
+    """Packets every 5 ms from `start`, `delay` ms in flight, none delivered while sent inside a cut."""
     out = []
     seq, t = 0, start
     while t < until_ms:
         if not any(a <= t < b for a, b in cuts):
-            out.append(Arrival(flow_id, seq, t, t + 1.0, "gw0"))
+            out.append(Arrival(flow_id, seq, t, t + delay, "gw0"))
         seq += 1
         t += INTERVAL
     return out
@@ -45,6 +47,16 @@ def test_a_gap_is_charged_by_the_first_packet_it_held_back() -> None:
     assert arrivals[199].sent_ms == 995.0 and arrivals[200].sent_ms == 1500.0
     assert flow_gaps(flows, arrivals, 997.0, 2000.0)[0] == (505.0, 100)
     assert flow_gaps(flows, arrivals, 0.0, 997.0)[0] == (5.0, 0)
+
+
+def test_a_packet_lost_in_flight_charges_the_change_that_lost_it() -> None:
+    """8 ms in flight (userspace ESP under load): the packet sent at 995 ms was still on its way when
+    the failure came at 1000 ms and was lost; the gap is the failure's, not the window's before it."""
+    flows = [flow(0)]
+    arrivals = play(0, 3000, [(995, 2000)], delay=8.0)
+    assert arrivals[198].sent_ms == 990.0  # due at 998 ms: arrived before the failure
+    assert flow_gaps(flows, arrivals, 1000.0, 3000.0)[0] == (1010.0, 201)  # 998 ms to 2008 ms
+    assert flow_gaps(flows, arrivals, 0.0, 1000.0)[0] == (5.0, 0)
 
 
 def test_reordered_and_duplicated_packets_are_neither_gaps_nor_losses() -> None:
