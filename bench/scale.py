@@ -65,6 +65,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
         "namespaces": "#4c72b0",
         "daemons": "#dd8452",
         "tunnels": "#8172b3",
+        "bfd": "#937860",
         "convergence": "#55a868",
     }
     for phase in PHASES:

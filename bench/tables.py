@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PHASES = ("prepare", "render", "namespaces", "daemons", "tunnels", "convergence")
+PHASES = ("prepare", "render", "namespaces", "daemons", "tunnels", "bfd", "convergence")
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -55,14 +55,14 @@ def row(label: str, shape: dict[str, int], s: dict[str, Any]) -> str:
         f"| {label} | {shape['nodes']} | {shape['routers']} | {shape['speakers']} | {shape['bgp_neighbors']} "
         f"| **{fmt(s['up_s'])}**{spread(s)} | {fmt(p.get('prepare'))} | {fmt(p.get('render'))} "
         f"| {fmt(p.get('namespaces'))} | {fmt(p.get('daemons'))} | {fmt(p.get('tunnels'))} "
-        f"| {fmt(p.get('convergence'))} | {fmt(s['down_s'])} | {mib(s['pss_mib'])} "
+        f"| {fmt(p.get('bfd'))} | {fmt(p.get('convergence'))} | {fmt(s['down_s'])} | {mib(s['pss_mib'])} "
         f"| {mib(s['rss_mib'])} | {fmt(s['processes'], 0)} | {dom[0] if dom else '-'} | {load(s)} | {ok} |"
     )
 
 
 HEADER = (
     "| lab | nodes | routers | speakers | BGP neighbors | up (s), median (min-max) | prepare | render "
-    "| namespaces | daemons | tunnels | convergence | down (s) | PSS (MiB) | RSS (MiB) | processes "
+    "| namespaces | daemons | tunnels | bfd | convergence | down (s) | PSS (MiB) | RSS (MiB) | processes "
     "| dominant phase | load at start, median (max) | others' CPU | ok runs (attempts) |\n"
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|"
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|"
 )

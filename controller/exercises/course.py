@@ -114,12 +114,13 @@ def reset(state: ExerciseState, exercise: Exercise) -> None:
         for edit in exercise.faults:
             if isinstance(edit, FloodEdit):  # stopped (and Azure's dropped sessions cleared) to converge
                 _flood(lab, edit.flood).restore()
-        for node in lab.topo.routers():
-            if node.role in ONPREM_ROLES:
-                names = daemons.frr_daemons(node)[1:]  # zebra stays: the kernel's routes with it
-                for daemon in names:
-                    lab.runtime.stop_daemon(node.name, daemon)
-                daemons.confirm(lab.runtime.launch_frr(node, names))
+        onprem = [node for node in lab.topo.routers() if node.role in ONPREM_ROLES]
+        for node in onprem:
+            names = daemons.frr_daemons(node)[1:]  # zebra stays: the kernel's routes with it
+            for daemon in names:
+                lab.runtime.stop_daemon(node.name, daemon)
+            daemons.confirm(lab.runtime.launch_frr(node, [d for d in names if d != "bfdd"]))
+        daemons.start_bfdd(lab.runtime, onprem)  # once BGP is up, as `up` does
         done = session.wait_converged()
         if not done.ok:
             raise GwlabError(f"lab {state.lab} did not converge after the reset: " + "; ".join(done.lines()[:3]))

@@ -131,9 +131,17 @@ class Runtime(ABC):
         their charons, forked by `wire` to start beside FRR, waited for and loaded)."""
         links.settle(self.deployed)
 
-    def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None) -> None:
-        """FRR and ExaBGP on every node (or the nodes in `only`), in lab.runtime.daemons' order."""
-        daemons.start(self, progress, only)
+    def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None, bfd: bool = True) -> None:
+        """FRR and ExaBGP on every node (or the nodes in `only`), in lab.runtime.daemons' order; bfd=False:
+        bfdd is left to `start_bfd`."""
+        daemons.start(self, progress, only, bfd)
+
+    def start_bfd(self) -> bool:
+        """bfdd on the routers that run it, once their BGP sessions are up (daemons.start_bfdd); False
+        if none does."""
+        routers = [n for n in self.topo.routers() if "bfdd" in daemons.frr_daemons(n)]
+        daemons.start_bfdd(self, routers)
+        return bool(routers)
 
     @abstractmethod
     def pids(self) -> list[int]:

@@ -93,12 +93,15 @@ def _build(started: Started, report: Progress) -> None:
     check_interrupted()
     state.phase = "starting"
     state.save()
-    runtime.start_daemons(report)
+    runtime.start_daemons(report, bfd=False)
     lap("daemons")
     check_interrupted()
     if any(t.kind == "ipsec" for t in runtime.topo.tunnels):
         runtime.settle_links()
         lap("tunnels")
+        check_interrupted()
+    if runtime.start_bfd():  # after the tunnels: it waits for BGP sessions, which need none of them
+        lap("bfd")
         check_interrupted()
     state.phase = "started"
     state.save()

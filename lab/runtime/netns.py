@@ -140,12 +140,12 @@ class NetnsRuntime(Runtime):
             launched.append((Daemon(node.name, name), self._launch(node.name, argv)))
         return launched
 
-    def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None) -> None:
+    def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None, bfd: bool = True) -> None:
         """As every runtime does, with the speakers forked from one ExaBGP fork server meanwhile."""
         python = fork_server_python()
         self._forks = ForkServer(python) if python else None
         try:
-            super().start_daemons(progress, only)
+            super().start_daemons(progress, only, bfd)
         finally:
             forks, self._forks = self._forks, None
             if forks is not None:

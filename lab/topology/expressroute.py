@@ -60,6 +60,7 @@ def add_expressroute(b: Build) -> None:
                 b.t.er_keepalive,
                 b.t.er_hold,
                 bfd=er.bfd,
+                bfd_passive=er.bfd,
                 max_prefix=MAX_PREFIXES,
                 # VNet prefixes reach on-prem with AS path "12076" only: 65515 is stripped.
                 remove_private_as=True,

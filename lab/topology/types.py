@@ -78,6 +78,9 @@ class Neighbor:
     disable_connected_check: bool = False
     passive: bool = False
     bfd: bool = False
+    # BFD in passive mode: wait for the peer's first packet, then answer it at once (the MSEE: BFD is on
+    # by default on Microsoft's side and comes up when the customer edge enables it)
+    bfd_passive: bool = False
     weight: int | None = None
     local_preference: int | None = None  # set on routes received from this neighbor
     as_path_prepend: int = 0  # extra copies of our own ASN on the routes advertised to this (eBGP) neighbor

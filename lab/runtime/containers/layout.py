@@ -91,17 +91,18 @@ for name, proc in pending:
 Step = tuple[str, list[str], bool]  # (what, argv, later: waited for at the end only)
 
 
-def start_steps(node: Node) -> list[Step]:
+def start_steps(node: Node, bfd: bool = True) -> list[Step]:
     """What starts the node's daemons, in order: /run/frr; the ExaBGP speaker, first (its Python takes
     the longest to start, and bgpd connects to it: listening early saves a connect-retry); zebra and
-    its socket; then zebra's clients together."""
+    its socket; then zebra's clients together (bfd=False: without bfdd, which gwlab starts once BGP is
+    up, lab.runtime.daemons.start_bfdd)."""
     steps: list[Step] = []
     if node.is_router:
         steps.append(("/run/frr", MAKE_FRR_RUN_DIR, False))
     if node.speaker is not None:
         steps.append(("exabgp", exabgp_command(node), True))
     if node.is_router:
-        names = frr_daemons(node)
+        names = [d for d in frr_daemons(node) if bfd or d != "bfdd"]
         steps += [(names[0], frr_command(names[0]), False), ("zebra's socket", WAIT_FOR_ZEBRA, False)]
         steps += [(name, frr_command(name), True) for name in names[1:]]
     return steps
