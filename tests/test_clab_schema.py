@@ -184,8 +184,8 @@ def test_exec_starts_the_daemons_as_the_runtimes_do(topo: Topology) -> None:
     for node in topo.nodes.values():
         lines = exec_lines(doc, node.name)
         assert lines[len(network_lines(doc, node.name)) :] == layout.start_commands(node), node.name
-        started = [words for words in lines if words[0].startswith("/usr/lib/frr/")]
-        assert [w[0].rsplit("/", 1)[1] for w in started] == (frr_daemons(node) if node.is_router else [])
+        started = [w for words in lines for w in words if w.startswith("/usr/lib/frr/")]  # after env(1)
+        assert [w.rsplit("/", 1)[1] for w in started] == (frr_daemons(node) if node.is_router else [])
         assert sum("exabgp" in words for words in lines) == (node.speaker is not None)
 
 

@@ -89,10 +89,24 @@ def check_frr() -> None:
         raise GwlabError(f"FRR not found in {FRR_SBIN} (run 'make setup' or apt-get install frr)")
 
 
-def frr_argv(sbin: str, name: str, conf: str, pidfile: str, log: str, pathspace: str | None) -> list[str]:
-    """One FRR daemon, daemonising (-d); -P 0: no vty TCP port. Paths as the node sees them."""
-    argv = [f"{sbin}/{name}", "-d"] + (["-N", pathspace] if pathspace else [])
-    return [*argv, "-f", conf, "-i", pidfile, "--log", f"file:{log}", "-u", "frr", "-g", "frr", "-P", "0"]
+def fd_limit(node: Node) -> int:
+    """The file descriptors a node's FRR daemons are sized for (--limit-fds): FRR sizes its event
+    tables by the process's limit (20,000 here), 3.8 MiB of zebra's 9 MiB. A few per BGP neighbor
+    (its connection, an accepted one while they collide) and a margin for zebra's clients and vtys."""
+    neighbors = len(node.bgp.neighbors) if node.bgp is not None else 0
+    return max(1024, 4 * neighbors + 256)
+
+
+def frr_argv(sbin: str, name: str, conf: str, pidfile: str, log: str, pathspace: str | None, fds: int) -> list[str]:
+    """One FRR daemon, daemonising (-d); -P 0: no vty TCP port. Paths as the node sees them. One malloc
+    arena for all its threads (MALLOC_ARENA_MAX=1): each thread's own arena cost 1.5-2 MiB of an idle
+    daemon; with --limit-fds, zebra and bgpd fell from 9.1 and 13.2 MiB PSS to 5.1 and 9.3."""
+    argv = ["env", "MALLOC_ARENA_MAX=1", f"{sbin}/{name}", "-d"] + (["-N", pathspace] if pathspace else [])
+    return [
+        *argv,
+        *("-f", conf, "-i", pidfile, "--log", f"file:{log}", "-u", "frr", "-g", "frr", "-P", "0"),
+        *("--limit-fds", str(fds)),
+    ]
 
 
 def speaker_listen(node: Node) -> tuple[str, int]:

@@ -28,6 +28,7 @@ from lab.runtime.daemons import (
     exabgp_binary,
     exabgp_env,
     expected_daemons,
+    fd_limit,
     frr_argv,
     no_progress,
     speaker_listen,
@@ -136,6 +137,7 @@ class NetnsRuntime(Runtime):
                 str(self._pidfile(node.name, name)),
                 str(node_dir / f"{name}.log"),
                 pathspace=self.ns(node.name),
+                fds=fd_limit(node),
             )
             launched.append((Daemon(node.name, name), self._launch(node.name, argv)))
         return launched

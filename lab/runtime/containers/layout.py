@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from lab.runtime.daemons import exabgp_env, frr_argv, frr_daemons, speaker_listen
+from lab.runtime.daemons import exabgp_env, fd_limit, frr_argv, frr_daemons, speaker_listen
 from lab.topology import Node
 
 # Why each (nodes.py says more): zebra and bgpd refuse to start without NET_ADMIN and SYS_ADMIN;
@@ -51,10 +51,10 @@ def labels(node: Node) -> dict[str, str]:
     return found
 
 
-def frr_command(daemon: str) -> list[str]:
+def frr_command(node: Node, daemon: str) -> list[str]:
     """One FRR daemon of a node, daemonising, as the node's processes see the paths."""
     pid, log = f"{FRR_MOUNT}/{daemon}.pid", f"{FRR_MOUNT}/{daemon}.log"
-    return frr_argv(FRR_SBIN, daemon, FRR_CONF, pid, log, pathspace=None)
+    return frr_argv(FRR_SBIN, daemon, FRR_CONF, pid, log, pathspace=None, fds=fd_limit(node))
 
 
 def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> list[str]:
@@ -103,8 +103,8 @@ def start_steps(node: Node, bfd: bool = True) -> list[Step]:
         steps.append(("exabgp", exabgp_command(node), True))
     if node.is_router:
         names = [d for d in frr_daemons(node) if bfd or d != "bfdd"]
-        steps += [(names[0], frr_command(names[0]), False), ("zebra's socket", WAIT_FOR_ZEBRA, False)]
-        steps += [(name, frr_command(name), True) for name in names[1:]]
+        steps += [(names[0], frr_command(node, names[0]), False), ("zebra's socket", WAIT_FOR_ZEBRA, False)]
+        steps += [(name, frr_command(node, name), True) for name in names[1:]]
     return steps
 
 

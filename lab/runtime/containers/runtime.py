@@ -264,7 +264,7 @@ class ContainerRuntime(Runtime):
     def launch_frr(self, node: Node, names: list[str]) -> list[Launch]:
         if "zebra" in names:
             self._clear_stale(node)
-        return [(Daemon(node.name, name), self._exec(node.name, frr_command(name))) for name in names]
+        return [(Daemon(node.name, name), self._exec(node.name, frr_command(node, name))) for name in names]
 
     def launch_exabgp(self, node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> Launch:
         self._pidfile(node.name, name).unlink(missing_ok=True)  # a stale one would stop the new speaker
