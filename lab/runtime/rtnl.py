@@ -29,7 +29,7 @@ RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
 RT_TABLE_COMPAT, MAIN_TABLE = 252, 254
 DUMP_TRIES = 3  # a dump the kernel flags as interrupted (a change meanwhile) is taken again
 
-_HDR = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port
+HDR = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
 _RTA = struct.Struct("=HH")  # rtattr: length, type
@@ -61,11 +61,24 @@ _local = threading.local()
 
 def snapshot() -> Snapshot:
     """Links and main-table routes of the calling thread's namespace, dumped now."""
-    sock = _socket()
+    sock = thread_socket()
     return Snapshot(_links(sock), _routes(sock))
 
 
-def _socket() -> socket.socket:
+def snapshot_links() -> dict[int, tuple[str, bool]]:
+    """ifindex -> (name, carrier) of the calling thread's namespace."""
+    return _links(thread_socket())
+
+
+def next_seq() -> int:
+    """A sequence number for a request on this thread's socket."""
+    _local.seq += 1
+    seq: int = _local.seq
+    return seq
+
+
+def thread_socket() -> socket.socket:
+    """This thread's rtnetlink socket, in its namespace now."""
     ns = os.stat("/proc/thread-self/ns/net").st_ino
     sock: socket.socket | None = getattr(_local, "sock", None)
     if sock is None or _local.ns != ns:
@@ -77,7 +90,7 @@ def _socket() -> socket.socket:
     return sock
 
 
-def _attrs(data: bytes | memoryview, offset: int, end: int) -> dict[int, tuple[int, int]]:
+def parse_attrs(data: bytes | memoryview, offset: int, end: int) -> dict[int, tuple[int, int]]:
     """attribute type -> (start, end) of its payload."""
     out = {}
     while offset + 4 <= end:
@@ -89,31 +102,31 @@ def _attrs(data: bytes | memoryview, offset: int, end: int) -> dict[int, tuple[i
     return out
 
 
-def _dump(sock: socket.socket, kind: int, body: bytes) -> list[tuple[int, bytes, int]]:
-    """The messages answering one dump request, as (payload start, buffer, end)."""
+def dump(kind: int, body: bytes, sock: socket.socket | None = None) -> list[tuple[int, bytes, int]]:
+    """The messages answering one dump request on this thread's socket, as (payload start, buffer, end)."""
+    sock = sock or thread_socket()
     for _ in range(DUMP_TRIES):
-        _local.seq += 1
-        seq = _local.seq
-        sock.send(_HDR.pack(_HDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+        seq = next_seq()
+        sock.send(HDR.pack(HDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
         messages: list[tuple[int, bytes, int]] = []
         interrupted = done = False
         while not done:
             data = sock.recv(1 << 20)
             offset = 0
-            while offset + _HDR.size <= len(data):
-                length, mtype, flags, mseq, _ = _HDR.unpack_from(data, offset)
-                if length < _HDR.size:
+            while offset + HDR.size <= len(data):
+                length, mtype, flags, mseq, _ = HDR.unpack_from(data, offset)
+                if length < HDR.size:
                     break
                 if mseq == seq:
                     if mtype == NLMSG_DONE:
                         done = True
                     elif mtype == NLMSG_ERROR:
-                        code = -struct.unpack_from("=i", data, offset + _HDR.size)[0]
+                        code = -struct.unpack_from("=i", data, offset + HDR.size)[0]
                         if code:
                             raise OSError(code, f"rtnetlink dump: {os.strerror(code)}")
                         done = True
                     else:
-                        messages.append((offset + _HDR.size, data, offset + length))
+                        messages.append((offset + HDR.size, data, offset + length))
                     interrupted |= bool(flags & NLM_F_DUMP_INTR)
                 offset += (length + 3) & ~3
         if not interrupted:
@@ -123,9 +136,9 @@ def _dump(sock: socket.socket, kind: int, body: bytes) -> list[tuple[int, bytes,
 
 def _links(sock: socket.socket) -> dict[int, tuple[str, bool]]:
     out = {}
-    for start, data, end in _dump(sock, RTM_GETLINK, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+    for start, data, end in dump(RTM_GETLINK, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0), sock):
         _, _, index, _, _ = _IFINFO.unpack_from(data, start)
-        attrs = _attrs(data, start + _IFINFO.size, end)
+        attrs = parse_attrs(data, start + _IFINFO.size, end)
         name = ""
         if IFLA_IFNAME in attrs:
             a, b = attrs[IFLA_IFNAME]
@@ -142,11 +155,11 @@ def _address(data: bytes, span: tuple[int, int] | None) -> IPv4Address | None:
 def _routes(sock: socket.socket) -> list[Route]:
     out = []
     request = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
-    for start, data, end in _dump(sock, RTM_GETROUTE, request):
+    for start, data, end in dump(RTM_GETROUTE, request, sock):
         family, dst_len, _, _, table, proto, _, rtype, flags = _RTMSG.unpack_from(data, start)
         if family != socket.AF_INET or table not in (MAIN_TABLE, RT_TABLE_COMPAT):
             continue
-        attrs = _attrs(data, start + _RTMSG.size, end)
+        attrs = parse_attrs(data, start + _RTMSG.size, end)
         if table == RT_TABLE_COMPAT and (RTA_TABLE not in attrs or _u32(data, attrs[RTA_TABLE]) != MAIN_TABLE):
             continue
         dst = _address(data, attrs.get(RTA_DST)) or IPv4Address(0)
@@ -158,7 +171,7 @@ def _routes(sock: socket.socket) -> list[Route]:
                 length, nh_flags, _, index = _RTNH.unpack_from(data, offset)
                 if length < _RTNH.size:
                     break
-                nh = _attrs(data, offset + _RTNH.size, offset + length)
+                nh = parse_attrs(data, offset + _RTNH.size, offset + length)
                 hops.append((_address(data, nh.get(RTA_GATEWAY)), index, nh_flags))
                 offset += (length + 3) & ~3
         else:

@@ -24,6 +24,7 @@ from pyroute2 import IPRoute
 from lab.errors import GwlabError
 from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN
 from lab.render import environment
+from lab.runtime import rtnl_ops
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
 from lab.runtime.nsenter import call_in, setns, write_sysctls, write_sysctls_here
 from lab.runtime.nsenter import create_namespace as create_namespace  # endpoints' namespaces: made as nodes' are
@@ -79,18 +80,21 @@ def build(
     router_vti: str,
     selectors: Sequence[IPv4Network] = (),
 ) -> None:
-    """An endpoint's whole network before charon starts, from one thread with one netlink socket: its
-    veths to the router (made from its side), then `prepare` with the WAN down, `anchor_selectors`, and
-    the router's VTI sysctls (`router_vti_sysctls`). A thread and a socket per step cost more than the
-    steps (200 tunnel ends at 50 sites)."""
+    """An endpoint's whole network before charon starts, from one thread on its raw rtnetlink socket
+    (lab.runtime.rtnl_ops): its veths to the router (made from its side), then what `prepare` does with
+    the WAN down, `anchor_selectors`, and the router's VTI sysctls (`router_vti_sysctls`). A thread and a
+    pyroute2 socket per step cost more than the steps (200 tunnel ends at 50 sites)."""
 
     def inside() -> None:
-        with IPRoute() as ipr:
-            for v in veths:
-                _veth(ipr, v.ifname, router, v.router_ifname, v.mtu, v.macs)
-            write_sysctls_here(_endpoint_sysctls(vti))
-            _configure(ipr, vti, wan, wan_address, wan_gateway, wan_up=False)
-            _anchor(ipr, selectors)
+        fd = os.open(router, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            for pair in veths:
+                rtnl_ops.veth(pair.ifname, pair.router_ifname, fd, pair.mtu, pair.macs)
+        finally:
+            os.close(fd)
+        write_sysctls_here(_endpoint_sysctls(vti))
+        _configure(vti, wan, wan_address, wan_gateway, wan_up=False)
+        _anchor(selectors)
         setns(router)
         write_sysctls_here(_router_vti_sysctls(router_vti))
 
@@ -106,8 +110,7 @@ def prepare(
 
     def configure() -> None:
         write_sysctls_here(_endpoint_sysctls(vti))
-        with IPRoute() as ipr:
-            _configure(ipr, vti, wan, wan_address, wan_gateway, wan_up)
+        _configure(vti, wan, wan_address, wan_gateway, wan_up)
 
     call_in(netns, configure)
 
@@ -125,21 +128,21 @@ def _endpoint_sysctls(vti: str) -> dict[str, str]:
     }
 
 
-def _configure(
-    ipr: Any, vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address, wan_up: bool
-) -> None:
-    lo, w, v = (ipr.link_lookup(ifname=n)[0] for n in ("lo", wan, vti))
-    ipr.link("set", index=lo, state="up")
-    ipr.addr("replace", index=w, address=str(wan_address.ip), prefixlen=wan_address.network.prefixlen)
-    ipr.link("set", index=w, state="up")
-    ipr.link("set", index=v, state="down", mtu=VTI_MTU)
-    ipr.route("replace", dst="0.0.0.0/0", gateway=str(wan_gateway))
+def _configure(vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address, wan_up: bool) -> None:
+    """`prepare`'s links, address, default route and rules, in the calling thread's namespace."""
+    index = rtnl_ops.link_index()
+    lo, w, v = index["lo"], index[wan], index[vti]
+    rtnl_ops.link_set(lo, up=True)
+    rtnl_ops.addr_replace(w, wan_address.ip, wan_address.network.prefixlen)
+    rtnl_ops.link_set(w, up=True)
+    rtnl_ops.link_set(v, up=False, mtu=VTI_MTU)
+    rtnl_ops.route_replace("0.0.0.0/0", gateway=wan_gateway)
     if not wan_up:
-        ipr.link("set", index=w, state="down")  # the default route comes back with it (set_wan)
-    rules = {r.get_attr("FRA_PRIORITY") for r in ipr.get_rules(family=2)}
+        rtnl_ops.link_set(w, up=False)  # the default route comes back with it (set_wan)
+    rules = rtnl_ops.rule_priorities()
     for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
         if table not in rules:  # deployed again (its router's namespace was replaced): there already
-            ipr.rule("add", priority=table, iifname=iif, table=table)
+            rtnl_ops.rule_add(table, table, iif)
 
 
 def attach_tunnel(netns: str) -> None:
@@ -163,21 +166,13 @@ def anchor_selectors(netns: str, local_ts: Sequence[IPv4Network]) -> None:
     endpoint gets the last address of each selector on lo: a subnet's broadcast (Azure reserves it), which
     no host uses, and which is the only destination the endpoint then keeps for itself."""
 
-    def add() -> None:
-        with IPRoute() as ipr:
-            _anchor(ipr, local_ts)
-
-    call_in(netns, add)
+    call_in(netns, lambda: _anchor(local_ts))
 
 
-def _anchor(ipr: Any, local_ts: Sequence[IPv4Network]) -> None:
-    if not local_ts:
-        return
-    lo = ipr.link_lookup(ifname="lo")[0]
+def _anchor(local_ts: Sequence[IPv4Network]) -> None:
     for prefix in local_ts:
-        if prefix.prefixlen == 0:
-            continue  # 0/0: any address of the namespace will do
-        ipr.addr("replace", index=lo, address=str(prefix.broadcast_address), prefixlen=32)
+        if prefix.prefixlen:  # 0/0: any address of the namespace will do
+            rtnl_ops.addr_replace(rtnl_ops.link_index()["lo"], prefix.broadcast_address, 32)
 
 
 def router_vti_sysctls(netns: str, vti: str) -> None:
@@ -248,13 +243,12 @@ def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool, neighbors: Seq
     with it), or down."""
 
     def apply() -> None:
-        with IPRoute() as ipr:
-            idx = ipr.link_lookup(ifname=wan)[0]
-            ipr.link("set", index=idx, state="up" if up else "down")
-            if up:
-                ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
-                for n in neighbors:
-                    ipr.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=idx, state="permanent")
+        idx = rtnl_ops.link_index()[wan]
+        rtnl_ops.link_set(idx, up=up)
+        if up:
+            rtnl_ops.route_replace("0.0.0.0/0", gateway=gateway)
+            for n in neighbors:
+                rtnl_ops.neigh_permanent(idx, n.address, n.mac)
 
     call_in(netns, apply)
 
