@@ -4,8 +4,8 @@ at the profile's timers under every BGP session that has BFD and should be up; a
 
 Polled every 100 ms with a deadline (FRR topotests' json_cmp idea, applied to sessions and FIBs);
 what is still wrong at the deadline comes back as a list of readable differences. FIBs are read
-through pyroute2 handles on the namespaces the lab's runtime hands out, one per node opened once per
-wait and read in that node's own thread (lab.runtime.netlink), and BGP from bgpd's vty socket in the
+in the namespaces the lab's runtime hands out, by a thread per node kept for the whole wait
+(lab.runtime.netlink) through a raw rtnetlink dump (lab.runtime.rtnl), and BGP from bgpd's vty socket in the
 node's FRR directory: a poll spawns no process and no thread, on any runtime. BFD is
 read (vtysh, one process per node with BFD) once sessions and FIBs agree.
 """
@@ -22,7 +22,7 @@ from typing import Any
 from controller.oracle import Prediction, predict
 from lab.errors import GwlabError
 from lab.poll import poll
-from lab.runtime import lifecycle
+from lab.runtime import lifecycle, rtnl
 from lab.runtime.backends import DEFAULT
 from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
@@ -125,9 +125,10 @@ def differences(
     def look(node_name: str, ipr: Any) -> Look:
         found = peers(node_name)
         try:
-            routes = bgp_routes(ipr)
-            links = carriers(ipr) if node_name in vtis else {}
-            live = live_routes(ipr) if node_name in vtis else set()
+            snap = rtnl.snapshot()  # in the node's thread: its namespace, one dump of links and of routes
+            routes = bgp_routes(snap)
+            links = carriers(snap) if node_name in vtis else {}
+            live = live_routes(snap) if node_name in vtis else set()
         except (RuntimeError, TimeoutError, OSError):
             # A netlink read that failed on a loaded machine: this poll sees the node as not converged,
             # the next one asks again.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.oracle import Failures, FibEntry, Oracle, Prediction
-from lab.runtime import tunnelops
+from lab.runtime import rtnl, tunnelops
 from lab.runtime.frr import bgp_peers
 from lab.runtime.kernel import bgp_routes, carriers
 from lab.runtime.running import RunningLab
@@ -61,7 +61,7 @@ def fibs(lab: RunningLab) -> dict[str, dict[Any, FibEntry]]:
         for node in lab.topo.routers():
             if not lab.runtime.node_present(node.name):
                 continue  # a crashed container: no FIB until it is restored
-            routes = bgp_routes(handles[node.name])
+            routes = bgp_routes(handles.call(node.name, lambda _: rtnl.snapshot()))
             out[node.name] = {p: FibEntry(p, hops, frozenset()) for p, hops in routes.items()}
     return out
 
@@ -77,7 +77,7 @@ def dark_tunnels(lab: RunningLab) -> set[str]:
                 continue
             for end in t.ends():
                 if end.node not in carrier:
-                    carrier[end.node] = carriers(handles[end.node])
+                    carrier[end.node] = carriers(handles.call(end.node, lambda _: rtnl.snapshot()))
                 if not carrier[end.node].get(end.vti, False):
                     dark.add(t.name)
     return dark

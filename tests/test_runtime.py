@@ -6,6 +6,7 @@ reading FRR back; nothing here sleeps to synchronise, it polls with deadlines.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -161,7 +162,7 @@ def test_links_remove_and_deploy_themselves_again(kind: str, tmp_path: Path) -> 
             for link in (veth, tunnel):
                 link.deploy(handles)
             for node, ifname in ends:
-                configure_node(handles[node], lab.node(node), holds_shared=True, only={ifname})
+                handles[node].in_thread(functools.partial(configure_node, lab.node(node), True, only={ifname}))
         if isinstance(tunnel, IpsecEnd):
             ipsec.settle([tunnel])
         ok, _, diffs = converge.wait(lab, predict(lab.topo), 30)

@@ -28,6 +28,11 @@ PLUGINS = (
     *("x509", "pubkey", "gmp", "kdf", "kernel-libipsec", "kernel-netlink", "socket-default", "vici", "updown"),
 )
 
+# What swanctl itself loads (its own strongswan.conf, `Layout.swanctl_strongswan_conf`): the plugins that
+# parse the instance's keys and certificates, not every plugin installed (16 instead of 5 ms of CPU per
+# call: `up` runs one per tunnel end). What it sends charon is the same.
+SWANCTL_PLUGINS = ("random", "nonce", "openssl", "pem", "pkcs1", "pkcs8", "x509", "pubkey")
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -44,6 +49,11 @@ class Layout:
     @property
     def swanctl_conf(self) -> Path:
         return self.swanctl / "swanctl.conf"
+
+    @property
+    def swanctl_strongswan_conf(self) -> Path:
+        """swanctl's own strongswan.conf (STRONGSWAN_CONF of every swanctl call)."""
+        return self.swanctl / "strongswan.conf"
 
     @property
     def vici(self) -> Path:
@@ -104,6 +114,7 @@ def render(inst: Instance, ip_binary: str | None = None) -> dict[str, tuple[byte
         "run/strongswan.conf": (text("strongswan.conf"), 0o644),
         "swanctl/swanctl.conf": (text("swanctl.conf"), 0o644),
         "swanctl/secrets.conf": (text("secrets.conf"), 0o600),
+        "swanctl/strongswan.conf": (f"swanctl {{\n  load = {' '.join(SWANCTL_PLUGINS)}\n}}\n".encode(), 0o644),
     }
     if any(ch.updown for c in inst.connections for ch in c.children):
         files["run/updown.sh"] = (text("updown.sh"), 0o755)

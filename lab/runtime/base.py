@@ -123,8 +123,18 @@ class Runtime(ABC):
             self.deployed = links.plan(self.topo)
             for link in self.deployed:
                 link.deploy(handles)
-            for node in nodes:
-                configure_node(handles[node.name], node, holds_shared(node, self.state.standby_active))
+            # Every node in its own thread at once (raw rtnetlink on the thread's socket: no call forwarded
+            # between threads, no pyroute2 per change; 50 sites: 2,500 changes, 1.3-2.5 CPU-s before).
+            standby_active = self.state.standby_active
+            done = handles.each(
+                lambda name, _: configure_node(
+                    self.topo.nodes[name], holds_shared(self.topo.nodes[name], standby_active)
+                ),
+                [n.name for n in nodes],
+            )
+            failed = [r for r in done.values() if isinstance(r, BaseException)]
+            if failed:
+                raise failed[0]
 
     def settle_links(self) -> None:
         """Once the daemons run: what the links deployed by `wire` finish on their own (IPsec tunnels:

@@ -7,9 +7,7 @@ a container's /proc/sys is read-only from within, its namespace is not.
 
 from __future__ import annotations
 
-from typing import Any
-
-from lab.runtime.netlink import interface_index
+from lab.runtime import rtnl_ops
 from lab.runtime.sysctls import COMMON_SYSCTLS, ROUTER_SYSCTLS, sysctls
 from lab.topology import Node, StaticRoute
 
@@ -32,27 +30,28 @@ def holds_shared(node: Node, standby_active: bool) -> bool:
     return node.standby == standby_active
 
 
-def configure_node(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
+def configure_node(node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
     """Bridge ports, addresses, link state, runtime-installed routes and permanent neighbors of a node,
-    or of its interfaces in `only` (a re-created link). `holds_shared`: an active/standby instance
-    holding the public and BGP IPs."""
-    index = interface_index(ns)
+    or of its interfaces in `only` (a re-created link), in the calling thread's namespace (the node's
+    thread: Handles.call, NodeHandle.in_thread). `holds_shared`: an active/standby instance holding the
+    public and BGP IPs."""
+    index = rtnl_ops.link_index()
     for iface in node.interfaces:
         if only is not None and iface.name not in only:
             continue
         idx = index[iface.name]
         if iface.bridge is not None:
-            ns.link("set", index=idx, master=index[iface.bridge])
+            rtnl_ops.link_set(idx, master=index[iface.bridge])
         held = iface.addresses + (iface.shared_addresses if holds_shared else [])
         for addr in held:
             if iface.kind == "loopback" and addr.ip.is_loopback:
                 continue
-            ns.addr("replace", index=idx, address=str(addr.ip), prefixlen=addr.network.prefixlen)
-        ns.link("set", index=idx, state="up")
-    install_routes(ns, node, holds_shared, only)
+            rtnl_ops.addr_replace(idx, addr.ip, addr.network.prefixlen)
+        rtnl_ops.link_set(idx, up=True)
+    install_routes(node, holds_shared, only, index)
     for n in node.neighbors:
         if only is None or n.dev in only:
-            ns.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=index[n.dev], state="permanent")
+            rtnl_ops.neigh_permanent(index[n.dev], n.address, n.mac)
 
 
 def runtime_routes(node: Node, holds_shared: bool) -> list[StaticRoute]:
@@ -68,17 +67,20 @@ def runtime_routes(node: Node, holds_shared: bool) -> list[StaticRoute]:
     return routes
 
 
-def install_routes(ns: Any, node: Node, holds_shared: bool, only: set[str] | None = None) -> None:
-    """Routes the runtime owns (`runtime_routes`), or those through the interfaces in `only`."""
-    index = interface_index(ns)
+def install_routes(
+    node: Node, holds_shared: bool, only: set[str] | None = None, index: dict[str, int] | None = None
+) -> None:
+    """Routes the runtime owns (`runtime_routes`), or those through the interfaces in `only`; in the
+    calling thread's namespace."""
+    index = index if index is not None else rtnl_ops.link_index()
     for r in runtime_routes(node, holds_shared):
         dev = r.dev or _device_towards(node, r)
         if only is not None and dev not in only:
             continue
         if r.via is not None:
-            ns.route("replace", dst=str(r.prefix), gateway=str(r.via))
+            rtnl_ops.route_replace(r.prefix, gateway=r.via)
         elif r.dev is not None:
-            ns.route("replace", dst=str(r.prefix), oif=index[r.dev])
+            rtnl_ops.route_replace(r.prefix, oif=index[r.dev])
 
 
 def _device_towards(node: Node, route: StaticRoute) -> str | None:

@@ -109,6 +109,10 @@ class NodeHandle:
 
         return forwarded
 
+    def in_thread(self, fn: Callable[[], T]) -> T:
+        """fn() in the node's thread (in its namespace), for what works on the thread's own socket."""
+        return self._node_thread.call(lambda _: fn())
+
     def close(self) -> None:
         if self._owned:
             self._node_thread.close()

@@ -57,7 +57,8 @@ def reconfigure(lab: RunningLab, node: str, names: Iterable[str], holds_shared: 
         return
     with lab.runtime.netlink(node) as ns:
         present = set(interface_index(ns))
-        configure_node(ns, lab.node(node), holds_shared, only={n for n in names if n in present})
+        only = {n for n in names if n in present}
+        ns.in_thread(lambda: configure_node(lab.node(node), holds_shared, only=only))
 
 
 def nft(lab: RunningLab, node: str, ruleset: str) -> None:
@@ -93,7 +94,8 @@ def take_over_shared_ips(lab: RunningLab, new: Node, old: Node | None) -> None:
                     if iface.name in index:
                         ns.addr("del", index=index[iface.name], address=str(addr.ip), prefixlen=addr.network.prefixlen)
     with lab.runtime.netlink(new.name) as ns:
-        configure_node(ns, new, holds_shared=True, only={i.name for i in new.interfaces if i.shared_addresses})
+        shared = {i.name for i in new.interfaces if i.shared_addresses}
+        ns.in_thread(lambda: configure_node(new, holds_shared=True, only=shared))
     # Neighbors that cached the old instance's MAC for these IPs learn the new one at once, as the
     # platform's switch-over does (the tunnel end's MAC is shared, so only the internet and VNet sides).
     moved = [str(a.ip) for i in new.interfaces for a in i.shared_addresses]

@@ -90,12 +90,14 @@ def preexec(path: str) -> Callable[[], None]:
 def write_sysctls(path: str, values: dict[str, str]) -> None:
     """Write /proc/sys entries as seen from inside the namespace (net.* entries are per namespace)."""
 
-    def write() -> None:
-        for key, value in values.items():
-            with open("/proc/sys/" + key.replace(".", "/"), "w", encoding="ascii") as f:
-                f.write(value)
+    call_in(path, lambda: write_sysctls_here(values))
 
-    call_in(path, write)
+
+def write_sysctls_here(values: dict[str, str]) -> None:
+    """As `write_sysctls`, in the calling thread's namespace."""
+    for key, value in values.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w", encoding="ascii") as f:
+            f.write(value)
 
 
 def namespace_id(path: str) -> tuple[int, int] | None:

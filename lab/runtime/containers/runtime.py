@@ -27,6 +27,7 @@ loaded back, and its daemons started, as after a reboot.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import threading
@@ -35,7 +36,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lab.errors import GwlabError
 from lab.runtime import links
@@ -372,11 +373,12 @@ class ContainerRuntime(Runtime):
                 kind.deploy(handles)
         standby_active = self.state.standby_active
         target = self.topo.nodes[node]
-        configure_node(handles[node], target, holds_shared(target, standby_active))
+        handles.call(node, lambda _: configure_node(target, holds_shared(target, standby_active)))
         for _, other, ifname in links.far_ends(self.topo, node):
             if other in up:
                 far = self.topo.nodes[other]
-                configure_node(handles[other], far, holds_shared(far, standby_active), only={ifname})
+                shared = holds_shared(far, standby_active)
+                handles.call(other, functools.partial(_configure_in_thread, far, shared, {ifname}))
 
     def set_links(self, node: str, names: Iterable[str], up: bool) -> None:
         if not self.node_present(node):
@@ -421,3 +423,7 @@ def _deployed(handles: Handles, kind: links.LinkKind) -> bool:
         assert isinstance(kind, links.Bridge | links.Vxlan)
         node, ifname = kind.node, kind.iface.name
     return ifname in interface_index(handles[node])
+
+
+def _configure_in_thread(node: Node, shared: bool, only: set[str] | None, _: Any) -> None:
+    configure_node(node, shared, only=only)

@@ -146,7 +146,12 @@ class Charon:
     def swanctl(self, *args: str, timeout_s: float = 30.0) -> str:
         try:
             proc = subprocess.run(
-                [SWANCTL, *args, "--uri", self.uri], capture_output=True, text=True, timeout=timeout_s, check=False
+                [SWANCTL, *args, "--uri", self.uri],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+                env=self._swanctl_env(),
             )
         except subprocess.TimeoutExpired:
             raise GwlabError(
@@ -155,6 +160,12 @@ class Charon:
         if proc.returncode != 0:
             raise GwlabError(f"{self.name}: swanctl {args[0]} failed: {(proc.stderr or proc.stdout).strip()}")
         return proc.stdout
+
+    def _swanctl_env(self) -> dict[str, str] | None:
+        """swanctl with its own strongswan.conf (only the plugins it needs), when the instance has one
+        (files written before it had: the host's, every plugin)."""
+        conf = self.layout.swanctl_strongswan_conf
+        return {**os.environ, "STRONGSWAN_CONF": str(conf)} if conf.exists() else None
 
     def running(self) -> bool:
         return self.pid is not None and alive(self.pid)

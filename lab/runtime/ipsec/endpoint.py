@@ -15,15 +15,18 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
 
 from pyroute2 import IPRoute
 
 from lab.errors import GwlabError
 from lab.ipsec.spec import FROM_TUNNEL, TO_TUNNEL, TUN
 from lab.render import environment
+from lab.runtime import rtnl_ops
 from lab.runtime.ipsec.charon import START_TIMEOUT_S, wait_for
-from lab.runtime.nsenter import call_in, write_sysctls
+from lab.runtime.nsenter import call_in, setns, write_sysctls, write_sysctls_here
 from lab.runtime.nsenter import create_namespace as create_namespace  # endpoints' namespaces: made as nodes' are
 from lab.topology import StaticNeighbor
 from lab.topology.constants import VTI_MTU
@@ -36,19 +39,66 @@ def veth(
 ) -> None:
     """A veth pair between two namespaces given by path (with `macs`: the ends' MACs, which permanent
     neighbour entries name); nothing appears in the host's namespace."""
+
+    def add() -> None:
+        with IPRoute() as ipr:
+            _veth(ipr, if_a, ns_b, if_b, mtu, macs)
+
+    call_in(ns_a, add)
+
+
+def _veth(ipr: Any, if_a: str, ns_b: str, if_b: str, mtu: int | None, macs: tuple[str, str] | None) -> None:
+    """A veth from the namespace `ipr` is in to the one at path `ns_b`."""
     fd = os.open(ns_b, os.O_RDONLY | os.O_CLOEXEC)
     try:
-
-        def add() -> None:
-            with IPRoute() as ipr:
-                extra = {"mtu": mtu} if mtu else {}
-                mac_a, mac_b = ({"address": m} for m in macs) if macs else ({}, {})
-                peer = {"ifname": if_b, "net_ns_fd": fd, **mac_b, **extra}
-                ipr.link("add", ifname=if_a, kind="veth", peer=peer, **mac_a, **extra)
-
-        call_in(ns_a, add)
+        extra = {"mtu": mtu} if mtu else {}
+        mac_a, mac_b = ({"address": m} for m in macs) if macs else ({}, {})
+        peer = {"ifname": if_b, "net_ns_fd": fd, **mac_b, **extra}
+        ipr.link("add", ifname=if_a, kind="veth", peer=peer, **mac_a, **extra)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class Veth:
+    """One of an endpoint's veths to its router: (endpoint's interface, router's, MTU, their MACs)."""
+
+    ifname: str
+    router_ifname: str
+    mtu: int | None
+    macs: tuple[str, str]  # the endpoint's, the router's
+
+
+def build(
+    netns: str,
+    router: str,
+    veths: Sequence[Veth],
+    vti: str,
+    wan: str,
+    wan_address: IPv4Interface,
+    wan_gateway: IPv4Address,
+    router_vti: str,
+    selectors: Sequence[IPv4Network] = (),
+) -> None:
+    """An endpoint's whole network before charon starts, from one thread on its raw rtnetlink socket
+    (lab.runtime.rtnl_ops): its veths to the router (made from its side), then what `prepare` does with
+    the WAN down, `anchor_selectors`, and the router's VTI sysctls (`router_vti_sysctls`). A thread and a
+    pyroute2 socket per step cost more than the steps (200 tunnel ends at 50 sites)."""
+
+    def inside() -> None:
+        fd = os.open(router, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            for pair in veths:
+                rtnl_ops.veth(pair.ifname, pair.router_ifname, fd, pair.mtu, pair.macs)
+        finally:
+            os.close(fd)
+        write_sysctls_here(_endpoint_sysctls(vti))
+        _configure(vti, wan, wan_address, wan_gateway, wan_up=False)
+        _anchor(selectors)
+        setns(router)
+        write_sysctls_here(_router_vti_sysctls(router_vti))
+
+    call_in(netns, inside)
 
 
 def prepare(
@@ -57,36 +107,42 @@ def prepare(
     """Before charon starts: addresses, sysctls, the two policy rules and the WAN default route.
     `wan_up` False: the WAN stays down until `set_wan(..., up=True)`, so that no IKE reaches a charon
     before its configuration is loaded (it would answer NO_PROPOSAL_CHOSEN, and the initiator give up)."""
-    write_sysctls(
-        netns,
-        {
-            "net.ipv4.ip_forward": "1",
-            "net.ipv4.conf.all.rp_filter": "0",
-            "net.ipv4.conf.default.rp_filter": "0",
-            f"net.ipv4.conf.{vti}.rp_filter": "0",
-            # The router ARPs for its peer's VTI address (and the tunnel for the router's hosts) on the veth.
-            f"net.ipv4.conf.{vti}.proxy_arp": "1",
-            f"net.ipv4.neigh.{vti}.proxy_delay": "0",  # else each proxied ARP reply waits up to 0.8 s
-            "net.ipv6.conf.all.disable_ipv6": "1",
-        },
-    )
 
     def configure() -> None:
-        with IPRoute() as ipr:
-            lo, w, v = (ipr.link_lookup(ifname=n)[0] for n in ("lo", wan, vti))
-            ipr.link("set", index=lo, state="up")
-            ipr.addr("replace", index=w, address=str(wan_address.ip), prefixlen=wan_address.network.prefixlen)
-            ipr.link("set", index=w, state="up")
-            ipr.link("set", index=v, state="down", mtu=VTI_MTU)
-            ipr.route("replace", dst="0.0.0.0/0", gateway=str(wan_gateway))
-            if not wan_up:
-                ipr.link("set", index=w, state="down")  # the default route comes back with it (set_wan)
-            for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
-                # deployed again (its router's namespace was replaced): the rules are there already
-                if not [r for r in ipr.get_rules(family=2) if r.get_attr("FRA_PRIORITY") == table]:
-                    ipr.rule("add", priority=table, iifname=iif, table=table)
+        write_sysctls_here(_endpoint_sysctls(vti))
+        _configure(vti, wan, wan_address, wan_gateway, wan_up)
 
     call_in(netns, configure)
+
+
+def _endpoint_sysctls(vti: str) -> dict[str, str]:
+    return {
+        "net.ipv4.ip_forward": "1",
+        "net.ipv4.conf.all.rp_filter": "0",
+        "net.ipv4.conf.default.rp_filter": "0",
+        f"net.ipv4.conf.{vti}.rp_filter": "0",
+        # The router ARPs for its peer's VTI address (and the tunnel for the router's hosts) on the veth.
+        f"net.ipv4.conf.{vti}.proxy_arp": "1",
+        f"net.ipv4.neigh.{vti}.proxy_delay": "0",  # else each proxied ARP reply waits up to 0.8 s
+        "net.ipv6.conf.all.disable_ipv6": "1",
+    }
+
+
+def _configure(vti: str, wan: str, wan_address: IPv4Interface, wan_gateway: IPv4Address, wan_up: bool) -> None:
+    """`prepare`'s links, address, default route and rules, in the calling thread's namespace."""
+    index = rtnl_ops.link_index()
+    lo, w, v = index["lo"], index[wan], index[vti]
+    rtnl_ops.link_set(lo, up=True)
+    rtnl_ops.addr_replace(w, wan_address.ip, wan_address.network.prefixlen)
+    rtnl_ops.link_set(w, up=True)
+    rtnl_ops.link_set(v, up=False, mtu=VTI_MTU)
+    rtnl_ops.route_replace("0.0.0.0/0", gateway=wan_gateway)
+    if not wan_up:
+        rtnl_ops.link_set(w, up=False)  # the default route comes back with it (set_wan)
+    rules = rtnl_ops.rule_priorities()
+    for table, iif in ((TO_TUNNEL, vti), (FROM_TUNNEL, TUN)):
+        if table not in rules:  # deployed again (its router's namespace was replaced): there already
+            rtnl_ops.rule_add(table, table, iif)
 
 
 def attach_tunnel(netns: str) -> None:
@@ -104,33 +160,32 @@ def attach_tunnel(netns: str) -> None:
     wait_for(lambda: call_in(netns, route), START_TIMEOUT_S, f"{netns}: {TUN}")
 
 
-def anchor_selectors(netns: str, local_ts: list[IPv4Network]) -> None:
+def anchor_selectors(netns: str, local_ts: Sequence[IPv4Network]) -> None:
     """Policy-based selectors: kernel-libipsec refuses a CHILD_SA ("unable to install IPsec policies")
     unless the namespace owns an address inside each local selector, for the source of its route. The
     endpoint gets the last address of each selector on lo: a subnet's broadcast (Azure reserves it), which
     no host uses, and which is the only destination the endpoint then keeps for itself."""
 
-    def add() -> None:
-        with IPRoute() as ipr:
-            lo = ipr.link_lookup(ifname="lo")[0]
-            for prefix in local_ts:
-                if prefix.prefixlen == 0:
-                    continue  # 0/0: any address of the namespace will do
-                ipr.addr("replace", index=lo, address=str(prefix.broadcast_address), prefixlen=32)
+    call_in(netns, lambda: _anchor(local_ts))
 
-    call_in(netns, add)
+
+def _anchor(local_ts: Sequence[IPv4Network]) -> None:
+    for prefix in local_ts:
+        if prefix.prefixlen:  # 0/0: any address of the namespace will do
+            rtnl_ops.addr_replace(rtnl_ops.link_index()["lo"], prefix.broadcast_address, 32)
 
 
 def router_vti_sysctls(netns: str, vti: str) -> None:
     """The router's end of the VTI answers ARP for what lies behind the router, at once."""
-    write_sysctls(
-        netns,
-        {
-            f"net.ipv4.conf.{vti}.proxy_arp": "1",
-            f"net.ipv4.neigh.{vti}.proxy_delay": "0",
-            f"net.ipv4.conf.{vti}.rp_filter": "0",
-        },
-    )
+    write_sysctls(netns, _router_vti_sysctls(vti))
+
+
+def _router_vti_sysctls(vti: str) -> dict[str, str]:
+    return {
+        f"net.ipv4.conf.{vti}.proxy_arp": "1",
+        f"net.ipv4.neigh.{vti}.proxy_delay": "0",
+        f"net.ipv4.conf.{vti}.rp_filter": "0",
+    }
 
 
 def router_vti(netns: str, vti: str, local: IPv4Address, peer: IPv4Address) -> None:
@@ -188,13 +243,12 @@ def set_wan(netns: str, wan: str, gateway: IPv4Address, up: bool, neighbors: Seq
     with it), or down."""
 
     def apply() -> None:
-        with IPRoute() as ipr:
-            idx = ipr.link_lookup(ifname=wan)[0]
-            ipr.link("set", index=idx, state="up" if up else "down")
-            if up:
-                ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
-                for n in neighbors:
-                    ipr.neigh("replace", dst=str(n.address), lladdr=n.mac, ifindex=idx, state="permanent")
+        idx = rtnl_ops.link_index()[wan]
+        rtnl_ops.link_set(idx, up=up)
+        if up:
+            rtnl_ops.route_replace("0.0.0.0/0", gateway=gateway)
+            for n in neighbors:
+                rtnl_ops.neigh_permanent(idx, n.address, n.mac)
 
     call_in(netns, apply)
 

@@ -11,7 +11,7 @@ image. The router's NAT table (`IpsecNat`) sends each peer's IKE and ESP to the 
 and point-to-site clients to its P2S endpoint.
 
 Bring-up is two-phase so that charons start in parallel with FRR: `Charons.deploy` makes and wires the
-endpoints (in threads) and forks the charons; `settle`, after the daemons, waits for their vici sockets
+endpoints and spawns their charons (in threads); `settle`, after the daemons, waits for their vici sockets
 and loads the responders, opens every endpoint's WAN (nothing reaches a charon before it is loaded:
 an early IKE_SA_INIT got NO_PROPOSAL_CHOSEN, and the initiator gave up), then loads the initiators. A
 standby instance's ends are deployed without charon: it has no public IP to speak IKE from until it
@@ -20,6 +20,7 @@ takes the IPs over (lab.runtime.tunnelops.start).
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -140,7 +141,7 @@ class EndpointEnd:
     def create(self) -> None:
         """Its namespace (made by a thread, so that ends can be made in parallel)."""
         name = endpoint_namespace(self.topo.name, self.end.endpoint)
-        if name not in netns.listnetns():
+        if not os.path.exists(f"{NETNS_DIR}/{name}"):
             endpoint.create_namespace(name)
 
     def wire(self, handles: Handles) -> None:
@@ -159,13 +160,14 @@ class EndpointEnd:
         # both ends' MACs fixed: their neighbours hold permanent entries for them
         wan_macs = (veth_mac(end.node, end.wan_if), veth_mac(end.endpoint, ENDPOINT_WAN))
         vti_macs = (veth_mac(end.node, end.vti), veth_mac(end.endpoint, ENDPOINT_VTI))
-        endpoint.veth(router, end.wan_if, self.path, ENDPOINT_WAN, macs=wan_macs)
-        endpoint.veth(router, end.vti, self.path, ENDPOINT_VTI, mtu=VTI_MTU, macs=vti_macs)
+        veths = [
+            endpoint.Veth(ENDPOINT_WAN, end.wan_if, None, wan_macs[::-1]),
+            endpoint.Veth(ENDPOINT_VTI, end.vti, VTI_MTU, vti_macs[::-1]),
+        ]
         wan = IPv4Interface(f"{end.endpoint_address}/{end.wan.prefixlen}")
-        endpoint.prepare(self.path, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address, wan_up=False)
-        if self.selectors():
-            endpoint.anchor_selectors(self.path, self.selectors())
-        endpoint.router_vti_sysctls(router, end.vti)
+        endpoint.build(
+            self.path, router, veths, ENDPOINT_VTI, ENDPOINT_WAN, wan, end.router_address, end.vti, self.selectors()
+        )
 
     def start(self, handles: Handles) -> None:
         """Start charon (Charon.launch: spawned from a thread in the endpoint's namespace, no fork of gwlab)."""
@@ -294,7 +296,7 @@ class CharonEnd(Protocol):
 @dataclass
 class Charons:
     """Every charon of a lab as one link kind, deployed together: namespaces made and wired in parallel
-    threads, charons forked last from this thread."""
+    threads, each end's charon spawned by its thread once the end is wired (vfork: no fork of gwlab)."""
 
     topo: Topology
     ends: list[CharonEnd]
@@ -307,11 +309,12 @@ class Charons:
         def make(e: CharonEnd) -> None:
             e.create()
             e.wire(handles)
+            # At once: its start-up (C, on the other core) overlaps the wiring of the rest (Python, GIL).
+            e.start(handles)
 
+        # Leaving the pool waits for every worker, so an error leaves only charons with pid files (`down`).
         with ThreadPoolExecutor(max_workers=WIRE_THREADS) as pool:
             list(pool.map(make, self.ends))
-        for e in self.ends:
-            e.start(handles)
 
     def remove(self, handles: Handles) -> None:
         for e in self.ends:

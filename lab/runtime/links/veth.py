@@ -1,13 +1,15 @@
 """A veth pair created directly between two nodes' namespaces: nothing appears in the host's namespace.
 
-The peer end is placed by the namespace's path (pyroute2 opens it), so the same call wires network
+The peer end is placed by the namespace's path (opened for its descriptor), so the same call wires network
 namespaces and containers (/proc/<pid>/ns/net).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from lab.runtime import rtnl_ops
 from lab.runtime.netlink import Handles, interface_index
 from lab.topology import Link
 from lab.topology.addressing import veth_mac
@@ -22,15 +24,13 @@ class Veth:
     def deploy(self, handles: Handles) -> None:
         link = self.link
         # Fixed MACs: both ends' neighbours hold permanent entries for them (lab.topology.neighbors).
-        peer = {
-            "ifname": link.b_ifname,
-            "net_ns_fd": handles.netns_path(link.b),
-            "mtu": MTU,
-            "address": veth_mac(link.b, link.b_ifname),
-        }
-        handles[link.a].link(
-            "add", ifname=link.a_ifname, kind="veth", mtu=MTU, address=veth_mac(link.a, link.a_ifname), peer=peer
-        )
+        macs = (veth_mac(link.a, link.a_ifname), veth_mac(link.b, link.b_ifname))
+        fd = os.open(handles.netns_path(link.b), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            # in a's thread, on its raw socket (lab.runtime.rtnl_ops: no pyroute2 request per veth)
+            handles.call(link.a, lambda _: rtnl_ops.veth(link.a_ifname, link.b_ifname, fd, MTU, macs))
+        finally:
+            os.close(fd)
 
     def remove(self, handles: Handles) -> None:
         """One end deleted takes the other with it (and every VXLAN device riding on it)."""
