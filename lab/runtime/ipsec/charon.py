@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -111,12 +112,24 @@ class Charon:
         assert proc is not None, "launch() first"
         try:
             failed = lambda: self._not_started(proc)  # noqa: E731
-            wait_for(self.layout.vici.exists, timeout_s, f"{self.name}: charon's vici socket", failed)
+            wait_for(self._vici_listens, timeout_s, f"{self.name}: charon's vici socket", failed)
             if not keep_rule_220:
                 wait_for(self._drop_rule_220, timeout_s, f"{self.name}: charon's routing rule 220", failed)
         except BaseException:
             self.stop(grace_s=0)
             raise
+
+    def _vici_listens(self) -> bool:
+        """The socket accepts a connection: it exists between charon's bind and listen too, and a
+        swanctl that came then was refused (the suite saw it once, with swanctl 8 ms to start)."""
+        if not self.layout.vici.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.layout.vici))
+            except OSError:
+                return False
+        return True
 
     def _not_started(self, proc: subprocess.Popen[bytes]) -> str | None:
         if proc.poll() is None:
