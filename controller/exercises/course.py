@@ -116,10 +116,9 @@ def reset(state: ExerciseState, exercise: Exercise) -> None:
                 _flood(lab, edit.flood).restore()
         onprem = [node for node in lab.topo.routers() if node.role in ONPREM_ROLES]
         for node in onprem:
-            names = daemons.frr_daemons(node)[1:]  # zebra stays: the kernel's routes with it
-            for daemon in names:
+            for daemon in daemons.frr_daemons(node)[1:]:  # zebra stays: the kernel's routes with it
                 lab.runtime.stop_daemon(node.name, daemon)
-            daemons.confirm(lab.runtime.launch_frr(node, [d for d in names if d != "bfdd"]))
+            daemons.confirm(lab.runtime.launch_frr(node, daemons.frr_daemons(node, bfd=False)[1:]))
         daemons.start_bfdd(lab.runtime, onprem)  # once BGP is up, as `up` does
         done = session.wait_converged()
         if not done.ok:

@@ -149,9 +149,7 @@ class Runtime(ABC):
     def start_bfd(self) -> bool:
         """bfdd on the routers that run it, once their BGP sessions are up (daemons.start_bfdd); False
         if none does."""
-        routers = [n for n in self.topo.routers() if "bfdd" in daemons.frr_daemons(n)]
-        daemons.start_bfdd(self, routers)
-        return bool(routers)
+        return daemons.start_bfdd(self, self.topo.routers())
 
     @abstractmethod
     def pids(self) -> list[int]:

@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -63,11 +63,17 @@ class Launcher(Protocol):
 Launch = tuple[Daemon, Launcher]
 
 
-def frr_daemons(node: Node) -> list[str]:
+def frr_daemons(node: Node, bfd: bool = True) -> list[str]:
+    """The node's FRR daemons in start order; bfd=False: without bfdd, which gwlab starts once BGP is
+    up (`start_bfdd`)."""
     names = ["zebra", "bgpd", "staticd"]
-    if node.bgp is not None and any(n.bfd for n in node.bgp.neighbors):
+    if bfd and runs_bfd(node):
         names.append("bfdd")
     return names
+
+
+def runs_bfd(node: Node) -> bool:
+    return node.bgp is not None and any(n.bfd for n in node.bgp.neighbors)
 
 
 def expected_daemons(node: Node) -> list[str]:
@@ -187,7 +193,7 @@ def _start(
     waited = poll.poll(without_socket, lambda left: not left, timeout_s=10.0, interval_s=0.005)
     if not waited.ok:
         raise GwlabError(f"zebra did not open its socket on {', '.join(waited.value)} (see zebra.log)")
-    others = [runtime.launch_frr(n, [d for d in frr_daemons(n)[1:] if d != "bfdd"]) for n in routers]
+    others = [runtime.launch_frr(n, frr_daemons(n, bfd=False)[1:]) for n in routers]
     launched += [proc for group in others for _, proc in group]
     for done, group in enumerate(others, start=1):
         confirm(group)
@@ -198,17 +204,17 @@ def _start(
         progress("daemons", done, total)
 
 
-def start_bfdd(runtime: Runtime, nodes: list[Node]) -> None:
+def start_bfdd(runtime: Runtime, nodes: Iterable[Node]) -> bool:
     """bfdd on each node that runs it, once every BGP session it guards is Established (each node as
     soon as its own are), or at a deadline: bgpd first registers a BFD session without its source
     address and interface, and re-registers it when the BGP session comes up. A session that was
     already Up then (BFD's handshake takes about as long as bgpd's first connect) goes down with the
     re-registration, and FRR 8.4's bgpd resets the new BGP session for it (Cease/BFD Down) and waits
     2 s to try again. bfdd started after the re-registration gets only the final sessions (zebra
-    replays them to it)."""
-    pending = {n.name: n for n in nodes if "bfdd" in frr_daemons(n)}
+    replays them to it). False if no node runs bfdd."""
+    pending = {n.name: n for n in nodes if runs_bfd(n)}
     if not pending:
-        return
+        return False
     launched: list[Launch] = []
 
     def still_pending() -> list[str]:
@@ -225,6 +231,7 @@ def start_bfdd(runtime: Runtime, nodes: list[Node]) -> None:
     for node in list(pending.values()):
         launched.extend(runtime.launch_frr(node, ["bfdd"]))
     confirm(launched)
+    return True
 
 
 def _bfd_sessions_established(runtime: Runtime, node: Node) -> bool:

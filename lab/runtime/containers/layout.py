@@ -102,7 +102,7 @@ def start_steps(node: Node, bfd: bool = True) -> list[Step]:
     if node.speaker is not None:
         steps.append(("exabgp", exabgp_command(node), True))
     if node.is_router:
-        names = [d for d in frr_daemons(node) if bfd or d != "bfdd"]
+        names = frr_daemons(node, bfd)
         steps += [(names[0], frr_command(node, names[0]), False), ("zebra's socket", WAIT_FOR_ZEBRA, False)]
         steps += [(name, frr_command(node, name), True) for name in names[1:]]
     return steps
