@@ -12,11 +12,13 @@ read (vtysh, one process per node with BFD) once sessions and FIBs agree.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from controller.oracle import Prediction, predict
@@ -26,7 +28,7 @@ from lab.runtime import lifecycle, rtnl
 from lab.runtime.backends import DEFAULT
 from lab.runtime.base import Progress
 from lab.runtime.daemons import no_progress
-from lab.runtime.frr import bgp_peers, vtysh_json
+from lab.runtime.frr import bgp_peers, vty, vtysh_json
 from lab.runtime.interrupts import INTERRUPTED, check_interrupted, interrupts_at_safe_points
 from lab.runtime.kernel import bgp_routes, carriers, live_routes
 from lab.runtime.netlink import Handles
@@ -163,12 +165,15 @@ def differences(
 
 
 Bfd = Callable[[str], Any]  # node -> `show bfd peers json`
+Followed = Callable[[str], Mapping[str, str]]  # node -> neighbor -> the BFD status bgpd has of it
 
 
-def bfd_differences(topo: Topology, pred: Prediction, bfd: Bfd, skip: Set[str] = frozenset()) -> list[Difference]:
-    """BFD under every BGP session that should be up and has BFD, at the profile's timers: a BFD
-    session still coming up, or still at its 1 s start-up interval, would leave the next failure to
-    the hold timer."""
+def bfd_differences(
+    topo: Topology, pred: Prediction, bfd: Bfd, followed: Followed, skip: Set[str] = frozenset()
+) -> list[Difference]:
+    """BFD under every BGP session that should be up and has BFD, at the profile's timers, and bgpd
+    following it: a BFD session still coming up, still at its 1 s start-up interval, or that bgpd does
+    not follow (bfdd has its sessions declared on its own) would leave the next failure to the hold timer."""
     timing = topo.timing
     diffs: list[Difference] = []
     for node in topo.routers():
@@ -178,6 +183,7 @@ def bfd_differences(topo: Topology, pred: Prediction, bfd: Bfd, skip: Set[str] =
             continue
         data = bfd(node.name)
         peers = {p.get("peer"): p for p in data if isinstance(p, dict)} if isinstance(data, list) else {}
+        bgpd = followed(node.name)
         for n in wanted:
             p = peers.get(str(n.address), {})
             status = str(p.get("status", "absent"))
@@ -185,16 +191,24 @@ def bfd_differences(topo: Topology, pred: Prediction, bfd: Bfd, skip: Set[str] =
                 int(p.get("receive-interval", 0)), int(p.get("remote-transmit-interval", 0))
             )
             if status != "up" or not 0 < detect <= timing.bfd_detect_ms:
-                diffs.append(
-                    Difference(
-                        node.name,
-                        "bfd",
-                        str(n.address),
-                        f"up, detection <= {timing.bfd_detect_ms} ms",
-                        f"{status}, detection {detect} ms",
-                    )
-                )
+                want, got = f"up, detection <= {timing.bfd_detect_ms} ms", f"{status}, detection {detect} ms"
+                diffs.append(Difference(node.name, "bfd", str(n.address), want, got))
+            elif (seen := bgpd.get(str(n.address), "not followed")) != "Up":
+                diffs.append(Difference(node.name, "bfd", str(n.address), "followed by bgpd, Up", f"bgpd: {seen}"))
     return diffs
+
+
+def bgpd_bfd(frr_dir: Path) -> dict[str, str]:
+    """neighbor -> the BFD status bgpd has of it ("Up", "Down", ...), for the neighbors it follows BFD of."""
+    try:
+        data = json.loads(vty(frr_dir, "bgpd", "show bgp neighbors json") or "{}")
+    except (OSError, ValueError, GwlabError):
+        return {}
+    return {
+        address: str(info["peerBfdInfo"].get("status"))
+        for address, info in data.items()
+        if isinstance(info, dict) and isinstance(info.get("peerBfdInfo"), dict)
+    }
 
 
 def bfd_sessions(topo: Topology, pred: Prediction, skip: Set[str] = frozenset()) -> int:
@@ -233,6 +247,9 @@ def wait(
         except (GwlabError, subprocess.TimeoutExpired):
             return []
 
+    def followed(node: str) -> dict[str, str]:
+        return bgpd_bfd(runtime.frr_dir(node))
+
     with runtime.handles() as handles:
         # One thread and handle per node for the whole wait, opened on first use inside the poll: a
         # netlink read that fails on a loaded machine is one poll's difference, not an error.
@@ -248,7 +265,7 @@ def wait(
                 if not diffs and pending is not None:
                     pending = None
                     diffs = differences(lab.topo, pred, handles, peers, skip)
-                diffs = diffs or bfd_differences(lab.topo, pred, bfd, skip)
+                diffs = diffs or bfd_differences(lab.topo, pred, bfd, followed, skip)
             except (RuntimeError, TimeoutError, OSError) as exc:
                 diffs = [Difference("-", "read", "netlink", "an answer", str(exc))]
             kinds = {d.what for d in diffs}

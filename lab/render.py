@@ -51,8 +51,10 @@ def exabgp_config(topo: Topology, node: Node) -> str:
     return environment().get_template("exabgp/speaker.conf.j2").render(topo=topo, node=node, s=node.speaker)
 
 
-def clab_context() -> dict[str, Any]:
-    """What the containerlab file takes from the container runtimes, so that it deploys what they do."""
+def clab_context(files: dict[str, str]) -> dict[str, Any]:
+    """What the containerlab file takes from the container runtimes, so that it deploys what they do
+    (`files`: the nodes' rendered configurations)."""
+    from lab.runtime import bgp_bfd
     from lab.runtime.configure import holds_shared, runtime_routes
     from lab.runtime.containers import image, layout
     from lab.runtime.links import veth
@@ -63,9 +65,13 @@ def clab_context() -> dict[str, Any]:
         "capabilities": layout.CAPABILITIES,
         "devices": layout.DEVICES,
         "config_mount": layout.CONFIG_MOUNT,
-        "frr_conf": layout.FRR_CONF,
+        "frr_etc": layout.FRR_ETC,
+        "start_conf": bgp_bfd.START_CONF,
+        "runs_bfd": bgp_bfd.runs_bfd,
         "labels": layout.labels,
-        "start_commands": layout.start_commands,
+        "start_commands": lambda node: layout.start_commands(
+            node, bgp_bfd.bfd_lines(files.get(f"{node.name}/frr.conf", ""))
+        ),
         "sysctls": sysctls,
         "bridge_mac": bridge_mac,
         "veth_mtu": veth.MTU,
@@ -88,15 +94,19 @@ def exec_line(argv: list[str]) -> str:
 
 def render_all(topo: Topology) -> dict[str, str]:
     """Relative path -> file content, for every file a lab needs. Deterministic: golden tests diff it."""
+    from lab.runtime import bgp_bfd
+
     files: dict[str, str] = {}
     for node in topo.nodes.values():
         if node.is_router:
             files[f"{node.name}/frr.conf"] = frr_config(topo, node)
+            if bgp_bfd.runs_bfd(node):
+                files[f"{node.name}/{bgp_bfd.START_CONF}"] = bgp_bfd.start_config(files[f"{node.name}/frr.conf"])
         if node.speaker is not None:
             files[f"{node.name}/exabgp.conf"] = exabgp_config(topo, node)
     env = environment()
     files[f"{topo.name}.clab.yml"] = env.get_template("clab/topology.clab.yml.j2").render(
-        topo=topo, ipsec_ends=endpoints_by_router(topo), **clab_context()
+        topo=topo, ipsec_ends=endpoints_by_router(topo), **clab_context(files)
     )
     files[f"{topo.name}.dot"] = env.get_template("diagram/lab.dot.j2").render(topo=topo)
     files[f"{topo.name}.mmd"] = env.get_template("diagram/lab.mmd.j2").render(topo=topo)

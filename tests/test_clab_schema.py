@@ -20,6 +20,7 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import yaml
 
 from lab.render import render_all
+from lab.runtime import bgp_bfd
 from lab.runtime.containers import image, layout
 from lab.runtime.daemons import frr_daemons
 from lab.runtime.links import veth
@@ -139,6 +140,8 @@ def test_nodes_are_the_docker_runtimes_containers(topo: Topology) -> None:
         expected = []
         if node.is_router:
             expected.append(f"{name}/frr.conf:{layout.FRR_CONF}:ro")
+        if bgp_bfd.runs_bfd(node):
+            expected.append(f"{name}/{bgp_bfd.START_CONF}:{layout.FRR_ETC}/{bgp_bfd.START_CONF}:ro")
         if node.speaker is not None:
             expected.append(f"{name}/exabgp.conf:{layout.CONFIG_MOUNT}/exabgp.conf:ro")
         assert binds == expected  # files, read-only: clabernetes mounts them from ConfigMaps
@@ -181,9 +184,13 @@ def network_lines(doc: dict[str, Any], node: str) -> list[list[str]]:
 def test_exec_starts_the_daemons_as_the_runtimes_do(topo: Topology) -> None:
     """After the network: the daemons' command lines the runtimes exec (layout), in their order."""
     doc = clab(topo)
+    files = render_all(topo)
     for node in topo.nodes.values():
         lines = exec_lines(doc, node.name)
-        assert lines[len(network_lines(doc, node.name)) :] == layout.start_commands(node), node.name
+        bfd = bgp_bfd.bfd_lines(files.get(f"{node.name}/frr.conf", ""))
+        assert lines[len(network_lines(doc, node.name)) :] == layout.start_commands(node, bfd), node.name
+        # bgpd's BFD last, once its sessions are up, as the runtimes give it from the host
+        assert lines[-1][:1] == ["vtysh"] if bgp_bfd.runs_bfd(node) else all(w[0] != "vtysh" for w in lines)
         started = [w for words in lines for w in words if w.startswith("/usr/lib/frr/")]  # after env(1)
         assert [w.rsplit("/", 1)[1] for w in started] == (frr_daemons(node) if node.is_router else [])
         assert sum("exabgp" in words for words in lines) == (node.speaker is not None)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from lab.load import load
+from lab.render import render_all
+from lab.runtime import bgp_bfd
 from lab.runtime.containers import layout, nodes
 from lab.runtime.containers.engine import Engine
 
@@ -33,15 +35,17 @@ def test_a_router_starts_its_speaker_first_and_zebra_before_its_clients() -> Non
         "bgpd": False,
         "staticd": False,
     }
-    assert layout.start_commands(gw0) == [argv for _, argv, _ in steps]
+    assert layout.start_commands(gw0, []) == [argv for _, argv, _ in steps]
     hosts = [n for n in load("hybrid").nodes.values() if not n.is_router]
     assert all(layout.start_steps(n) == [] for n in hosts)
 
 
 def test_every_daemon_writes_only_under_the_nodes_run_dir() -> None:
     """/etc is mounted read-only under clabernetes: pid files and logs go to /run/frr."""
-    for node in load("hybrid").nodes.values():
-        for argv in layout.start_commands(node):
+    topo = load("hybrid")
+    files = render_all(topo)
+    for node in topo.nodes.values():
+        for argv in layout.start_commands(node, bgp_bfd.bfd_lines(files.get(f"{node.name}/frr.conf", ""))):
             for word in argv:
                 path = word.split("=", 1)[-1].removeprefix("file:")
                 if path.endswith((".pid", ".log")):

@@ -25,7 +25,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("name", BUILTINS)
 def test_frr_accepts_every_router_config(name: str, rendered: dict[str, Path]) -> None:
     vtysh = require_tool("vtysh")
-    configs = sorted(rendered[name].glob("*/frr.conf"))
+    configs = sorted(rendered[name].glob("*/frr.conf")) + sorted(rendered[name].glob("*/bgpd-start.conf"))
     assert configs
     for conf in configs:
         result = subprocess.run([vtysh, "-C", "-f", str(conf)], capture_output=True, text=True, check=False)

@@ -78,10 +78,21 @@ def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str)
         vm = result.topo.nodes["vm"].address_on("vnet")
         assert ping(name, "s1-host", str(vm))
         assert missing_neighbors(name) == []
+        assert bfd_resets(result.state.run_dir) == []
     finally:
         down(name)
     assert leftovers(name, pids) == []
     assert host_links() == links, "the host's own namespace gained or lost links"
+
+
+def bfd_resets(run_dir: Path) -> list[str]:
+    """BGP sessions reset because their BFD went down while the lab came up (lab.runtime.bgp_bfd)."""
+    return [
+        f"{log.parent.name}: {line.strip()}"
+        for log in sorted(run_dir.glob("*/bgpd.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "BFD Down" in line
+    ]
 
 
 def missing_neighbors(name: str) -> list[str]:

@@ -19,7 +19,7 @@ from controller.exercises.model import Edit, Exercise, FloodEdit, IpsecEdit
 from controller.failures.flood import PrefixFlood
 from controller.session import LabSession
 from lab.errors import GwlabError
-from lab.runtime import daemons, lifecycle, nodeops
+from lab.runtime import bgp_bfd, daemons, lifecycle, nodeops
 from lab.runtime.running import RunningLab, attach
 from lab.runtime.state import RUN_ROOT, running_labs
 
@@ -118,8 +118,8 @@ def reset(state: ExerciseState, exercise: Exercise) -> None:
         for node in onprem:
             for daemon in daemons.frr_daemons(node)[1:]:  # zebra stays: the kernel's routes with it
                 lab.runtime.stop_daemon(node.name, daemon)
-            daemons.confirm(lab.runtime.launch_frr(node, daemons.frr_daemons(node, bfd=False)[1:]))
-        daemons.start_bfdd(lab.runtime, onprem)  # once BGP is up, as `up` does
+            daemons.confirm(lab.runtime.launch_frr(node, daemons.frr_daemons(node)[1:]))
+        bgp_bfd.enable(lab.runtime, onprem)  # bgpd's BFD lines once BGP is up, as `up` does
         done = session.wait_converged()
         if not done.ok:
             raise GwlabError(f"lab {state.lab} did not converge after the reset: " + "; ".join(done.lines()[:3]))

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lab.errors import GwlabError
-from lab.runtime import daemons, links
+from lab.runtime import bgp_bfd, daemons, links
 from lab.runtime.configure import configure_node, holds_shared, sysctls
 from lab.runtime.daemons import Launch, Progress, no_progress
 from lab.runtime.netlink import Handles, interface_index, open_handle
@@ -143,13 +143,13 @@ class Runtime(ABC):
 
     def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None, bfd: bool = True) -> None:
         """FRR and ExaBGP on every node (or the nodes in `only`), in lab.runtime.daemons' order; bfd=False:
-        bfdd is left to `start_bfd`."""
+        bgpd's BFD lines are left to `enable_bfd`."""
         daemons.start(self, progress, only, bfd)
 
-    def start_bfd(self) -> bool:
-        """bfdd on the routers that run it, once their BGP sessions are up (daemons.start_bfdd); False
-        if none does."""
-        return daemons.start_bfdd(self, self.topo.routers())
+    def enable_bfd(self) -> bool:
+        """bgpd's BFD lines on the routers that have them, once their BGP sessions are up
+        (lab.runtime.bgp_bfd); False if none has."""
+        return bgp_bfd.enable(self, self.topo.routers())
 
     @abstractmethod
     def pids(self) -> list[int]:

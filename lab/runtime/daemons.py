@@ -1,6 +1,7 @@
 """FRR and ExaBGP daemons of a node: their command lines, and the order they start in on any runtime.
 
-FRR daemons each read the node's integrated frr.conf (-f) and keep their sockets in a directory of
+FRR daemons each read the node's integrated frr.conf (-f; the bgpd of a node with BFD reads it without
+its BFD lines, lab.runtime.bgp_bfd) and keep their sockets in a directory of
 their own (-N pathspace), so labs and nodes never share a socket. ExaBGP runs as root (it would drop
 to `nobody`, who cannot write our logs), with its CLI pipes off and its own pid file.
 
@@ -16,14 +17,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lab import poll
 from lab.errors import GwlabError
-from lab.runtime.frr import bgp_peers
+from lab.runtime import bgp_bfd
+from lab.runtime.bgp_bfd import runs_bfd
 from lab.runtime.interrupts import check_interrupted
 from lab.topology import SPEAKER_PORT, Node
 
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
 
 FRR_SBIN = Path(os.environ.get("GWLAB_FRR_SBIN", "/usr/lib/frr"))
 FRR_DAEMONS = ("zebra", "bgpd", "staticd", "bfdd")
-# bgpd connects to a peer 1 s after the peer is configured (FRR's BGP_INIT_START_TIMER, compiled in)
-BGP_START_TIMER_S = 1.0
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -63,17 +63,12 @@ class Launcher(Protocol):
 Launch = tuple[Daemon, Launcher]
 
 
-def frr_daemons(node: Node, bfd: bool = True) -> list[str]:
-    """The node's FRR daemons in start order; bfd=False: without bfdd, which gwlab starts once BGP is
-    up (`start_bfdd`)."""
+def frr_daemons(node: Node) -> list[str]:
+    """The node's FRR daemons in start order."""
     names = ["zebra", "bgpd", "staticd"]
-    if bfd and runs_bfd(node):
+    if runs_bfd(node):
         names.append("bfdd")
     return names
-
-
-def runs_bfd(node: Node) -> bool:
-    return node.bgp is not None and any(n.bfd for n in node.bgp.neighbors)
 
 
 def expected_daemons(node: Node) -> list[str]:
@@ -149,8 +144,8 @@ def confirm(launched: list[Launch]) -> None:
 
 def start(runtime: Runtime, progress: Progress, only: set[str] | None = None, bfd: bool = True) -> None:
     """zebra on every router and the ExaBGP speakers at once (they listen; bgpd connects to them), then
-    the other FRR daemons once zebra's sockets exist, bfdd last (`start_bfdd`; bfd=False: the caller
-    starts it later). `only`: just these nodes (a restored node)."""
+    the other FRR daemons once zebra's sockets exist; bgpd's BFD lines once BGP is up (`bgp_bfd.enable`;
+    bfd=False: the caller gives them). `only`: just these nodes (a restored node)."""
     topo = runtime.topo
     routers = [n for n in topo.routers() if only is None or n.name in only]
     speakers = [n for n in topo.nodes.values() if n.speaker is not None and (only is None or n.name in only)]
@@ -158,7 +153,7 @@ def start(runtime: Runtime, progress: Progress, only: set[str] | None = None, bf
     try:
         _start(runtime, progress, routers, speakers, launched)
         if bfd:
-            start_bfdd(runtime, routers)
+            bgp_bfd.enable(runtime, routers)
     except BaseException:
         # A daemon launched but not yet daemonised would fork after `down` has swept the nodes and
         # escape it: let every launcher finish first, so that everything it started is findable.
@@ -193,7 +188,7 @@ def _start(
     waited = poll.poll(without_socket, lambda left: not left, timeout_s=10.0, interval_s=0.005)
     if not waited.ok:
         raise GwlabError(f"zebra did not open its socket on {', '.join(waited.value)} (see zebra.log)")
-    others = [runtime.launch_frr(n, frr_daemons(n, bfd=False)[1:]) for n in routers]
+    others = [runtime.launch_frr(n, frr_daemons(n)[1:]) for n in routers]
     launched += [proc for group in others for _, proc in group]
     for done, group in enumerate(others, start=1):
         confirm(group)
@@ -202,40 +197,3 @@ def _start(
     for done, speaker in enumerate(speakers_launched, start=len(routers) + 1):
         confirm([speaker])
         progress("daemons", done, total)
-
-
-def start_bfdd(runtime: Runtime, nodes: Iterable[Node]) -> bool:
-    """bfdd on each node that runs it, once every BGP session it guards is Established (each node as
-    soon as its own are), or at a deadline: bgpd first registers a BFD session without its source
-    address and interface, and re-registers it when the BGP session comes up. A session that was
-    already Up then (BFD's handshake takes about as long as bgpd's first connect) goes down with the
-    re-registration, and FRR 8.4's bgpd resets the new BGP session for it (Cease/BFD Down) and waits
-    2 s to try again. bfdd started after the re-registration gets only the final sessions (zebra
-    replays them to it). False if no node runs bfdd."""
-    pending = {n.name: n for n in nodes if runs_bfd(n)}
-    if not pending:
-        return False
-    launched: list[Launch] = []
-
-    def still_pending() -> list[str]:
-        check_interrupted()
-        for name in list(pending):
-            if _bfd_sessions_established(runtime, pending[name]):
-                launched.extend(runtime.launch_frr(pending.pop(name), ["bfdd"]))
-        return list(pending)
-
-    # A session that does not come up (its peer is down, as after a restore with the peer still failed)
-    # is given bgpd's first connect and one retry; bfdd starts regardless after that.
-    retry_s = max(n.bgp.connect_retry for n in pending.values() if n.bgp is not None)
-    poll.poll(still_pending, lambda left: not left, timeout_s=BGP_START_TIMER_S + retry_s + 1.0, interval_s=0.02)
-    for node in list(pending.values()):
-        launched.extend(runtime.launch_frr(node, ["bfdd"]))
-    confirm(launched)
-    return True
-
-
-def _bfd_sessions_established(runtime: Runtime, node: Node) -> bool:
-    assert node.bgp is not None
-    peers = bgp_peers(runtime.frr_dir(node.name))
-    guarded = [str(n.address) for n in node.bgp.neighbors if n.bfd]
-    return all(peers.get(address, {}).get("state") == "Established" for address in guarded)

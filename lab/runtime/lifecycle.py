@@ -100,7 +100,7 @@ def _build(started: Started, report: Progress) -> None:
         runtime.settle_links()
         lap("tunnels")
         check_interrupted()
-    if runtime.start_bfd():  # after the tunnels: it waits for BGP sessions, which need none of them
+    if runtime.enable_bfd():  # after the tunnels: it waits for BGP sessions, which need none of them
         lap("bfd")
         check_interrupted()
     state.phase = "started"

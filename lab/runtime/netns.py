@@ -19,6 +19,7 @@ from pathlib import Path
 from pyroute2 import netns
 
 from lab.errors import GwlabError
+from lab.runtime import bgp_bfd
 from lab.runtime.base import Launch, Progress, Removal, Runtime, require_root
 from lab.runtime.daemons import (
     FRR_DAEMONS,
@@ -123,17 +124,18 @@ class NetnsRuntime(Runtime):
     def launch_frr(self, node: Node, names: list[str]) -> list[Launch]:
         frr = pwd.getpwnam("frr")
         node_dir = self.state.run_dir / node.name
-        conf = node_dir / "frr.conf"
+        confs = {name: node_dir / bgp_bfd.conf_name(node, name) for name in names}
         if "zebra" in names:  # the first of a node's daemons: its socket directory and files, frr's
             self.frr_dir(node.name).mkdir(parents=True, exist_ok=True)
-            for path in (self.frr_dir(node.name), node_dir, conf):
+            start = [node_dir / bgp_bfd.START_CONF] if bgp_bfd.runs_bfd(node) else []
+            for path in (self.frr_dir(node.name), node_dir, node_dir / "frr.conf", *start):
                 os.chown(path, frr.pw_uid, frr.pw_gid)
         launched: list[Launch] = []
         for name in names:
             argv = frr_argv(
                 str(FRR_SBIN),
                 name,
-                str(conf),
+                str(confs[name]),
                 str(self._pidfile(node.name, name)),
                 str(node_dir / f"{name}.log"),
                 pathspace=self.ns(node.name),

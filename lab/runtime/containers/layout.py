@@ -6,7 +6,8 @@ deploy the same thing. No engine and no pyroute2 needed: `gwlab render` uses it.
 Paths inside a node:
   /etc/gwlab         the node's rendered configs (exabgp.conf), root's; only read
   /etc/frr/frr.conf  the rendered frr.conf, bound on its own and read-only: FRR runs as user frr,
-                     who cannot enter /etc/gwlab (0700, root's)
+                     who cannot enter /etc/gwlab (0700, root's); bgpd-start.conf beside it, the
+                     same for a node with BFD (lab.runtime.bgp_bfd)
   /run/frr           the node's run dir: FRR's vty sockets and zserv.api, and every daemon's pid file
                      and log (ExaBGP's too). FRR runs without -N, so it is FRR's default. The
                      runtimes bind a host dir there (the host's vty, vtysh --vty_socket and pid
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from lab.runtime.bgp_bfd import conf_name
 from lab.runtime.daemons import exabgp_env, fd_limit, frr_argv, frr_daemons, speaker_listen
 from lab.topology import Node
 
@@ -28,7 +30,8 @@ CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN", "NET_RAW", "NET_BIND_SERVICE")
 DEVICES = ("/dev/net/tun",)  # charon's kernel-libipsec (userspace ESP over TUN)
 CONFIG_MOUNT = "/etc/gwlab"
 FRR_MOUNT = "/run/frr"
-FRR_CONF = "/etc/frr/frr.conf"
+FRR_ETC = "/etc/frr"
+FRR_CONF = f"{FRR_ETC}/frr.conf"
 FRR_SBIN = "/usr/lib/frr"
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/frr"
 ZSERV = f"{FRR_MOUNT}/zserv.api"
@@ -37,6 +40,13 @@ MAKE_FRR_RUN_DIR = ["install", "-d", "-o", "frr", "-g", "frr", "-m", "0755", FRR
 # bgpd, staticd and bfdd connect to zebra's socket, which zebra opens only after daemonising; a client
 # that finds none retries 10 s later. A fixed script (nothing of the lab in it), bounded by timeout.
 WAIT_FOR_ZEBRA = ["timeout", "10", "sh", "-c", f"until [ -S {ZSERV} ]; do sleep 0.05; done"]
+# Until bgpd has each neighbor given after it Established (a fixed script: the addresses are its
+# arguments), bounded by the connect-retries of a lab coming up.
+WAIT_FOR_BGP = [
+    *("timeout", "30", "sh", "-c"),
+    'for n; do until vtysh -c "show bgp neighbors $n" | grep -q "BGP state = Established"; do sleep 0.05; done; done',
+    "wait-for-bgp",
+]
 
 
 def labels(node: Node) -> dict[str, str]:
@@ -52,9 +62,11 @@ def labels(node: Node) -> dict[str, str]:
 
 
 def frr_command(node: Node, daemon: str) -> list[str]:
-    """One FRR daemon of a node, daemonising, as the node's processes see the paths."""
+    """One FRR daemon of a node, daemonising, as the node's processes see the paths (bgpd of a node with
+    BFD from its start-up configuration, lab.runtime.bgp_bfd)."""
     pid, log = f"{FRR_MOUNT}/{daemon}.pid", f"{FRR_MOUNT}/{daemon}.log"
-    return frr_argv(FRR_SBIN, daemon, FRR_CONF, pid, log, pathspace=None, fds=fd_limit(node))
+    conf = f"{FRR_ETC}/{conf_name(node, daemon)}"
+    return frr_argv(FRR_SBIN, daemon, conf, pid, log, pathspace=None, fds=fd_limit(node))
 
 
 def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> list[str]:
@@ -91,26 +103,32 @@ for name, proc in pending:
 Step = tuple[str, list[str], bool]  # (what, argv, later: waited for at the end only)
 
 
-def start_steps(node: Node, bfd: bool = True) -> list[Step]:
+def start_steps(node: Node) -> list[Step]:
     """What starts the node's daemons, in order: /run/frr; the ExaBGP speaker, first (its Python takes
     the longest to start, and bgpd connects to it: listening early saves a connect-retry); zebra and
-    its socket; then zebra's clients together (bfd=False: without bfdd, which gwlab starts once BGP is
-    up, lab.runtime.daemons.start_bfdd)."""
+    its socket; then zebra's clients together."""
     steps: list[Step] = []
     if node.is_router:
         steps.append(("/run/frr", MAKE_FRR_RUN_DIR, False))
     if node.speaker is not None:
         steps.append(("exabgp", exabgp_command(node), True))
     if node.is_router:
-        names = frr_daemons(node, bfd)
+        names = frr_daemons(node)
         steps += [(names[0], frr_command(node, names[0]), False), ("zebra's socket", WAIT_FOR_ZEBRA, False)]
         steps += [(name, frr_command(node, name), True) for name in names[1:]]
     return steps
 
 
-def start_commands(node: Node) -> list[list[str]]:
-    """The same, one command after the other: the containerlab file's exec lines after its network ones."""
-    return [argv for _, argv, _ in start_steps(node)]
+def start_commands(node: Node, bfd_lines: list[str]) -> list[list[str]]:
+    """The same, one command after the other, then bgpd's BFD lines (`bfd_lines`, lab.runtime.bgp_bfd)
+    once its sessions are up, as the runtimes give them from the host: the containerlab file's exec
+    lines after its network ones."""
+    commands = [argv for _, argv, _ in start_steps(node)]
+    if bfd_lines and node.bgp is not None:
+        guarded = [str(n.address) for n in node.bgp.neighbors if n.bfd]
+        vtysh = ["vtysh", *(word for line in ["configure terminal", *bfd_lines] for word in ("-c", line))]
+        commands += [[*WAIT_FOR_BGP, *guarded], vtysh]
+    return commands
 
 
 def run_steps(steps: list[Step]) -> list[str]:

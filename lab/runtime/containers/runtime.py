@@ -39,13 +39,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lab.errors import GwlabError
-from lab.runtime import links
+from lab.runtime import bgp_bfd, links
 from lab.runtime.base import Laps, Launch, Progress, Removal, Runtime, require_root
 from lab.runtime.configure import configure_node, holds_shared, sysctls
 from lab.runtime.containers import image, nodes
 from lab.runtime.containers.engine import Engine, engine
-from lab.runtime.containers.layout import FRR_CONF, exabgp_command, frr_command, labels, run_steps, start_steps
-from lab.runtime.daemons import Daemon, confirm, expected_daemons, no_progress, start_bfdd
+from lab.runtime.containers.layout import FRR_ETC, exabgp_command, frr_command, labels, run_steps, start_steps
+from lab.runtime.daemons import Daemon, confirm, expected_daemons, no_progress
 from lab.runtime.interrupts import check_interrupted
 from lab.runtime.links import ipsec
 from lab.runtime.links.ipsec import EndpointEnd
@@ -145,10 +145,11 @@ class ContainerRuntime(Runtime):
         frr.chmod(0o700)
         binds: list[tuple[str, str, str]] = []
         if node.is_router:
-            conf = config / "frr.conf"
-            os.chown(conf, 0, gid)
-            conf.chmod(0o640)
-            binds.append((str(conf), FRR_CONF, "ro"))
+            for name in {"frr.conf", bgp_bfd.conf_name(node, "bgpd")}:
+                conf = config / name
+                os.chown(conf, 0, gid)
+                conf.chmod(0o640)
+                binds.append((str(conf), f"{FRR_ETC}/{name}", "ro"))
         return nodes.NodeSpec(
             self.topo.name,
             node.name,
@@ -235,20 +236,21 @@ class ContainerRuntime(Runtime):
 
     def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None, bfd: bool = True) -> None:
         """One exec per node running its start steps (layout.start_steps: zebra, then its clients and
-        the speaker), bfdd last (daemons.start_bfdd). What lab.runtime.daemons.start orders across nodes
-        only matters within a node here, and an exec costs more than all the daemons it starts."""
+        the speaker), bgpd's BFD lines once BGP is up (lab.runtime.bgp_bfd). What
+        lab.runtime.daemons.start orders across nodes only matters within a node here, and an exec
+        costs more than all the daemons it starts."""
         targets = [n for n in self.topo.nodes.values() if (only is None or n.name in only) and start_steps(n)]
         launched: list[Launch] = []
         try:
             for node in targets:
                 self._clear_stale(node)
-                steps = run_steps(start_steps(node, bfd=False))
+                steps = run_steps(start_steps(node))
                 launched.append((Daemon(node.name, "daemons"), self._exec(node.name, steps)))
             for done, item in enumerate(launched, start=1):
                 confirm([item])
                 progress("daemons", done, len(launched))
             if bfd:
-                start_bfdd(self, [n for n in targets if n.is_router])
+                bgp_bfd.enable(self, [n for n in targets if n.is_router])
         except BaseException:
             for _, proc in launched:  # nothing left daemonising after `down` swept the containers
                 with contextlib.suppress(subprocess.TimeoutExpired, OSError):
