@@ -23,8 +23,8 @@ import yaml
 
 from lab.render import exabgp_config, frr_config
 from lab.runtime.configure import COMMON_SYSCTLS, ROUTER_SYSCTLS
-from lab.runtime.daemons import frr_daemons
-from lab.topology import SPEAKER_PORT, VXLAN_PORT, Interface, Node, Topology
+from lab.runtime.daemons import exabgp_env, frr_daemons, reactor_speed, speaker_listen
+from lab.topology import VXLAN_PORT, Interface, Node, Topology
 from lab.topology.addressing import bridge_mac
 
 FRR_KIND = {
@@ -123,16 +123,8 @@ def daemons_file(node: Node) -> str:
 def exabgp_start(node: Node, exabgp: str, node_dir: Path) -> str:
     """The shell line that starts the node's speaker exactly as lab.runtime.daemons.start_exabgp does."""
     assert node.speaker is not None
-    env = {
-        "exabgp.daemon.user": "root",
-        "exabgp.daemon.daemonize": "true",
-        "exabgp.daemon.pid": "%RUNDIR%/exabgp.pid",
-        "exabgp.log.destination": "%RUNDIR%/exabgp.log",
-        "exabgp.api.cli": "false",
-        "exabgp.api.ack": "false",
-        "exabgp.tcp.bind": str(node.speaker.local_address),
-        "exabgp.tcp.port": str(SPEAKER_PORT),
-    }
+    env = exabgp_env("%RUNDIR%/exabgp.pid", "%RUNDIR%/exabgp.log", speaker_listen(node), "", reactor_speed(node))
+    del env["PATH"]  # munet's node has its own
     assigns = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
     return f"env {assigns} {shlex.quote(exabgp)} server {shlex.quote(str(node_dir / 'exabgp.conf'))}\n"
 

@@ -27,7 +27,7 @@ from lab.errors import GwlabError
 from lab.runtime import bgp_bfd
 from lab.runtime.bgp_bfd import runs_bfd
 from lab.runtime.interrupts import check_interrupted
-from lab.topology import SPEAKER_PORT, Node
+from lab.topology import SPEAKER_PORT, Node, Speaker
 
 if TYPE_CHECKING:
     from lab.runtime.base import Runtime
@@ -110,12 +110,17 @@ def frr_argv(sbin: str, name: str, conf: str, pidfile: str, log: str, pathspace:
     ]
 
 
+def reactor_speed(node: Node) -> float:
+    """The pace of the node's speakers (its flood speaker's too)."""
+    return node.speaker.reactor_speed if node.speaker is not None else Speaker.reactor_speed
+
+
 def speaker_listen(node: Node) -> tuple[str, int]:
     """Where a node's ExaBGP speaker listens: its loopback address (bgpd connects to it)."""
     return (str(node.speaker.local_address) if node.speaker else "", SPEAKER_PORT)
 
 
-def exabgp_env(pidfile: str, log: str, listen: tuple[str, int], path: str) -> dict[str, str]:
+def exabgp_env(pidfile: str, log: str, listen: tuple[str, int], path: str, speed: float) -> dict[str, str]:
     address, port = listen
     return {
         "PATH": path,
@@ -125,10 +130,8 @@ def exabgp_env(pidfile: str, log: str, listen: tuple[str, int], path: str) -> di
         "exabgp.log.destination": log,
         "exabgp.api.cli": "false",
         "exabgp.api.ack": "false",
-        # Its reactor wakes every speed/100 s when idle (BGP and API sockets wake it at once): 10 ms by
-        # default, 1 % of a core per speaker at rest (200 speakers: two cores); 100 ms is 10 x less,
-        # and keepalives (1 s at the fastest) stay on time.
-        "exabgp.reactor.speed": "10.0",
+        # Its reactor sleeps speed/100 s between loops when idle: lab.topology.builder paces it.
+        "exabgp.reactor.speed": str(speed),
         # Listen only on the speaker's loopback address and port; bgpd connects to it.
         "exabgp.tcp.bind": address,
         "exabgp.tcp.port": str(port),

@@ -32,6 +32,7 @@ from lab.runtime.daemons import (
     fd_limit,
     frr_argv,
     no_progress,
+    reactor_speed,
     speaker_listen,
 )
 from lab.runtime.exabgp_forks import ForkServer
@@ -164,6 +165,7 @@ class NetnsRuntime(Runtime):
             str(node_dir / f"{name}.log"),
             listen or speaker_listen(node),
             os.environ.get("PATH", "/usr/bin:/bin"),
+            reactor_speed(node),
         )
         argv = [exabgp_binary(), "server", str(node_dir / f"{name}.conf")]
         forks = getattr(self, "_forks", None)

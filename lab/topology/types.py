@@ -122,6 +122,7 @@ class Speaker:
     local_address: IPv4Address
     peer_address: IPv4Address
     routes: list[tuple[IPv4Network, IPv4Address]]  # (prefix, next hop)
+    reactor_speed: float = 10.0  # ExaBGP's exabgp.reactor.speed (lab.topology.builder paces the lab's)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 
 from lab.runtime.bgp_bfd import conf_name
-from lab.runtime.daemons import exabgp_env, fd_limit, frr_argv, frr_daemons, speaker_listen
+from lab.runtime.daemons import exabgp_env, fd_limit, frr_argv, frr_daemons, reactor_speed, speaker_listen
 from lab.topology import Node
 
 # Why each (nodes.py says more): zebra and bgpd refuse to start without NET_ADMIN and SYS_ADMIN;
@@ -73,7 +73,11 @@ def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | N
     """An ExaBGP speaker of the node from <name>.conf, its settings passed through env(1) so that the
     same line works as a containerlab exec line (which cannot set a variable for one command)."""
     settings = exabgp_env(
-        f"{FRR_MOUNT}/{name}.pid", f"{FRR_MOUNT}/{name}.log", listen or speaker_listen(node), NODE_PATH
+        f"{FRR_MOUNT}/{name}.pid",
+        f"{FRR_MOUNT}/{name}.log",
+        listen or speaker_listen(node),
+        NODE_PATH,
+        reactor_speed(node),
     )
     del settings["PATH"]  # the image's own (NODE_PATH)
     return ["env", *(f"{k}={v}" for k, v in settings.items()), "exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"]
