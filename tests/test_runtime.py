@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -409,3 +410,16 @@ def test_static_routing_labs_carry_traffic(gateway: dict[str, object], tmp_path:
     finally:
         down(name)
     assert leftovers(name) == []
+
+
+def test_two_downs_at_once_take_turns_and_leave_nothing() -> None:
+    """An interrupted `up` cleans after itself with `down` while the user may run `gwlab down`: one
+    removes the lab, the other then finds it gone, and neither reports the other's removals as left."""
+    name = unique("t")
+    up("active-active", name=name)
+    pids = lab_pids(name)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(down, [name, name]))
+    assert [r.leftovers for r in results] == [[], []]
+    assert sorted(r.was_up and r.processes > 0 for r in results) == [False, True]
+    assert leftovers(name, pids) == []

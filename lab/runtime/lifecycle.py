@@ -9,10 +9,13 @@ every runtime present on this host, to sweep the lab by its name.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from lab.errors import GwlabError, LabError, Problem
@@ -121,6 +124,28 @@ def down(name: str) -> DownResult:
     """Remove everything lab `name` created. Idempotent; works from the state file, or without it from
     what each runtime finds by the lab's name."""
     require_root()
+    with _one_down_at_a_time(name):
+        return _down(name)
+
+
+@contextmanager
+def _one_down_at_a_time(name: str) -> Iterator[None]:
+    """A lock on the lab's run directory: an interrupted `up` cleaning after itself and a `gwlab down`
+    run meanwhile each reported what the other removed as left over. The first removes the directory;
+    the next, let in then, finds nothing left."""
+    try:
+        fd = os.open(RUN_ROOT / name, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # no run directory: nothing to share (what is found by name is swept as it is)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _down(name: str) -> DownResult:
     state = load_state(name)
     # IPsec first, on any runtime: charons by their pid files, endpoint namespaces by name.
     charons, tunnel_leftovers = ipsec.sweep(name)
