@@ -39,6 +39,11 @@ def runs_bfd(node: Node) -> bool:
     return node.bgp is not None and any(n.bfd for n in node.bgp.neighbors)
 
 
+def guarded(node: Node) -> list[str]:
+    """The neighbors whose BGP sessions run BFD."""
+    return [str(n.address) for n in node.bgp.neighbors if n.bfd] if node.bgp is not None else []
+
+
 def conf_name(node: Node, daemon: str) -> str:
     """The file a daemon of the node starts from on gwlab's runtimes, beside frr.conf."""
     return START_CONF if daemon == "bgpd" and runs_bfd(node) else "frr.conf"
@@ -81,10 +86,8 @@ def enable(runtime: Runtime, nodes: Iterable[Node]) -> bool:
 
 
 def _established(runtime: Runtime, node: Node) -> bool:
-    assert node.bgp is not None
     peers = bgp_peers(runtime.frr_dir(node.name))
-    guarded = [str(n.address) for n in node.bgp.neighbors if n.bfd]
-    return all(peers.get(address, {}).get("state") == "Established" for address in guarded)
+    return all(peers.get(address, {}).get("state") == "Established" for address in guarded(node))
 
 
 def _configure(runtime: Runtime, node: Node) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from lab.runtime.bgp_bfd import conf_name
+from lab.runtime.bgp_bfd import conf_name, guarded
 from lab.runtime.daemons import exabgp_env, fd_limit, frr_argv, frr_daemons, reactor_speed, speaker_listen
 from lab.topology import Node
 
@@ -128,10 +128,9 @@ def start_commands(node: Node, bfd_lines: list[str]) -> list[list[str]]:
     once its sessions are up, as the runtimes give them from the host: the containerlab file's exec
     lines after its network ones."""
     commands = [argv for _, argv, _ in start_steps(node)]
-    if bfd_lines and node.bgp is not None:
-        guarded = [str(n.address) for n in node.bgp.neighbors if n.bfd]
+    if bfd_lines:
         vtysh = ["vtysh", *(word for line in ["configure terminal", *bfd_lines] for word in ("-c", line))]
-        commands += [[*WAIT_FOR_BGP, *guarded], vtysh]
+        commands += [[*WAIT_FOR_BGP, *guarded(node)], vtysh]
     return commands
 
 

@@ -145,7 +145,7 @@ class ContainerRuntime(Runtime):
         frr.chmod(0o700)
         binds: list[tuple[str, str, str]] = []
         if node.is_router:
-            for name in {"frr.conf", bgp_bfd.conf_name(node, "bgpd")}:
+            for name in dict.fromkeys(["frr.conf", bgp_bfd.conf_name(node, "bgpd")]):  # in order, once each
                 conf = config / name
                 os.chown(conf, 0, gid)
                 conf.chmod(0o640)
