@@ -106,7 +106,7 @@ LINT_PATHS := lab controller tests bench
 lint: venv  ## ruff (lint and format check) and mypy strict
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/mypy lab controller
+	$(VENV)/bin/mypy lab controller bench
 
 format: venv  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format $(LINT_PATHS)

@@ -7,7 +7,7 @@ import resource
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.memory import command
+from lab.runtime.processes import command
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -16,7 +16,7 @@ import yaml
 from bench import cpu, quiet
 from bench.memory import sample
 from controller.converge import NotConverged, up
-from lab.generate import generate
+from lab.generate import Profile, generate
 from lab.load import load
 from lab.paths import builtin_topologies
 from lab.runtime.interrupts import INTERRUPTED
@@ -111,11 +111,13 @@ def runtime_case(prefix: str, name: str, runtime: str) -> Case:
     )
 
 
-def generated_case(prefix: str, sites: int, workdir: Path) -> Case:
-    path = workdir / f"gen{sites}.yaml"
+def generated_case(prefix: str, sites: int, workdir: Path, profile: Profile = "fast") -> Case:
+    """A generated lab of `sites` sites; a profile other than fast is named in the file and the label."""
+    other = "" if profile == "fast" else f"-{profile}"
+    path = workdir / f"gen{sites}{other}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(generate(sites), sort_keys=False), encoding="utf-8")
-    label = f"{sites} site" + ("s" if sites != 1 else "")
+    path.write_text(yaml.safe_dump(generate(sites, profile=profile), sort_keys=False), encoding="utf-8")
+    label = f"{sites} site" + ("s" if sites != 1 else "") + (f" ({profile})" if other else "")
     return Case(label, "generated", str(path), lab_name(prefix, f"gen{sites}"), sites)
 
 

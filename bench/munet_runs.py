@@ -25,13 +25,13 @@ from typing import Any
 
 from bench import cpu, munet_lab, quiet
 from bench.gwlab_runs import ROUTING_COMMANDS
-from bench.memory import command, descendants, parents, sample
+from bench.memory import descendants, parents, sample
 from controller import converge
 from controller.oracle import Prediction
 from lab.poll import poll
 from lab.runtime.daemons import exabgp_binary
 from lab.runtime.netlink import Handles
-from lab.runtime.processes import alive
+from lab.runtime.processes import alive, command
 from lab.topology import Topology
 
 MUNET_SPEC = "munet>=0.17,<0.18"  # the release measured; its config schema is the one written here

@@ -99,7 +99,9 @@ def _method(data: dict[str, Any]) -> list[str]:
         "routes, sockets) is in neither.",
         "- Generated labs come from `lab.generate.generate(N)` (`gwlab generate --sites N`): one VPN "
         "device per site, active-active gateway, no ExpressRoute, IPsec tunnels (the default). The largest "
-        "(`--big`, 200 sites) runs once, after everything else, only when the memory it needs is free; "
+        "(`--big`, 200 sites) runs once, after everything else, only when the memory it needs is free, "
+        f"on the `{data['options'].get('big_profile', 'fast')}` timing profile (`--big-profile`; with "
+        "`fast`'s IKE and DPD timers 800 charons on 2 cores retry faster than they answer); "
         "it is aborted and cleaned up if the machine's available memory falls under 4 GiB.",
         *load_lines,
         "",

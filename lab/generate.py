@@ -26,6 +26,7 @@ from lab.rules import ER_EXTRA_RESERVED, RESERVED_ASNS
 from lab.rules.pools import public_pool_kept_back
 
 Mode = Literal["active-active", "active-standby"]
+Profile = Literal["fast", "realistic"]
 
 VNET_SPACE = IPv4Network("10.1.0.0/16")
 GATEWAY_SUBNET = IPv4Network("10.1.255.0/27")
@@ -67,15 +68,22 @@ def onprem_pool(devices: int) -> IPv4Network:
 
 
 def generate(
-    sites: int, devices_per_site: int = 1, expressroute: bool = False, mode: Mode = "active-active"
+    sites: int,
+    devices_per_site: int = 1,
+    expressroute: bool = False,
+    mode: Mode = "active-active",
+    profile: Profile = "fast",
 ) -> dict[str, Any]:
-    """A lab-file mapping with `sites` on-prem sites of `devices_per_site` VPN devices each."""
+    """A lab-file mapping with `sites` on-prem sites of `devices_per_site` VPN devices each, on the
+    timing profile `profile` (realistic: Azure's own timers, for labs too large for fast's on the cores)."""
     if not 1 <= sites <= MAX_SITES:
         raise ValueError(f"sites must be between 1 and {MAX_SITES}, not {sites}")
     if devices_per_site not in (1, 2):
         raise ValueError(f"a site has one or two VPN devices, not {devices_per_site}")
     if mode not in ("active-active", "active-standby"):
         raise ValueError(f"mode must be active-active or active-standby, not {mode!r}")
+    if profile not in ("fast", "realistic"):
+        raise ValueError(f"profile must be fast or realistic, not {profile!r}")
     asns, prefixes = site_asns(), _site_prefixes()
     site_list: list[dict[str, Any]] = []
     for i in range(1, sites + 1):
@@ -93,7 +101,7 @@ def generate(
         "name": name,
         "description": f"Generated: {sites} site(s), {devices_per_site} VPN device(s) each, {mode} gateway"
         + (", ExpressRoute to s1" if expressroute else ""),
-        "profile": "fast",
+        "profile": profile,
         "vnet": {"address_space": [str(VNET_SPACE)], "gateway_subnet": str(GATEWAY_SUBNET)},
         "vpn_gateway": {"mode": mode},
         "onprem": {"sites": site_list},

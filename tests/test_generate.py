@@ -124,6 +124,17 @@ def test_cli_writes_yaml_that_reads_back(tmp_path: Path) -> None:
     assert model.name == "gen4" and len(model.onprem.sites) == 4
 
 
+def test_cli_profile_reaches_the_lab_and_its_timers() -> None:
+    run = gwlab("generate", "--sites", "2", "--profile", "realistic")
+    assert run.returncode == 0, run.stderr
+    lab = yaml.safe_load(run.stdout)
+    assert lab == generate(2, profile="realistic") and lab["profile"] == "realistic"
+    topo = built(2, profile="realistic")
+    assert topo.timing.profile == "realistic" and topo.timing.hold == 180
+    bad = gwlab("generate", "--sites", "2", "--profile", "slow")
+    assert bad.returncode == 2 and "'slow' is not one of 'fast', 'realistic'" in bad.stderr
+
+
 @pytest.mark.parametrize("args", [["--sites", "0"], ["--sites", "2", "--devices", "3"], ["--sites", "x"]])
 def test_cli_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     run = gwlab("generate", *args)

@@ -10,7 +10,7 @@ import click
 import yaml
 
 from lab.errors import GwlabError
-from lab.generate import MAX_SITES, Mode, generate
+from lab.generate import MAX_SITES, Mode, Profile, generate
 
 
 def to_yaml(lab: dict[str, object]) -> str:
@@ -29,15 +29,25 @@ def to_yaml(lab: dict[str, object]) -> str:
     help="VPN gateway mode.",
 )
 @click.option(
+    "--profile",
+    type=click.Choice(["fast", "realistic"]),
+    default="fast",
+    show_default=True,
+    help="Timing profile: fast (seconds) or realistic (Azure's timers; what 200 sites need on 2 cores).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="File to write (default: standard output).",
 )
-def generate_command(sites: int, devices: int, expressroute: bool, mode: str, output: Path | None) -> None:
+def generate_command(
+    sites: int, devices: int, expressroute: bool, mode: str, profile: str, output: Path | None
+) -> None:
     """Generate a lab of N on-prem sites (s1..sN, private ASNs, disjoint prefixes) for scale tests."""
-    text = to_yaml(generate(sites, devices, expressroute, cast(Mode, mode)))  # click.Choice checked it
+    # click.Choice checked mode and profile
+    text = to_yaml(generate(sites, devices, expressroute, cast(Mode, mode), cast(Profile, profile)))
     if output is None:
         sys.stdout.write(text)
         return
