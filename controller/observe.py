@@ -68,7 +68,7 @@ def fibs(lab: RunningLab) -> dict[str, dict[Any, FibEntry]]:
 
 def dark_tunnels(lab: RunningLab) -> set[str]:
     """IPsec tunnels whose VTI has no carrier now at either end (IKE or its CHILD_SA down): nothing
-    crosses them, whatever a static route says."""
+    crosses them, whatever a static route says. An end whose node is gone counts as dark."""
     dark = set()
     with lab.runtime.handles() as handles:
         carrier: dict[str, dict[str, bool]] = {}
@@ -76,6 +76,9 @@ def dark_tunnels(lab: RunningLab) -> set[str]:
             if t.kind != "ipsec":
                 continue
             for end in t.ends():
+                if not lab.runtime.node_present(end.node):
+                    dark.add(t.name)  # a crashed container or a half-removed lab: nothing to read
+                    continue
                 if end.node not in carrier:
                     carrier[end.node] = carriers(handles.call(end.node, lambda _: rtnl.snapshot()))
                 if not carrier[end.node].get(end.vti, False):

@@ -333,6 +333,27 @@ def test_cli_up_status_exec_down(cli_lab: str) -> None:
     assert again.returncode == 0 and "not up" in again.stdout
 
 
+def test_status_of_a_lab_whose_nodes_are_gone_says_so_and_down_finishes(cli_lab: str) -> None:
+    """What a down that found leftovers leaves (seen at 200 sites: the run directory kept, the
+    namespaces gone by the time anyone looks): status reports every node missing, without a traceback,
+    and the next down removes the rest."""
+    up("active-standby", name=cli_lab)
+    state = load_state(cli_lab)
+    assert state is not None
+    saved = (state.run_dir / "state.json").read_bytes()
+    down(cli_lab)
+    state.run_dir.mkdir(parents=True)
+    (state.run_dir / "state.json").write_bytes(saved)
+    status = gwlab("status", cli_lab, "--json")
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    data = json.loads(status.stdout)
+    assert data["nodes"] and not any(n["namespace"] for n in data["nodes"])
+    assert data["tunnels"] and not any(t["running"] for t in data["tunnels"])
+    gone = gwlab("down", cli_lab)
+    assert gone.returncode == 0, gone.stderr
+    assert not state.run_dir.exists() and leftovers(cli_lab) == []
+
+
 def test_cli_up_that_does_not_converge_prints_what_differs_and_exits_1(cli_lab: str) -> None:
     """A real fault while `up` waits: gw0's processes killed once the lab is converging. up prints the
     differences table, exits 1 and leaves the lab up for inspection."""
