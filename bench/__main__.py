@@ -34,6 +34,7 @@ from bench.gwlab_runs import (
 )
 from controller.oracle import predict
 from lab.errors import GwlabError, LabError
+from lab.model import PROFILE_NAMES
 from lab.paths import builtin_topologies
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--big-profile",
-        choices=["fast", "realistic"],
+        choices=PROFILE_NAMES,
         default=BIG_PROFILE,
         help=f"the big lab's timing profile (default {BIG_PROFILE}: fast's IKE and DPD timers are too short "
         "for that many charons on 2 cores)",

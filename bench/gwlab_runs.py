@@ -16,8 +16,9 @@ import yaml
 from bench import cpu, quiet
 from bench.memory import sample
 from controller.converge import NotConverged, up
-from lab.generate import Profile, generate
+from lab.generate import generate
 from lab.load import load
+from lab.model import ProfileName
 from lab.paths import builtin_topologies
 from lab.runtime.interrupts import INTERRUPTED
 from lab.runtime.lifecycle import down
@@ -111,7 +112,7 @@ def runtime_case(prefix: str, name: str, runtime: str) -> Case:
     )
 
 
-def generated_case(prefix: str, sites: int, workdir: Path, profile: Profile = "fast") -> Case:
+def generated_case(prefix: str, sites: int, workdir: Path, profile: ProfileName = "fast") -> Case:
     """A generated lab of `sites` sites; a profile other than fast is named in the file and the label."""
     other = "" if profile == "fast" else f"-{profile}"
     path = workdir / f"gen{sites}{other}.yaml"

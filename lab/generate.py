@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Any, Literal
 
+from lab.model import PROFILE_NAMES, ProfileName
 from lab.rules import ER_EXTRA_RESERVED, RESERVED_ASNS
 from lab.rules.pools import public_pool_kept_back
 
 Mode = Literal["active-active", "active-standby"]
-Profile = Literal["fast", "realistic"]
 
 VNET_SPACE = IPv4Network("10.1.0.0/16")
 GATEWAY_SUBNET = IPv4Network("10.1.255.0/27")
@@ -72,7 +72,7 @@ def generate(
     devices_per_site: int = 1,
     expressroute: bool = False,
     mode: Mode = "active-active",
-    profile: Profile = "fast",
+    profile: ProfileName = "fast",
 ) -> dict[str, Any]:
     """A lab-file mapping with `sites` on-prem sites of `devices_per_site` VPN devices each, on the
     timing profile `profile` (realistic: Azure's own timers, for labs too large for fast's on the cores)."""
@@ -82,8 +82,8 @@ def generate(
         raise ValueError(f"a site has one or two VPN devices, not {devices_per_site}")
     if mode not in ("active-active", "active-standby"):
         raise ValueError(f"mode must be active-active or active-standby, not {mode!r}")
-    if profile not in ("fast", "realistic"):
-        raise ValueError(f"profile must be fast or realistic, not {profile!r}")
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILE_NAMES)}, not {profile!r}")
     asns, prefixes = site_asns(), _site_prefixes()
     site_list: list[dict[str, Any]] = []
     for i in range(1, sites + 1):

@@ -8,7 +8,7 @@ ids) in `lab.topology`.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StringConstraints
 
@@ -248,10 +248,14 @@ class Tunnels(Strict):
     kind: Literal["ipsec", "vxlan"] = "ipsec"
 
 
+ProfileName = Literal["fast", "realistic"]  # lab.profiles.PROFILES has one Timing each
+PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
+
+
 class LabFile(Strict):
     name: LabName | None = None  # derived: the file's stem
     description: str = ""
-    profile: Literal["fast", "realistic"] = "fast"
+    profile: ProfileName = "fast"
     timers: Timers = Field(default_factory=Timers)
     tunnels: Tunnels = Field(default_factory=Tunnels)
     zones: list[Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=list)

@@ -10,7 +10,8 @@ import click
 import yaml
 
 from lab.errors import GwlabError
-from lab.generate import MAX_SITES, Mode, Profile, generate
+from lab.generate import MAX_SITES, Mode, generate
+from lab.model import PROFILE_NAMES, ProfileName
 
 
 def to_yaml(lab: dict[str, object]) -> str:
@@ -30,7 +31,7 @@ def to_yaml(lab: dict[str, object]) -> str:
 )
 @click.option(
     "--profile",
-    type=click.Choice(["fast", "realistic"]),
+    type=click.Choice(PROFILE_NAMES),
     default="fast",
     show_default=True,
     help="Timing profile: fast (seconds) or realistic (Azure's timers; what 200 sites need on 2 cores).",
@@ -47,7 +48,7 @@ def generate_command(
 ) -> None:
     """Generate a lab of N on-prem sites (s1..sN, private ASNs, disjoint prefixes) for scale tests."""
     # click.Choice checked mode and profile
-    text = to_yaml(generate(sites, devices, expressroute, cast(Mode, mode), cast(Profile, profile)))
+    text = to_yaml(generate(sites, devices, expressroute, cast(Mode, mode), cast(ProfileName, profile)))
     if output is None:
         sys.stdout.write(text)
         return
