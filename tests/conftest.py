@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -63,3 +64,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(groups[mark.args[0]]))
         else:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """On the xdist controller: every test is grouped (above), and xdist appends `@group` to the ids
+    it schedules by. pytest 9.2 keeps ids where xdist 3.8 no longer writes them: the groups were
+    silently ignored, shared labs and scenario runs were made twice on two workers at once, and the
+    suite overran; so stop and say so instead."""
+    lost = [i for i in ids if "@" not in i]
+    if lost and node.config.getvalue("dist") == "loadgroup":
+        pytest.exit(
+            f"pytest-xdist did not apply the test groups ({lost[0]} has none): install the versions "
+            "pyproject.toml pins (make setup)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
