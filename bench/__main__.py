@@ -86,7 +86,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"the big lab's timing profile (default {BIG_PROFILE}: fast's IKE and DPD timers are too short "
         "for that many charons on 2 cores)",
     )
-    ap.add_argument("--busy-load", type=float, default=quiet.Rule.max_load, help="rerun rule: load limit")
+    ap.add_argument(
+        "--busy-before",
+        type=float,
+        default=quiet.Rule.max_busy_before,
+        help="rerun rule: the machine's CPU share, just before a run, under which it counts as settled",
+    )
     ap.add_argument(
         "--busy-others", type=float, default=quiet.Rule.max_others, help="rerun rule: others' share of the CPU"
     )
@@ -158,7 +163,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.carry = {c for c in args.carry.split(",") if c}
     if args.carry - CARRIABLE:
         ap.error(f"--carry: not a part: {', '.join(sorted(args.carry - CARRIABLE))} (parts: {', '.join(CARRIABLE)})")
-    args.rule = quiet.Rule(args.busy_load, args.busy_others, args.reruns)
+    args.rule = quiet.Rule(args.busy_before, args.busy_others, args.reruns)
     return args
 
 
@@ -166,7 +171,8 @@ def _said(run: dict[str, Any]) -> str:
     state = f"up {run['up_s']:.2f} s" if run.get("ok") else f"FAILED ({run.get('error')})"
     tries = len(run.get("attempts", [])) or 1
     return (
-        f"{state} at load {run.get('load1_start', 0):.1f}, others {run.get('others_share') or 0:.0%} "
+        f"{state} at load {run.get('load1_start', 0):.1f}, busy before {run.get('busy_before') or 0:.0%}, "
+        f"others {run.get('others_share') or 0:.0%} "
         f"({tries} attempt(s)), down {run.get('down_s', 0):.2f} s"
     )
 
@@ -195,7 +201,8 @@ def run_big(args: argparse.Namespace, pss_mib: float, say: Callable[[str], None]
         say(f"{case.label}: skipped, {free:,.0f} MiB available, {need:,.0f} needed")
         return {"sites": args.big, "skipped": f"{free:,.0f} MiB available at the time, {need:,.0f} MiB needed"}
     say(f"{case.label}: one run ({free:,.0f} MiB available)")
-    run = run_once(case)
+    before = quiet.settle(args.rule.max_busy_before)
+    run = {**run_once(case), **before}
     run["round"] = 1
     run["available_mib_before"] = round(free)
     say(f"{case.label}: {_said(run)}")

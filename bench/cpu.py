@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from lab.runtime.processes import command
 
 TICK = os.sysconf("SC_CLK_TCK")
+# A container engine's long-lived daemons work for the lab during its `up` (docker: dockerd and its
+# containerd; podman has none, its CLI runs as our child): their CPU time during the run is the lab's.
+ENGINE_DAEMONS = ("dockerd", "containerd")
 
 
 def _machine() -> tuple[int, int]:
@@ -31,12 +34,18 @@ class CpuMark:
     idle: int
     own: float
     children: float
+    engine: float
+
+
+def _engine_seconds() -> float:
+    pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    return sum(process_seconds(p for p in pids if command(p) in ENGINE_DAEMONS).values())
 
 
 def mark() -> CpuMark:
     busy, idle = _machine()
     own, children = _own()
-    return CpuMark(busy, idle, own, children)
+    return CpuMark(busy, idle, own, children, _engine_seconds())
 
 
 def process_seconds(pids: Iterable[int]) -> dict[str, float]:
@@ -64,4 +73,5 @@ def since(start: CpuMark, lab_pids: Iterable[int]) -> dict[str, object]:
         # vtysh, the ExaBGP launcher until it daemonizes, FRR until it forks: waited-for children
         "gwlab_children_s": round(end.children - start.children, 2),
         "lab_processes_s": {k: round(v, 2) for k, v in sorted(lab.items())},
+        "engine_daemons_s": round(_engine_seconds() - start.engine, 2),
     }

@@ -8,6 +8,7 @@ import os
 import statistics
 from typing import Any
 
+from bench import quiet
 from controller.runner import run_scenario
 from controller.scenario import builtin_scenarios, load_scenario
 
@@ -31,6 +32,7 @@ def run(runs: int, log: Any) -> list[dict[str, Any]]:
             if scenario.probes.flows <= BENCH_MAX_FLOWS:
                 probes = scenario.probes.model_copy(update={"rate": max(scenario.probes.rate, BENCH_RATE)})
                 scenario = scenario.model_copy(update={"probes": probes})
+            busy_before = quiet.settle(quiet.Rule.max_busy_before)["busy_before"]  # the last lab's teardown done
             load1 = os.getloadavg()[0]  # how busy the shared machine was as the scenario began
             report = run_scenario(scenario)
             for f in report.failures:
@@ -48,6 +50,7 @@ def run(runs: int, log: Any) -> list[dict[str, Any]]:
                             "converged_ms": f.converged_ms,
                             "passed": report.passed,
                             "load1": round(load1, 2),
+                            "busy_before": busy_before,
                         }
                     )
             log(f"failover round {rnd}/{runs} {name}: {'passed' if report.passed else 'FAILED'}")

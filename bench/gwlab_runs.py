@@ -155,14 +155,14 @@ def run_once(case: Case) -> dict[str, Any]:
         out["phases"]["prepare"] = out["up_s"] - sum(result.timings.values())
         out["load1"] = os.getloadavg()[0]
         pids = result.lab.runtime.pids()
-        out["cpu"] = cpu.since(cpu_start, pids)
+        monitors, shared = result.lab.runtime.support_pids()
+        out["cpu"] = cpu.since(cpu_start, [*pids, *monitors])  # a node's monitor (containerd-shim) is the lab's
         out.update(quiet.others(out["cpu"], out["up_s"]))
         mem = sample(pids)
         out["memory"] = mem.as_dict()
         out["routing_memory"] = mem.only(ROUTING_COMMANDS).as_dict()
         # What the runtime keeps running beside the nodes: per node (containerd-shim, conmon) and
         # shared by every lab on the engine (dockerd, containerd).
-        monitors, shared = result.lab.runtime.support_pids()
         out["runtime_memory"] = {"per_lab": sample(monitors).as_dict(), "shared": sample(shared).as_dict()}
         out["ok"] = True
         if guard is not None:

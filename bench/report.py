@@ -60,14 +60,15 @@ def _method(data: dict[str, Any]) -> list[str]:
     load_lines = [
         "- **load**: every run records the 1-minute load average as it began (*load at start*) and as its lab "
         "converged, and the CPU time others used during it (*others' CPU*: the machine's busy time from "
-        "`/proc/stat` minus gwlab's process, the children it waited for and the lab's processes with the "
-        "children they reaped, as a share of the cores' time; kernel threads working for the lab count as "
-        "others', so it is an upper bound). The tables give the median over the runs kept (and the maximum "
+        "`/proc/stat` minus gwlab's process, the children it waited for, the lab's processes with the "
+        "children they reaped and a container engine's daemons (dockerd, containerd), as a share of the "
+        "cores' time; kernel threads working for the lab count as others', so it is an upper bound). "
+        "The tables give the median over the runs kept (and the maximum "
         "load).",
     ]
     if rule:
         load_lines.append(
-            f"- **busy runs are taken again**: {quiet.Rule(**rule).describe()}. *ok runs (attempts)* counts "
+            f"- **busy runs are taken again**: {quiet.Rule.from_dict(rule).describe()}. *ok runs (attempts)* counts "
             "them; a figure whose kept runs were still busy says so in the targets."
         )
     if carried:

@@ -9,6 +9,13 @@ import pytest
 
 from bench import quiet, report, scale
 
+RULE = quiet.Rule(max_busy_before=0.15, max_others=0.25, reruns=2)
+
+
+def settled(busy_before: float = 0.02) -> Any:
+    """A stand-in for the wait on /proc/stat, for runs that are made up anyway."""
+    return lambda _max: {"busy_before": busy_before, "settled_s": 0.5}
+
 
 def test_a_quiet_run_is_kept_without_rerunning() -> None:
     calls = []
@@ -17,9 +24,11 @@ def test_a_quiet_run_is_kept_without_rerunning() -> None:
         calls.append(1)
         return {"ok": True, "up_s": 2.0, "load1_start": 0.5, "others_share": 0.02}
 
-    kept = quiet.quietest(attempt, quiet.Rule(max_load=4.0, max_others=0.25, reruns=2), lambda _: None)
+    kept = quiet.quietest(attempt, RULE, lambda _: None, settled())
     assert len(calls) == 1 and kept["up_s"] == 2.0 and not kept["busy"]
-    assert kept["attempts"] == [{"ok": True, "up_s": 2.0, "load1_start": 0.5, "others_share": 0.02}]
+    assert kept["attempts"] == [
+        {"ok": True, "up_s": 2.0, "busy_before": 0.02, "settled_s": 0.5, "load1_start": 0.5, "others_share": 0.02}
+    ]
 
 
 def test_a_busy_run_is_taken_again_up_to_the_limit_and_the_quietest_kept() -> None:
@@ -31,18 +40,32 @@ def test_a_busy_run_is_taken_again_up_to_the_limit_and_the_quietest_kept() -> No
             {"ok": True, "up_s": 1.0, "load1_start": 0.0, "others_share": 0.0},  # never reached
         ]
     )
-    kept = quiet.quietest(lambda: next(runs), quiet.Rule(max_load=4.0, max_others=0.25, reruns=2), lambda _: None)
+    kept = quiet.quietest(lambda: next(runs), RULE, lambda _: None, settled())
     assert kept["up_s"] == 4.0 and kept["busy"]  # the quietest of three, still busy: said so
     assert [a["up_s"] for a in kept["attempts"]] == [5.0, 4.0, 6.0]
 
 
-def test_a_load_above_the_limit_alone_makes_a_run_busy_and_a_failed_attempt_is_never_kept() -> None:
-    rule = quiet.Rule(max_load=4.0, max_others=0.25, reruns=1)
-    assert rule.busy({"load1_start": 4.5, "others_share": 0.0})
-    assert not rule.busy({"load1_start": 3.5, "others_share": 0.1})
-    runs = iter([{"ok": True, "up_s": 3.0, "load1_start": 6.0}, {"ok": False, "error": "x", "load1_start": 0.0}])
-    kept = quiet.quietest(lambda: next(runs), rule, lambda _: None)
-    assert kept["ok"] and kept["up_s"] == 3.0 and len(kept["attempts"]) == 2
+def test_an_unsettled_machine_makes_a_run_busy_a_high_load_alone_does_not() -> None:
+    rule = quiet.Rule(max_busy_before=0.15, max_others=0.25, reruns=1)
+    assert rule.busy({"busy_before": 0.4, "load1_start": 0.1, "others_share": 0.0})
+    assert not rule.busy({"busy_before": 0.05, "load1_start": 173.0, "others_share": 0.05})
+    made: list[dict[str, Any]] = [{"ok": True, "up_s": 3.0, "load1_start": 6.0}, {"ok": False, "error": "x"}]
+    runs = iter(made)
+    kept = quiet.quietest(lambda: next(runs), rule, lambda _: None, settled(busy_before=0.5))
+    assert kept["ok"] and kept["up_s"] == 3.0 and len(kept["attempts"]) == 2  # a failed attempt is never kept
+
+
+def test_a_rule_read_from_results_of_the_earlier_load_rule() -> None:
+    rule = quiet.Rule.from_dict({"max_load": 4.0, "max_others": 0.3, "reruns": 1})
+    assert (rule.max_busy_before, rule.max_others, rule.reruns) == (quiet.Rule.max_busy_before, 0.3, 1)
+    assert quiet.Rule.from_dict(rule.as_dict()) == rule
+
+
+def test_settle_measures_the_machine_and_gives_up_at_its_deadline() -> None:
+    got = quiet.settle(max_busy=1.0, window_s=0.05)  # any machine is at most fully busy: one window
+    assert 0.0 <= got["busy_before"] <= 1.0 and got["settled_s"] < 1.0
+    got = quiet.settle(max_busy=-1.0, timeout_s=0.1, window_s=0.05)  # never settles: the deadline ends it
+    assert 0.1 <= got["settled_s"] < 1.0
 
 
 def test_others_cpu_is_the_machines_busy_time_less_ours() -> None:
