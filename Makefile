@@ -99,6 +99,7 @@ test-full: setup lint image  ## the test suite with the whole matrix (every buil
 
 bench: setup  ## benchmarks: docs/benchmarks.md, bench/results.json (BENCH_ARGS=--quick for a short run)
 	test -x $(VENV)/bin/py-spy || $(PY) -m pip install -q py-spy  # profiles the largest lab
+	command -v iperf3 >/dev/null || apt-get install -y -qq iperf3  # IPsec throughput through one tunnel
 	$(PY) -m bench $(BENCH_ARGS)
 
 LINT_PATHS := lab controller tests bench

@@ -11,6 +11,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -163,6 +164,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.carry = {c for c in args.carry.split(",") if c}
     if args.carry - CARRIABLE:
         ap.error(f"--carry: not a part: {', '.join(sorted(args.carry - CARRIABLE))} (parts: {', '.join(CARRIABLE)})")
+    if "ipsec" not in args.carry and shutil.which("iperf3") is None:  # before anything is measured
+        ap.error("iperf3 not found, needed for IPsec throughput (apt-get install iperf3, or --carry ipsec)")
     args.rule = quiet.Rule(args.busy_before, args.busy_others, args.reruns)
     return args
 
