@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.failover_only:
         saved = json.loads(args.json.read_text(encoding="utf-8"))
-        saved["failover"] = failover.run(failover_runs, log)
+        saved["failover"] = failover.run(failover_runs, log, args.rule.max_busy_before)
         saved.pop("failover_overhead_pending", None)
         args.json.write_text(json.dumps(saved, indent=1, default=str) + "\n", encoding="utf-8")
         write_outputs(saved, args)
@@ -395,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     carried = {part: earlier.get(part, when) for part in args.carry if part in saved}
     if args.carry - set(carried):
         log(f"--carry: {', '.join(sorted(args.carry - set(carried)))} not in {args.json}: measured again")
-    failover_samples = saved["failover"] if "failover" in carried else failover.run(failover_runs, log)
+    failover_samples = (
+        saved["failover"] if "failover" in carried else failover.run(failover_runs, log, args.rule.max_busy_before)
+    )
     if "ipsec" in carried:
         ipsec_figures = saved["ipsec"]
     else:

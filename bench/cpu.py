@@ -15,7 +15,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 ENGINE_DAEMONS = ("dockerd", "containerd")
 
 
-def _machine() -> tuple[int, int]:
+def machine_jiffies() -> tuple[int, int]:
     """(busy, idle) jiffies of the whole machine since boot."""
     with open("/proc/stat", encoding="ascii") as f:
         values = [int(v) for v in f.readline().split()[1:]]
@@ -43,7 +43,7 @@ def _engine_seconds() -> float:
 
 
 def mark() -> CpuMark:
-    busy, idle = _machine()
+    busy, idle = machine_jiffies()
     own, children = _own()
     return CpuMark(busy, idle, own, children, _engine_seconds())
 

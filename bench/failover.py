@@ -24,7 +24,7 @@ BENCH_MAX_FLOWS = 8
 # until the restore, so it says nothing about the lab's reaction time.
 
 
-def run(runs: int, log: Any) -> list[dict[str, Any]]:
+def run(runs: int, log: Any, max_busy_before: float = quiet.Rule.max_busy_before) -> list[dict[str, Any]]:
     samples: list[dict[str, Any]] = []
     for rnd in range(1, runs + 1):
         for name in builtin_scenarios():
@@ -32,7 +32,7 @@ def run(runs: int, log: Any) -> list[dict[str, Any]]:
             if scenario.probes.flows <= BENCH_MAX_FLOWS:
                 probes = scenario.probes.model_copy(update={"rate": max(scenario.probes.rate, BENCH_RATE)})
                 scenario = scenario.model_copy(update={"probes": probes})
-            busy_before = quiet.settle(quiet.Rule.max_busy_before)["busy_before"]  # the last lab's teardown done
+            busy_before = quiet.settle(max_busy_before)["busy_before"]  # the last lab's teardown done
             load1 = os.getloadavg()[0]  # how busy the shared machine was as the scenario began
             report = run_scenario(scenario)
             for f in report.failures:

@@ -23,16 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench import cpu
+
 CORES = os.cpu_count() or 1
 SETTLE_WINDOW_S = 0.5
 SETTLE_TIMEOUT_S = 120.0
-
-
-def _busy_jiffies() -> tuple[int, int]:
-    with open("/proc/stat", encoding="ascii") as f:
-        values = [int(v) for v in f.readline().split()[1:8]]
-    idle = values[3] + values[4]  # idle, iowait
-    return sum(values) - idle, sum(values)
 
 
 def settle(max_busy: float, timeout_s: float = SETTLE_TIMEOUT_S, window_s: float = SETTLE_WINDOW_S) -> dict[str, float]:
@@ -41,10 +36,10 @@ def settle(max_busy: float, timeout_s: float = SETTLE_TIMEOUT_S, window_s: float
     share of CPU time needs an interval), not a sleep standing in for a condition."""
     start = time.monotonic()
     while True:
-        busy0, total0 = _busy_jiffies()
+        busy0, idle0 = cpu.machine_jiffies()
         time.sleep(window_s)
-        busy1, total1 = _busy_jiffies()
-        share = (busy1 - busy0) / max(1, total1 - total0)
+        busy1, idle1 = cpu.machine_jiffies()
+        share = (busy1 - busy0) / max(1, busy1 - busy0 + idle1 - idle0)
         waited = time.monotonic() - start
         if share <= max_busy or waited >= timeout_s:
             return {"busy_before": round(share, 3), "settled_s": round(waited, 1)}
