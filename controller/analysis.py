@@ -168,33 +168,44 @@ def received_in_window(
 
 
 def _interval_ms(items: Sequence[Arrival]) -> float | None:
-    """A flow's send interval, from its own first and last packets received (sorted by seq)."""
-    if len(items) < 2 or items[-1].seq == items[0].seq:
+    """A flow's send interval, from the lowest and highest sequence numbers it received."""
+    low, high = min(items, key=lambda a: a.seq), max(items, key=lambda a: a.seq)
+    if high.seq == low.seq:
         return None
-    return (items[-1].sent_ms - items[0].sent_ms) / (items[-1].seq - items[0].seq)
+    return (high.sent_ms - low.sent_ms) / (high.seq - low.seq)
 
 
 def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: float | None = None) -> Iterator[Gap]:
-    """Every interval between a flow's consecutive packets (by sequence number, duplicates dropped,
-    so that a reordered packet is neither a gap nor a loss), with when it began: the send time of the
-    first packet it held back. The record's ends count too when they are known: a flow cut from its
-    first send (`first_sent_ms`), or until its last one (`last_sent_ms`, else `until_ms`: a live record).
+    """Every interval in which a flow received nothing new, with when it began (the send time of the
+    first packet it held back). `items` are the first arrival of each sequence number, in arrival
+    order; an interval runs between consecutive arrivals that raised the highest number received so
+    far. So a packet delayed on one path while later ones overtake it on another is no gap (the flow
+    kept receiving), a duplicate or straggler is no relief, and a packet that came late is no loss.
+    The record's ends count too when they are known: a flow cut from its first send (`first_sent_ms`),
+    or until its last one (`last_sent_ms`, else `until_ms`: a live record).
     """
     if not items:
         if flow.first_sent_ms is not None and flow.last_sent_ms is not None:
             gap = flow.last_sent_ms - flow.first_sent_ms
             yield Gap(flow.flow, flow.first_sent_ms, gap, flow.sent, flow.first_sent_ms)
         return
+    received = {a.seq for a in items}
     interval = _interval_ms(items)
-    first, last = items[0], items[-1]
+    advancing = [a for a, highest in zip(items, _running_max(items), strict=True) if a.seq == highest]
+
+    def missing(low: int, high: int) -> int:  # sequence numbers in [low, high) that never arrived
+        return sum(1 for seq in range(low, high) if seq not in received)
+
+    first, last = advancing[0], advancing[-1]
     if flow.first_sent_ms is not None and first.seq > 0:
         gap = max(0.0, first.received_ms - flow.first_sent_ms)
-        yield Gap(flow.flow, flow.first_sent_ms, gap, first.seq, flow.first_sent_ms)
-    for prev, nxt in pairwise(items):
+        yield Gap(flow.flow, flow.first_sent_ms, gap, missing(0, first.seq), flow.first_sent_ms)
+    for prev, nxt in pairwise(advancing):
         step = nxt.seq - prev.seq
         began = prev.sent_ms + (nxt.sent_ms - prev.sent_ms) / step
         delay = max(0.0, prev.received_ms - prev.sent_ms)
-        yield Gap(flow.flow, began, max(0.0, nxt.received_ms - prev.received_ms), step - 1, began + delay)
+        gap = max(0.0, nxt.received_ms - prev.received_ms)
+        yield Gap(flow.flow, began, gap, missing(prev.seq + 1, nxt.seq), began + delay)
     end = flow.last_sent_ms if flow.last_sent_ms is not None else until_ms
     if end is None or interval is None or end <= last.sent_ms + interval:
         return
@@ -205,6 +216,13 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
     began = last.sent_ms + interval
     delay = max(0.0, last.received_ms - last.sent_ms)
     yield Gap(flow.flow, began, max(0.0, end - last.received_ms), lost, began + delay)
+
+
+def _running_max(items: Sequence[Arrival]) -> Iterator[int]:
+    highest = -1
+    for a in items:
+        highest = max(highest, a.seq)
+        yield highest
 
 
 def window_gaps(
@@ -228,7 +246,7 @@ def window_gaps(
     out: list[dict[int, tuple[float, int]]] = [{f.flow: (0.0, 0) for f in flows} for _ in starts]
     for flow in flows:
         unique = {a.seq: a for a in sorted(by_flow.get(flow.flow, []), key=lambda a: a.received_ms, reverse=True)}
-        items = sorted(unique.values(), key=lambda a: a.seq)  # the first arrival of each seq
+        items = sorted(unique.values(), key=lambda a: a.received_ms)  # the first arrival of each seq
         for gap in flow_interruptions(flow, items, until_ms):
             i = bisect.bisect_right(bounds, gap.due_ms) - 1
             if 0 <= i < len(starts):

@@ -92,3 +92,15 @@ def test_gaps_before_the_first_window_belong_to_none() -> None:
     arrivals = play(0, 3000, [(100, 600), (2000, 2100)])
     (only,) = window_gaps(flows, arrivals, [1000.0], 3000.0)
     assert only[0] == (105.0, 20)
+
+
+def test_a_packet_overtaken_on_another_path_is_no_gap() -> None:
+    """Packet 5 is held 20 ms (a busy charon) while 6, 7 and 8 take the circuit just restored and
+    pass it: the flow went at most 10 ms without anything new (from 4's arrival to 6's), not the
+    25 ms between 4 and 5 in sequence order; and packet 5 came, so nothing was lost."""
+    flows = [flow(0)]
+    arrivals = play(0, 100, [])
+    late = arrivals[5]
+    arrivals[5] = Arrival(0, 5, late.sent_ms, late.received_ms + 20.0, "gw0")
+    longest, lost = flow_gaps(flows, arrivals, 0.0, 100.0)[0]
+    assert (longest, lost) == (10.0, 0)
