@@ -26,13 +26,17 @@ from tests.helpers import require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-RATE = 200
+RATE = 200  # a flow's packets a second over ExpressRoute (the kernel forwards them)
+# over IPsec every packet wakes two charons (userspace ESP): 8 flows both ways at 200 pps took 1.2 of 2
+# cores and lost packets in a suite running another lab beside it; at 100 the scenarios run cleanly
+IPSEC_RATE = 100
 RUN_S = 1.5  # the measurement window, not a synchronisation
 
 
 @dataclass
 class Run:
     lab: RunningLab
+    rate: int
     session: ProbeSession
     flows: list[FlowStats]
     arrivals: list[Arrival]
@@ -55,9 +59,9 @@ def _up(source: str, prefix: str) -> Iterator[RunningLab]:
             down(name)
 
 
-def _probe(lab: RunningLab, flows_per_direction: int) -> Run:
+def _probe(lab: RunningLab, flows_per_direction: int, rate: int = RATE) -> Run:
     t0 = time.monotonic_ns()
-    session = ProbeSession(lab, flows_per_direction=flows_per_direction, rate_pps=RATE, t0_ns=t0)
+    session = ProbeSession(lab, flows_per_direction=flows_per_direction, rate_pps=rate, t0_ns=t0)
     session.start()
     time.sleep(RUN_S)
     # when it was asked for: what the receivers had spooled by then is what it must hold (the read and
@@ -69,7 +73,7 @@ def _probe(lab: RunningLab, flows_per_direction: int) -> Run:
     for name in session.codebook.elements if session.codebook else []:
         out = lab.run(name, ["nft", "list", "tables"]).stdout
         tables += [f"{name}: {line}" for line in out.splitlines() if attribution.TABLE in line]
-    return Run(lab, session, flows, arrivals, tables, live, live_at_ms)
+    return Run(lab, rate, session, flows, arrivals, tables, live, live_at_ms)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,7 @@ def hybrid() -> Iterator[Run]:
 @pytest.fixture(scope="module")
 def active_active() -> Iterator[Run]:
     for lab in _up("active-active", "pr-aa"):
-        yield _probe(lab, 8)
+        yield _probe(lab, 8, IPSEC_RATE)
 
 
 def marked(flows: list[FlowStats], arrivals: list[Arrival]) -> dict[str, list[str]]:
@@ -101,7 +105,7 @@ def counted(flows: list[FlowStats]) -> dict[str, list[str]]:
 def _steady(run: Run) -> None:
     assert run.flows
     for f in run.flows:
-        assert f.sent >= RATE * RUN_S * 0.8, f
+        assert f.sent >= run.rate * RUN_S * 0.8, f
         assert f.received == f.sent and f.lost == 0, f
         assert f.reordered == 0, f
         # worst-case sender lateness on a busy two-core machine stays far below an outage
