@@ -119,13 +119,13 @@ def hybrid() -> Iterator[LabSession]:
 @pytest.mark.root
 @pytest.mark.slow
 def test_a_chaos_run_agrees_with_the_oracle_at_every_step(hybrid: LabSession, tmp_path: Path) -> None:
-    run = gwlab("chaos", "--name", hybrid.name, "--duration", "75", "--seed", "7", "--report", str(tmp_path), "--json")
+    run = gwlab("chaos", "--name", hybrid.name, "--duration", "45", "--seed", "7", "--report", str(tmp_path), "--json")
     assert run.returncode == 0, run.stderr[-3000:]
     data = json.loads(run.stdout)
     assert data["passed"] and data["seed"] == 7
     assert (tmp_path / "report.json").is_file() and (tmp_path / "junit.xml").is_file()
     steps = data["steps"]
-    assert len(steps) >= 8 and all(s["ok"] for s in steps), steps
+    assert len(steps) >= 4 and all(s["ok"] for s in steps), steps
     # the same sequence as the seed's plan, made without a lab (hybrid is active/active: no takeover)
     expected = [str(a) for a in plan(planner_for(hybrid, 7, 2), len(steps))]
     ran = [s["what"] for s in steps if s["what"] != "restore all"]
