@@ -89,8 +89,10 @@ def profile(source: str, name: str, outdir: Path) -> dict[str, Any]:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0 or not raw.exists():
         return {"error": f"py-spy failed: {(proc.stderr or proc.stdout).strip()[-300:]}"}
-    out = summarize(raw)
     timings: dict[str, Any] = next((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")), {})
+    if not timings:  # py-spy exits 0 whatever its child did: an `up` that failed printed no timings
+        return {"error": f"the profiled up failed: {proc.stderr.strip()[-300:]}"}
+    out = summarize(raw)
     out["timings"] = timings
     out["raw"] = str(raw)
     return out
