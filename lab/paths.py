@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -18,3 +19,8 @@ def templates_dir() -> Path:
 
 def builtin_topologies() -> dict[str, Path]:
     return {p.stem: p for p in sorted((PACKAGE_DIR / "topologies").glob("*.yaml"))}
+
+
+# Compiled templates (Jinja's bytecode cache): parsing and compiling the templates took 0.25 s of
+# every `gwlab up`. Root's own directory, as the image cache beside it; nothing else is kept there.
+TEMPLATE_CACHE = Path(os.environ.get("GWLAB_TEMPLATE_CACHE", "/var/cache/gwlab/templates"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from typing import Any
 import jinja2
 
 from lab.errors import GwlabError
-from lab.paths import templates_dir
+from lab.paths import TEMPLATE_CACHE, templates_dir
 from lab.topology import ECMP_PATHS, MAX_PREFIX_RESTART_MIN, MAX_PREFIXES, SPEAKER_PORT, Node, Topology, TunnelEnd
 from lab.topology.addressing import bridge_mac
 
@@ -22,10 +23,24 @@ from lab.topology.addressing import bridge_mac
 FRR_ROLES = ("gateway", "vnet", "ergw", "msee", "ce", "vpn", "core")
 
 
+def bytecode_cache(directory: Path = TEMPLATE_CACHE) -> jinja2.FileSystemBytecodeCache | None:
+    """Jinja's cache of compiled templates (keyed by each template's source, so an edit recompiles),
+    in a directory only its owner can write, since what is in it is run; none when that cannot be."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = directory.stat()
+    except OSError:
+        return None
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(directory))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
+        bytecode_cache=bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
