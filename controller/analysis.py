@@ -133,14 +133,20 @@ def direction_of(flows: Sequence[FlowStats]) -> dict[int, str]:
 
 
 def paths_in_window(
-    flows: Sequence[FlowStats], arrivals: Iterable[Arrival], start_ms: float, end_ms: float, labels: bool = False
+    flows: Sequence[FlowStats],
+    arrivals: Iterable[Arrival],
+    start_ms: float,
+    end_ms: float,
+    labels: bool = False,
+    by_send: bool = False,
 ) -> dict[str, list[str]]:
-    """Direction -> sorted transit elements that carried packets received in [start, end); with `labels`,
-    the whole path labels ("gw0/t-s1-vpn1": which device's tunnel through the instance)."""
+    """Direction -> sorted transit elements that carried packets received in [start, end) (`by_send`:
+    sent in it); with `labels`, the whole path labels ("gw0/t-s1-vpn1": which device's tunnel through
+    the instance)."""
     dirs = direction_of(flows)
     out: dict[str, set[str]] = {d: set() for d in dirs.values()}
     for a in arrivals:
-        if start_ms <= a.received_ms < end_ms and a.flow in dirs:
+        if start_ms <= (a.sent_ms if by_send else a.received_ms) < end_ms and a.flow in dirs:
             if not a.path:
                 out[dirs[a.flow]].add(UNKNOWN_PATH)
             else:

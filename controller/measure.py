@@ -17,7 +17,7 @@ from controller.results import Arrival, FibChange, FlowStats, Measured
 
 BEFORE_MS = 500.0  # the paths before a change: the traffic of the last half second before it
 AFTER_MS = 500.0  # the paths after: half a second of traffic once the lab has converged
-SETTLE_MS = 50.0  # packets in flight on the old paths when the last FIB change happened
+SETTLE_MS = 50.0  # after the last FIB change's stamp (when the monitor read it), before the paths after
 MIN_WINDOW_MS = 50.0  # shorter than this, a path window says nothing
 
 
@@ -48,23 +48,27 @@ def last_fib_change(changes: Iterable[FibChange], since_ms: float, until_ms: flo
 
 
 class _ByTime:
-    """A run's arrivals in receive order, so that a window is a slice (a half-hour run has a million
-    arrivals and hundreds of changes: scanning them all per window took longer than the run)."""
+    """A run's arrivals in receive order and in send order, so that a window is a slice (a half-hour
+    run has a million arrivals and hundreds of changes: scanning them all per window took longer than
+    the run)."""
 
     def __init__(self, run: ProbeRun) -> None:
         self.flows = run.flows
-        self.arrivals = sorted(run.arrivals, key=lambda a: a.received_ms)
-        self.times = [a.received_ms for a in self.arrivals]
+        self.received = sorted(run.arrivals, key=lambda a: a.received_ms)
+        self.received_at = [a.received_ms for a in self.received]
+        self.sent = sorted(run.arrivals, key=lambda a: a.sent_ms)
+        self.sent_at = [a.sent_ms for a in self.sent]
 
-    def paths(self, start: float, end: float) -> dict[str, list[str]]:
-        window = self.arrivals[bisect.bisect_left(self.times, start) : bisect.bisect_left(self.times, end)]
-        return analysis.paths_in_window(self.flows, window, start, end)
+    def paths(self, start: float, end: float, by_send: bool) -> dict[str, list[str]]:
+        arrivals, times = (self.sent, self.sent_at) if by_send else (self.received, self.received_at)
+        window = arrivals[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
+        return analysis.paths_in_window(self.flows, window, start, end, by_send=by_send)
 
 
-def _paths(runs: Sequence[_ByTime], start: float, end: float) -> dict[str, list[str]]:
+def _paths(runs: Sequence[_ByTime], start: float, end: float, by_send: bool = False) -> dict[str, list[str]]:
     merged: dict[str, set[str]] = {}
     for run in runs:
-        for direction, elements in run.paths(start, end).items():
+        for direction, elements in run.paths(start, end, by_send).items():
             merged.setdefault(direction, set()).update(elements)
     return {d: sorted(e) for d, e in merged.items()}
 
@@ -107,6 +111,8 @@ def measure(changes: Sequence[Change], runs: Sequence[ProbeRun], fib: Sequence[F
         m.outage_ms, m.lost = outage, lost
         before_start = max(change.t_ms - BEFORE_MS, starts[i - 1] if i else change.t_ms - BEFORE_MS)
         m.path_before = _paths(by_time, before_start, change.t_ms)
-        m.path_after = _paths(by_time, *_after_window(change, ends[i]))
+        # before: what arrived before the change; after: what was sent once the lab had settled, since a
+        # packet forwarded on an old path may still arrive later (userspace ESP under load: 100+ ms)
+        m.path_after = _paths(by_time, *_after_window(change, ends[i]), by_send=True)
         sym = analysis.symmetric(m.path_after)
         m.symmetric_after = all(sym.values()) if sym else None

@@ -103,3 +103,12 @@ def test_flows_a_failure_did_not_concern_are_judged_alone() -> None:
     # a restore concerns the flows that cross the restored element after it: 0 and 2, back on gw0
     back = judge.Change("gw0 restored", RESTORE_AT, restore, Failures(nodes={"gw0"}), restore=True)
     assert judge.concerned(back, *record, topo, END) == {0: True, 1: False, 2: True, 3: False}
+
+
+def test_the_paths_after_are_what_was_sent_once_settled() -> None:
+    """A packet sent on gw0 just before the lab settled on gw1, and held 150 ms (userspace ESP on a
+    busy machine), arrives inside the window of the paths after: it says nothing about them."""
+    failure, _, made = changes()
+    late = [*arrivals(), Arrival(0, 10_000, BACK_AT - 5.0, BACK_AT + 150.0, "gw0/t-s1-vpn0")]
+    measure(made, [ProbeRun(flows(), late)], [], END)
+    assert failure.path_after == {"s1->azure": ["gw1"], "azure->s1": ["gw1"]}
