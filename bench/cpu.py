@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from lab.runtime.processes import command
 
 TICK = os.sysconf("SC_CLK_TCK")
-# A container engine's long-lived daemons work for the lab during its `up` (docker: dockerd and its
-# containerd; podman has none, its CLI runs as our child): their CPU time during the run is the lab's.
-ENGINE_DAEMONS = ("dockerd", "containerd")
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -37,15 +34,12 @@ class CpuMark:
     engine: float
 
 
-def _engine_seconds() -> float:
-    pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
-    return sum(process_seconds(p for p in pids if command(p) in ENGINE_DAEMONS).values())
-
-
-def mark() -> CpuMark:
+def mark(engine_pids: Iterable[int] = ()) -> CpuMark:
+    """Now; `engine_pids`: a container engine's daemons (lab.runtime's `engine_daemons`), which work
+    for the lab during its `up` (docker: dockerd and its containerd; podman's CLI is our child)."""
     busy, idle = machine_jiffies()
     own, children = _own()
-    return CpuMark(busy, idle, own, children, _engine_seconds())
+    return CpuMark(busy, idle, own, children, sum(process_seconds(engine_pids).values()))
 
 
 def process_seconds(pids: Iterable[int]) -> dict[str, float]:
@@ -63,8 +57,8 @@ def process_seconds(pids: Iterable[int]) -> dict[str, float]:
     return out
 
 
-def since(start: CpuMark, lab_pids: Iterable[int]) -> dict[str, object]:
-    end = mark()
+def since(start: CpuMark, lab_pids: Iterable[int], engine_pids: Iterable[int] = ()) -> dict[str, object]:
+    end = mark(engine_pids)
     lab = process_seconds(lab_pids)
     return {
         "machine_busy_s": round((end.busy - start.busy) / TICK, 2),
@@ -73,5 +67,5 @@ def since(start: CpuMark, lab_pids: Iterable[int]) -> dict[str, object]:
         # vtysh, the ExaBGP launcher until it daemonizes, FRR until it forks: waited-for children
         "gwlab_children_s": round(end.children - start.children, 2),
         "lab_processes_s": {k: round(v, 2) for k, v in sorted(lab.items())},
-        "engine_daemons_s": round(_engine_seconds() - start.engine, 2),
+        "engine_daemons_s": round(max(0.0, end.engine - start.engine), 2),
     }

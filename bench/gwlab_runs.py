@@ -20,6 +20,7 @@ from lab.generate import generate
 from lab.load import load
 from lab.model import ProfileName
 from lab.paths import builtin_topologies
+from lab.runtime.backends import backend
 from lab.runtime.interrupts import INTERRUPTED
 from lab.runtime.lifecycle import down
 from lab.runtime.state import load_state
@@ -144,7 +145,7 @@ def run_once(case: Case) -> dict[str, Any]:
     """One up/down cycle. Seconds are wall-clock (time.monotonic)."""
     clear(case.lab_name)
     out: dict[str, Any] = {"ok": False, "load1_start": os.getloadavg()[0]}  # how busy the shared machine was
-    start, cpu_start = time.monotonic(), cpu.mark()
+    start, cpu_start = time.monotonic(), cpu.mark(backend(case.runtime).engine_daemons())
     guard = MemoryGuard() if case.sites >= GUARDED_SITES else None
     try:
         with guard or contextlib.nullcontext():
@@ -156,7 +157,8 @@ def run_once(case: Case) -> dict[str, Any]:
         out["load1"] = os.getloadavg()[0]
         pids = result.lab.runtime.pids()
         monitors, shared = result.lab.runtime.support_pids()
-        out["cpu"] = cpu.since(cpu_start, [*pids, *monitors])  # a node's monitor (containerd-shim) is the lab's
+        # a node's monitor (containerd-shim) is the lab's, and so is what the engine's daemons did for it
+        out["cpu"] = cpu.since(cpu_start, [*pids, *monitors], shared)
         out.update(quiet.others(out["cpu"], out["up_s"]))
         mem = sample(pids)
         out["memory"] = mem.as_dict()

@@ -160,6 +160,12 @@ class Runtime(ABC):
         lab's own, e.g. one container shim per node; shared with other labs, e.g. a daemon)."""
         return [], []
 
+    @classmethod
+    def engine_daemons(cls) -> list[int]:
+        """The engine's own long-lived processes, shared by every lab on it (none without an engine's
+        daemon: namespaces, podman)."""
+        return []
+
     # -- a node, as seen from the host --------------------------------------------------------------
     @abstractmethod
     def netns_path(self, node: str) -> str:

@@ -50,7 +50,8 @@ class DockerRuntime(ContainerRuntime):
             return False
         return state == "ok" or (state == "absent" and not daemon.external and shutil.which("dockerd") is not None)
 
-    def engine_daemons(self) -> list[int]:
+    @classmethod
+    def engine_daemons(cls) -> list[int]:
         """dockerd (gwlab's lab-mode one, or the host's from its pid file) and the containerd it runs."""
         pid = dockerd.gwlab_pid(dockerd.Daemon()) or processes.read_pid(HOST_PIDFILE)
         if pid is None or not processes.alive(pid):

@@ -173,10 +173,6 @@ class ContainerRuntime(Runtime):
         monitors = sorted({ppid for pid in self._running().values() if (ppid := _parent(pid)) > 1})
         return monitors, self.engine_daemons()
 
-    def engine_daemons(self) -> list[int]:
-        """The engine's own long-lived processes, shared by every lab on it (none for podman)."""
-        return []
-
     # -- a node, as seen from the host --------------------------------------------------------------
     def _refresh(self) -> None:
         names = {self.container(n): n for n in self.topo.nodes}
