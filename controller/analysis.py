@@ -197,7 +197,10 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
         return
     received = {a.seq for a in items}
     interval = _interval_ms(items)
-    advancing = [a for a, highest in zip(items, _running_max(items), strict=True) if a.seq == highest]
+    advancing: list[Arrival] = []  # the arrivals that raised the highest sequence number so far
+    for a in items:
+        if not advancing or a.seq > advancing[-1].seq:
+            advancing.append(a)
 
     def missing(low: int, high: int) -> int:  # sequence numbers in [low, high) that never arrived
         return sum(1 for seq in range(low, high) if seq not in received)
@@ -224,13 +227,6 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
     yield Gap(flow.flow, began, max(0.0, end - last.received_ms), lost, began + delay)
 
 
-def _running_max(items: Sequence[Arrival]) -> Iterator[int]:
-    highest = -1
-    for a in items:
-        highest = max(highest, a.seq)
-        yield highest
-
-
 def window_gaps(
     flows: Sequence[FlowStats],
     arrivals: Iterable[Arrival],
@@ -251,9 +247,10 @@ def window_gaps(
     bounds = [*starts, end_ms]
     out: list[dict[int, tuple[float, int]]] = [{f.flow: (0.0, 0) for f in flows} for _ in starts]
     for flow in flows:
-        unique = {a.seq: a for a in sorted(by_flow.get(flow.flow, []), key=lambda a: a.received_ms, reverse=True)}
-        items = sorted(unique.values(), key=lambda a: a.received_ms)  # the first arrival of each seq
-        for gap in flow_interruptions(flow, items, until_ms):
+        first: dict[int, Arrival] = {}  # the first arrival of each seq, in arrival order
+        for a in sorted(by_flow.get(flow.flow, []), key=lambda a: a.received_ms):
+            first.setdefault(a.seq, a)
+        for gap in flow_interruptions(flow, list(first.values()), until_ms):
             i = bisect.bisect_right(bounds, gap.due_ms) - 1
             if 0 <= i < len(starts):
                 longest, lost = out[i][flow.flow]
