@@ -36,7 +36,6 @@ RUN_S = 1.5  # the measurement window, not a synchronisation
 @dataclass
 class Run:
     lab: RunningLab
-    rate: int
     session: ProbeSession
     flows: list[FlowStats]
     arrivals: list[Arrival]
@@ -73,7 +72,7 @@ def _probe(lab: RunningLab, flows_per_direction: int, rate: int = RATE) -> Run:
     for name in session.codebook.elements if session.codebook else []:
         out = lab.run(name, ["nft", "list", "tables"]).stdout
         tables += [f"{name}: {line}" for line in out.splitlines() if attribution.TABLE in line]
-    return Run(lab, rate, session, flows, arrivals, tables, live, live_at_ms)
+    return Run(lab, session, flows, arrivals, tables, live, live_at_ms)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +104,7 @@ def counted(flows: list[FlowStats]) -> dict[str, list[str]]:
 def _steady(run: Run) -> None:
     assert run.flows
     for f in run.flows:
-        assert f.sent >= run.rate * RUN_S * 0.8, f
+        assert f.sent >= run.session.rate_pps * RUN_S * 0.8, f
         assert f.received == f.sent and f.lost == 0, f
         assert f.reordered == 0, f
         # worst-case sender lateness on a busy two-core machine stays far below an outage
