@@ -173,12 +173,11 @@ def received_in_window(
 # -- outages, each charged to the change it followed ------------------------------------------------
 
 
-def _interval_ms(items: Sequence[Arrival]) -> float | None:
-    """A flow's send interval, from the lowest and highest sequence numbers it received."""
-    low, high = min(items, key=lambda a: a.seq), max(items, key=lambda a: a.seq)
-    if high.seq == low.seq:
-        return None
-    return (high.sent_ms - low.sent_ms) / (high.seq - low.seq)
+def _interval_ms(advancing: Sequence[Arrival]) -> float | None:
+    """A flow's send interval: the median over consecutive new arrivals of the send time per sequence
+    number (a sender that stalled and resumed its schedule skews a mean, not the median)."""
+    steps = sorted((b.sent_ms - a.sent_ms) / (b.seq - a.seq) for a, b in pairwise(advancing))
+    return steps[len(steps) // 2] if steps else None
 
 
 def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: float | None = None) -> Iterator[Gap]:
@@ -187,6 +186,8 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
     order; an interval runs between consecutive arrivals that raised the highest number received so
     far. So a packet delayed on one path while later ones overtake it on another is no gap (the flow
     kept receiving), a duplicate or straggler is no relief, and a packet that came late is no loss.
+    Time the sender itself fell behind its schedule is taken out: a starved prober that sent nothing
+    for a second is no outage of the network (it resumes its sequence numbers where it stopped).
     The record's ends count too when they are known: a flow cut from its first send (`first_sent_ms`),
     or until its last one (`last_sent_ms`, else `until_ms`: a live record).
     """
@@ -196,11 +197,11 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
             yield Gap(flow.flow, flow.first_sent_ms, gap, flow.sent, flow.first_sent_ms)
         return
     received = {a.seq for a in items}
-    interval = _interval_ms(items)
     advancing: list[Arrival] = []  # the arrivals that raised the highest sequence number so far
     for a in items:
         if not advancing or a.seq > advancing[-1].seq:
             advancing.append(a)
+    interval = _interval_ms(advancing)
 
     def missing(low: int, high: int) -> int:  # sequence numbers in [low, high) that never arrived
         return sum(1 for seq in range(low, high) if seq not in received)
@@ -213,7 +214,8 @@ def flow_interruptions(flow: FlowStats, items: Sequence[Arrival], until_ms: floa
         step = nxt.seq - prev.seq
         began = prev.sent_ms + (nxt.sent_ms - prev.sent_ms) / step
         delay = max(0.0, prev.received_ms - prev.sent_ms)
-        gap = max(0.0, nxt.received_ms - prev.received_ms)
+        late = 0.0 if interval is None else max(0.0, nxt.sent_ms - prev.sent_ms - step * interval)
+        gap = max(0.0, nxt.received_ms - prev.received_ms - late)
         yield Gap(flow.flow, began, gap, missing(prev.seq + 1, nxt.seq), began + delay)
     end = flow.last_sent_ms if flow.last_sent_ms is not None else until_ms
     if end is None or interval is None or end <= last.sent_ms + interval:

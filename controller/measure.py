@@ -113,6 +113,12 @@ def measure(changes: Sequence[Change], runs: Sequence[ProbeRun], fib: Sequence[F
         m.path_before = _paths(by_time, before_start, change.t_ms)
         # before: what arrived before the change; after: what was sent once the lab had settled, since a
         # packet forwarded on an old path may still arrive later (userspace ESP under load: 100+ ms)
-        m.path_after = _paths(by_time, *_after_window(change, ends[i]), by_send=True)
+        start, end = _after_window(change, ends[i])
+        m.path_after = _paths(by_time, start, end, by_send=True)
+        if end < ends[i] and not all(m.path_after.values()):
+            # a direction that delivered nothing sent then (its prober starved, or still cut): the
+            # path of what it sent next, before the next change; its outage figure shows the silence
+            later = _paths(by_time, start, ends[i], by_send=True)
+            m.path_after = {d: e or later.get(d, []) for d, e in m.path_after.items()}
         sym = analysis.symmetric(m.path_after)
         m.symmetric_after = all(sym.values()) if sym else None

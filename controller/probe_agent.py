@@ -300,7 +300,7 @@ def run_sender(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     pack = PAYLOAD.pack
-    start = time.monotonic_ns()
+    started = start = time.monotonic_ns()  # start: the schedule's origin, moved on by a long stall
     end = start + int(duration * 1e9) if duration is not None else None
     j = 0  # next slot
     announced = False
@@ -309,9 +309,9 @@ def run_sender(
         if end is not None and now >= end:
             break
         due = start + int(j * slot_ns)
-        if now - due > MAX_CATCH_UP_NS:  # stalled (SIGSTOP, starved): resume the schedule from now
-            missed = int((now - due) / slot_ns)
-            j += missed
+        if now - due > MAX_CATCH_UP_NS:  # stalled (SIGSTOP, starved): the schedule resumes from now,
+            missed = int((now - due) / slot_ns)  # sequence numbers where they stopped (a send time
+            start += int(missed * slot_ns)  # gap with no missing number: the sender's, no outage)
             skipped += missed
             due = start + int(j * slot_ns)
         while due <= now:
@@ -344,7 +344,7 @@ def run_sender(
         "sport_base": sport_base,
         "flow_base": flow_base,
         "rate": rate,
-        "started_ns": start,
+        "started_ns": started,
         "ended_ns": ended,
         "cpu_s": cpu_seconds(),
         "skipped_slots": skipped,

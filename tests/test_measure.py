@@ -112,3 +112,21 @@ def test_the_paths_after_are_what_was_sent_once_settled() -> None:
     late = [*arrivals(), Arrival(0, 10_000, BACK_AT - 5.0, BACK_AT + 150.0, "gw0/t-s1-vpn0")]
     measure(made, [ProbeRun(flows(), late)], [], END)
     assert failure.path_after == {"s1->azure": ["gw1"], "azure->s1": ["gw1"]}
+
+
+def test_a_direction_whose_prober_sent_nothing_once_settled_takes_its_next_packets() -> None:
+    """The azure->s1 sender starved for the whole window of the paths after (nothing it sent then, so
+    nothing to read): the paths after are those of what it sent next, before the restore, not
+    "nothing (lost)"; and the silence is no outage or loss of the network."""
+    failure, _, made = changes()
+    quiet = (BACK_AT + 40.0, BACK_AT + 900.0)
+    record = []
+    for a in arrivals():
+        if a.flow >= 2 and quiet[0] <= a.sent_ms < quiet[1]:
+            continue  # not sent: the sequence numbers go on after the stall
+        if a.flow >= 2 and a.sent_ms >= quiet[1]:
+            a = Arrival(a.flow, a.seq - 172, a.sent_ms, a.received_ms, a.path)
+        record.append(a)
+    measure(made, [ProbeRun(flows(), record)], [], END)
+    assert failure.path_after == {"s1->azure": ["gw1"], "azure->s1": ["gw1"]}
+    assert failure.outage_ms["azure->s1"] == 2505.0  # gw0's cut, the stall's 860 ms not charged

@@ -274,7 +274,7 @@ def gaps_begun(report: RunReport, direction: str, start_ms: float, end_ms: float
     """Straight from the probe record, independently of controller.analysis: the longest interval
     between a flow's arrivals that brought a packet newer than any before (in the order received),
     whose first missing packet (sent 1/rate after the packet before the gap) was due, at that packet's
-    delay, in [start, end)."""
+    delay, in [start, end); less the time the sender itself fell behind its schedule in it."""
     interval = 1000.0 / load_scenario(report.scenario).probes.rate
     flows = {f.flow for f in report.flows if f.direction == direction}
     longest = 0.0
@@ -286,7 +286,8 @@ def gaps_begun(report: RunReport, direction: str, start_ms: float, end_ms: float
                 fresh.append(a)
         for before, after in itertools.pairwise(fresh):
             if start_ms <= before.received_ms + interval < end_ms:
-                longest = max(longest, after.received_ms - before.received_ms)
+                late = max(0.0, after.sent_ms - before.sent_ms - (after.seq - before.seq) * interval)
+                longest = max(longest, after.received_ms - before.received_ms - late)
     return longest
 
 

@@ -104,3 +104,42 @@ def test_a_packet_overtaken_on_another_path_is_no_gap() -> None:
     arrivals[5] = Arrival(0, 5, late.sent_ms, late.received_ms + 20.0, "gw0")
     longest, lost = flow_gaps(flows, arrivals, 0.0, 100.0)[0]
     assert (longest, lost) == (10.0, 0)
+
+
+def stalled(flow_id: int, until_ms: float, stall: tuple[float, float], burst: bool) -> list[Arrival]:
+    """Packets every 5 ms, 1 ms in flight, but the sender is starved in [stall): nothing leaves it
+    then. With `burst` it catches up at the stall's end, every packet that fell due sent at once (a
+    stall under a second); without, it resumes its schedule there, sequence numbers unbroken."""
+    a, b = stall
+    out, seq, t, k = [], 0, 0.0, 0
+    while t < until_ms:
+        if a <= t <= b:
+            if burst:  # 1 us apart, all before the next packet due after the stall
+                out.append(Arrival(flow_id, seq, b + k * 0.001, b + k * 0.001 + 1.0, "gw0"))
+                seq, k = seq + 1, k + 1
+            t += INTERVAL
+            continue
+        out.append(Arrival(flow_id, seq, t, t + 1.0, "gw0"))
+        seq += 1
+        t += INTERVAL
+    return out
+
+
+def test_a_starved_sender_is_no_outage() -> None:
+    """The prober itself sent nothing for 900 ms (a starved process on a busy machine): the network
+    delivered everything it was given, so the flow had no outage and lost nothing, whether the sender
+    caught up in one burst or resumed its schedule."""
+    flows = [flow(0)]
+    for burst in (True, False):
+        arrivals = stalled(0, 3000, (1000.0, 1900.0), burst)
+        longest, lost = flow_gaps(flows, arrivals, 0.0, 3000.0)[0]
+        assert lost == 0 and longest <= 5.0, (burst, longest)
+
+
+def test_a_network_outage_during_a_starved_sender_keeps_its_own_length() -> None:
+    """The sender stalls 300 ms and, back on schedule, the network loses the 99 packets it sends in
+    the next 500 ms: the outage is those 500 ms, not the 805 ms of silence."""
+    flows = [flow(0)]
+    arrivals = [a for a in stalled(0, 3000, (1000.0, 1300.0), burst=False) if not 1300.0 <= a.sent_ms < 1800.0]
+    longest, lost = flow_gaps(flows, arrivals, 0.0, 3000.0)[0]
+    assert (longest, lost) == (500.0, 99)
