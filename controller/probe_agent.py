@@ -309,6 +309,7 @@ def run_sender(
         if end is not None and now >= end:
             break
         due = start + int(j * slot_ns)
+        max_late_ns = max(max_late_ns, now - due)
         if now - due > MAX_CATCH_UP_NS:  # stalled (SIGSTOP, starved): the schedule resumes from now,
             missed = int((now - due) / slot_ns)  # sequence numbers where they stopped (a send time
             start += int(missed * slot_ns)  # gap with no missing number: the sender's, no outage)

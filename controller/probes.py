@@ -49,6 +49,7 @@ SPORT_OFFSET = 1000
 READY_TIMEOUT_S = 10.0
 EXIT_TIMEOUT_S = 5.0
 DRAIN_MS = 250  # how long a receiver waits for packets still in flight after the senders stopped
+LATE_SENDER_MS = 50.0  # a sender this late is noted in the report
 RT_PRIORITY = 10  # agents run SCHED_FIFO: timing holds on a busy machine (0: normal scheduling)
 
 
@@ -318,6 +319,12 @@ class ProbeSession:
             self.live += arrivals_of(RECORD.iter_unpack(data[:usable]), self.codebook, self.t0_ns)
         flows = [FlowStats(s.flow, s.direction, s.src, s.dst, s.sport, s.dport) for s in self.flows]
         return flows, self.live
+
+    def late_senders(self, over_ms: float = LATE_SENDER_MS) -> dict[str, float]:
+        """After stop: the directions whose sender fell behind its schedule by more than `over_ms`
+        (ms at worst): a machine too busy for the probes' timing, whose silences are not outages."""
+        late = {d: float(r.get("max_late_ms", 0.0)) for d, r in self.sender_reports.items()}
+        return {d: ms for d, ms in sorted(late.items()) if ms > over_ms}
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time of each agent (after stop): "send s1->azure" -> seconds."""

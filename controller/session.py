@@ -285,6 +285,11 @@ class LabSession:
         finally:
             probes.close()
         self._runs.append(ProbeRun(flows, arrivals))
+        for direction, ms in probes.late_senders().items():
+            self.notes.append(
+                f"the {direction} probe sender fell behind its schedule by up to {ms:,.0f} ms (a busy machine):"
+                " a silence of the sender is not counted as an outage"
+            )
         self.measure()
         return flows, arrivals
 

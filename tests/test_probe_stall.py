@@ -19,6 +19,7 @@ import pytest
 
 from controller.analysis import flow_gaps, longest_gap
 from controller.probe_agent import MAX_CATCH_UP_NS, read_records
+from controller.probes import LATE_SENDER_MS, ProbeSession
 from controller.results import Arrival, FlowStats
 from lab.poll import poll
 from tests.helpers import require_root
@@ -79,6 +80,7 @@ def test_a_stopped_sender_is_no_outage_of_the_network(tmp_path: Path) -> None:
             wrapper.wait()
     report = json.loads(send_out.read_text())
     assert report["skipped_slots"] > 0, "the long stall did not pass the catch-up limit"
+    assert report["max_late_ms"] > max(LATE_SENDER_MS, STALLS_S[1] * 1000 - 50), "the sender's report hides the stall"
     _, records = read_records(recv_out)
     t0 = report["started_ns"]
     flows, arrivals = [], []
@@ -103,3 +105,10 @@ def test_a_stopped_sender_is_no_outage_of_the_network(tmp_path: Path) -> None:
         assert silence >= STALLS_S[1] * 1000 - 50, f"flow {flow_id}: the stall is not in the record"
     for flow_id, (outage_ms, lost) in flow_gaps(flows, arrivals, 0.0, 1e9).items():
         assert lost == 0 and outage_ms < 50.0, (flow_id, outage_ms, lost)
+
+
+def test_a_late_sender_is_named() -> None:
+    """What a session notes in its report: the directions whose sender fell behind by over 50 ms."""
+    probes = ProbeSession.__new__(ProbeSession)  # the sender reports as stop() reads them, no lab
+    probes.sender_reports = {"s1->azure": {"max_late_ms": 3.1}, "azure->s1": {"max_late_ms": 926.4}}
+    assert probes.late_senders() == {"azure->s1": 926.4}

@@ -68,9 +68,9 @@ def timing_of(report: RunReport) -> Timing:
 
 
 def failed(report: RunReport) -> str:
-    return "; ".join(
-        f"step {e.step} {e.kind}: {e.description} — {e.detail}" for e in report.expectations if not e.passed
-    )
+    """The failed expectations, and the run's notes (a late probe sender among them)."""
+    wrong = [f"step {e.step} {e.kind}: {e.description} — {e.detail}" for e in report.expectations if not e.passed]
+    return "; ".join([*wrong, *(f"note: {n}" for n in report.notes)])
 
 
 # -- (a) every built-in scenario holds -----------------------------------------------------------
