@@ -37,9 +37,10 @@ from tests.helpers import FULL_TESTS, require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-# Scenarios run by `make test-full` only (none now: v2v-transit, which lost a site tunnel in 2 of 4
-# runs before the lab pinned its neighbours, passed 8 of 8 at load 8-13).
-FULL_ONLY: set[str] = set()
+# Scenarios run by `make test-full` only: aa-instance-crash-realistic waits 100 s for Azure's DPD and a
+# 90 s hold timer, a ninth of CI's 15 minutes on one worker (CI took 908 s with it); DPD before the hold
+# timer is still proven at the fast profile's timers (aa-instance-crash, double-failure, v2v-transit).
+FULL_ONLY: set[str] = {"aa-instance-crash-realistic"}
 SCENARIOS = sorted(builtin_scenarios() if FULL_TESTS else set(builtin_scenarios()) - FULL_ONLY)
 SLACK_MS = 300.0  # the lab's own propagation after detection (BGP update, zebra, kernel), with load
 _REPORTS: dict[str, RunReport] = {}
@@ -354,6 +355,8 @@ def test_prepending_on_one_device_moves_azures_traffic_to_the_other() -> None:
 
 @pytest.mark.scenarios("aa-instance-crash-realistic")
 def test_realistic_dpd_sees_a_crashed_instance_long_before_the_hold_timer() -> None:
+    if not FULL_TESTS:
+        pytest.skip("make test-full runs it (100 s of Azure's timers)")
     report = report_of("aa-instance-crash-realistic")
     f = failure_of("aa-instance-crash-realistic")
     low, high = dpd.for_target(45, 2).detection_window()  # the realistic profile's DPD (Azure's 45 s)
