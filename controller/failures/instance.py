@@ -75,7 +75,7 @@ class InstanceFailure(Failure):
         assert node.bgp is not None
         lines = [f"router bgp {node.bgp.asn}"]
         lines += [f"neighbor {n.address} shutdown" for n in node.bgp.neighbors if n.kind != "speaker"]
-        nodeops.vtysh_config(self.lab, node, lines)
+        nodeops.bgp_config(self.lab, node, lines)
 
         # Wait until the NOTIFICATIONs are out: every session of this instance has left Established
         # (the speaker's, on 169.254.255.x, stays: the VM dies with it).

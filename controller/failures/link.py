@@ -166,6 +166,4 @@ class ErLinkFailure(Failure):
         assert node.bgp is not None
         peer = next(n for n in node.bgp.neighbors if n.peer == ce)
         prefix = "" if shut else "no "
-        nodeops.vtysh_config(
-            self.lab, node, [f"router bgp {node.bgp.asn}", f"{prefix}neighbor {peer.address} shutdown"]
-        )
+        nodeops.bgp_config(self.lab, node, [f"router bgp {node.bgp.asn}", f"{prefix}neighbor {peer.address} shutdown"])

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from lab import poll
 from lab.errors import GwlabError
-from lab.runtime.frr import bgp_peers, vtysh
+from lab.runtime.frr import bgp_peers, configure
 from lab.runtime.interrupts import check_interrupted
 from lab.topology import Node
 
@@ -93,6 +93,6 @@ def _established(runtime: Runtime, node: Node) -> bool:
 def _configure(runtime: Runtime, node: Node) -> None:
     lines = bfd_lines((runtime.state.run_dir / node.name / "frr.conf").read_text())
     try:
-        vtysh(runtime.frr_dir(node.name), "configure terminal", *lines, timeout=10)
-    except GwlabError as exc:
+        configure(runtime.frr_dir(node.name), "bgpd", lines)
+    except (GwlabError, OSError) as exc:
         raise GwlabError(f"{node.name}: bgpd refused its BFD lines: {exc}") from None
