@@ -204,8 +204,9 @@ FAST_CONVERGENCE = [
     "go down back to back, within a millisecond); a disabled peering is shut on both MSEEs at once. The "
     "injector used to open one handle at a time (10-50 ms each), so the ends went down 30-150 ms apart and "
     "the probes counted the stagger as outage. *Fidelity*: a failed circuit or a tunnel deleted by IKE is "
-    "one event, now injected as one. The two peering shutdowns are two vtysh runs in parallel, up to "
-    "40 ms apart on a busy machine.",
+    "one event, now injected as one. The two peering shutdowns go to the MSEEs' bgpd vty sockets in "
+    "parallel (`lab.runtime.frr.configure`, about a millisecond each; vtysh processes had put them up to "
+    "40 ms apart on a busy machine).",
     "2. **The site core holds the VPN paths as the backup before ExpressRoute fails.** The core sends the "
     "VPN devices only the site's own prefixes (`own_routes_only` on its sessions to them: AS path `^$`). "
     "Before, a VPN device's best path to the VNet was the core-reflected ExpressRoute route "

@@ -138,7 +138,8 @@ def _munet(data: dict[str, Any]) -> list[str]:
         "- **the same finish line**: the clock starts when munet is launched and stops when "
         "`controller.converge.differences` finds nothing left against the same prediction, polled every "
         "100 ms as gwlab does; vtysh runs inside each munet node's network and mount namespaces (through "
-        "`nsenter`, one exec more per router and poll than gwlab's `vtysh -N`). munet has "
+        "`nsenter`, for each router and poll; gwlab reads its daemons' vty sockets from the host, no process). "
+        "munet has "
         'no convergence wait of its own (it logs "Topology up" once namespaces and links exist).',
         "- **the tunnels**: VXLAN in both (the lab's `tunnels: {kind: vxlan}`): munet cannot run gwlab's "
         "IPsec endpoints (a namespace and a charon per tunnel end, beside the router), so the pair is timed "

@@ -7,7 +7,7 @@ what is still wrong at the deadline comes back as a list of readable differences
 in the namespaces the lab's runtime hands out, by a thread per node kept for the whole wait
 (lab.runtime.netlink) through a raw rtnetlink dump (lab.runtime.rtnl), and BGP from bgpd's vty socket in the
 node's FRR directory: a poll spawns no process and no thread, on any runtime. BFD is
-read (vtysh, one process per node with BFD) once sessions and FIBs agree.
+read from bfdd's vty socket the same way, once sessions and FIBs agree.
 """
 
 from __future__ import annotations
