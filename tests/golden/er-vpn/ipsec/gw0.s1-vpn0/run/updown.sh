@@ -5,7 +5,9 @@
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 exec 9>>/run/updown.lock
 flock 9
-count=$(cat /run/updown.count 2>/dev/null || echo 0)
+# The shell's own read, not cat: the hook runs at every CHILD_SA event, and every process it forks
+# counts at scale (a 50-site lab has 200 ends).
+{ read -r count </run/updown.count; } 2>/dev/null || count=0
 case "$PLUTO_VERB" in
   up-client|up-host) count=$((count + 1)) ;;
   down-client|down-host) count=$((count - 1)); [ "$count" -lt 0 ] && count=0 ;;
@@ -16,11 +18,14 @@ if [ "$count" -gt 0 ]; then
   # The endpoint routes by its own tables: from the router into ipsec0, and back; charon's
   # catch-all rule 220 is not needed (ipsec.md §2a).
   ip rule del pref 220 2>/dev/null
-  ip link set dev ipsec0 up
-  ip route replace default dev ipsec0 table 100
-  ip link set dev r0 up
-  ip neigh replace 10.1.255.4 lladdr 02:34:b6:1b:63:ca dev r0 nud permanent
-  ip route replace default dev r0 table 101
+  # One ip for the rest, each line as it would be alone (-force: a failed line does not stop the next).
+  ip -force -batch - <<EOF
+link set dev ipsec0 up
+route replace default dev ipsec0 table 100
+link set dev r0 up
+neigh replace 10.1.255.4 lladdr 02:34:b6:1b:63:ca dev r0 nud permanent
+route replace default dev r0 table 101
+EOF
 else
   ip link set dev r0 down
 fi
