@@ -25,6 +25,7 @@ from controller.oracle import predict
 from lab.poll import poll
 from lab.runtime import lifecycle, links
 from lab.runtime.configure import configure_node
+from lab.runtime.daemons import FRR_ENV, frr_daemons
 from lab.runtime.lifecycle import down
 from lab.runtime.links import IpsecEnd, LinkKind, Veth, Vxlan, ipsec
 from lab.runtime.netlink import interface_index
@@ -75,6 +76,12 @@ def test_builtin_comes_up_converged_and_goes_down_leaving_nothing(topology: str)
             pid = read_pid(result.state.run_dir / node.name / "exabgp.pid")
             assert pid is not None and runs_in(pid, result.lab.runtime.netns_path(node.name)), node.name
             assert Path(f"/proc/{pid}/comm").read_text(encoding="ascii").strip() == "exabgp"
+        # Every FRR daemon runs with FRR_ENV (one malloc arena), given by the runtime, not by env(1).
+        for router in routers:
+            for daemon in frr_daemons(router):
+                pid = read_pid(result.lab.runtime.frr_dir(router.name) / f"{daemon}.pid")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                assert all(f"{k}={v}".encode() in environ for k, v in FRR_ENV.items()), (router.name, daemon)
         assert still_converged(name) == []
         vm = result.topo.nodes["vm"].address_on("vnet")
         assert ping(name, "s1-host", str(vm))

@@ -23,6 +23,7 @@ from lab.runtime import bgp_bfd
 from lab.runtime.base import Launch, Progress, Removal, Runtime, require_root
 from lab.runtime.daemons import (
     FRR_DAEMONS,
+    FRR_ENV,
     FRR_SBIN,
     Daemon,
     check_frr,
@@ -142,7 +143,7 @@ class NetnsRuntime(Runtime):
                 pathspace=self.ns(node.name),
                 fds=fd_limit(node),
             )
-            launched.append((Daemon(node.name, name), self._launch(node.name, argv)))
+            launched.append((Daemon(node.name, name), self._launch(node.name, argv, {**os.environ, **FRR_ENV})))
         return launched
 
     def start_daemons(self, progress: Progress = no_progress, only: set[str] | None = None, bfd: bool = True) -> None:

@@ -20,7 +20,16 @@ from __future__ import annotations
 import json
 
 from lab.runtime.bgp_bfd import conf_name, guarded
-from lab.runtime.daemons import exabgp_env, fd_limit, frr_argv, frr_daemons, reactor_speed, speaker_listen
+from lab.runtime.daemons import (
+    FRR_ENV,
+    exabgp_env,
+    fd_limit,
+    frr_argv,
+    frr_daemons,
+    reactor_speed,
+    speaker_listen,
+    with_env,
+)
 from lab.topology import Node
 
 # Why each (nodes.py says more): zebra and bgpd refuse to start without NET_ADMIN and SYS_ADMIN;
@@ -66,7 +75,7 @@ def frr_command(node: Node, daemon: str) -> list[str]:
     BFD from its start-up configuration, lab.runtime.bgp_bfd)."""
     pid, log = f"{FRR_MOUNT}/{daemon}.pid", f"{FRR_MOUNT}/{daemon}.log"
     conf = f"{FRR_ETC}/{conf_name(node, daemon)}"
-    return frr_argv(FRR_SBIN, daemon, conf, pid, log, pathspace=None, fds=fd_limit(node))
+    return with_env(frr_argv(FRR_SBIN, daemon, conf, pid, log, pathspace=None, fds=fd_limit(node)), FRR_ENV)
 
 
 def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | None = None) -> list[str]:
@@ -80,7 +89,7 @@ def exabgp_command(node: Node, name: str = "exabgp", listen: tuple[str, int] | N
         reactor_speed(node),
     )
     del settings["PATH"]  # the image's own (NODE_PATH)
-    return ["env", *(f"{k}={v}" for k, v in settings.items()), "exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"]
+    return with_env(["exabgp", "server", f"{CONFIG_MOUNT}/{name}.conf"], settings)
 
 
 # A node's start commands in one exec: an exec is the costly part of starting daemons in containers
