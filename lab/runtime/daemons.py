@@ -56,6 +56,8 @@ class Launcher(Protocol):
     @property
     def returncode(self) -> int | None: ...
 
+    def poll(self) -> int | None: ...
+
     def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
@@ -211,7 +213,9 @@ def _start(
             launched.extend(proc for _, proc in group)
             early.extend(group)
             waiting.remove(node)
-        return [n.name for n in waiting]
+        left = {n.name for n in waiting}
+        confirm([(d, p) for d, p in zebras if d.node in left and p.poll() not in (None, 0)])  # its own error
+        return sorted(left)
 
     waited = poll.poll(without_socket, lambda left: not left, timeout_s=10.0, interval_s=0.005)
     if not waited.ok:

@@ -43,6 +43,10 @@ class ForkedLaunch:
             err = b""
         return b"", err
 
+    def poll(self) -> int | None:
+        """The exit code if the server has answered already; never blocks (answers come in order)."""
+        return self.returncode
+
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
             self.returncode = self.server.result(self.ident, timeout)
