@@ -1,11 +1,17 @@
-"""Stopping a lab's processes by pid (lab.runtime.processes): real processes, and the wait for killed
-ones that are still exiting (pure logic, with an `is_alive` that follows a script)."""
+"""Stopping a lab's processes by pid (lab.runtime.processes): real processes, the wait for killed ones
+that are still exiting (pure logic, with an `is_alive` that follows a script), and recorded pids that
+were reused since."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
+from pathlib import Path
 
-from lab.runtime.processes import alive, stop, wait_gone
+from lab.ipsec.render import Layout
+from lab.runtime.ipsec.charon import read_pid
+from lab.runtime.processes import alive, started_before, stop, wait_gone
 from tests.helpers import require_root
 
 
@@ -42,3 +48,18 @@ def test_stop_terminates_then_kills() -> None:
         for proc in (polite, stubborn):
             proc.kill()
             proc.wait()
+
+
+def test_a_recorded_charon_pid_reused_by_a_newer_process_is_not_taken_for_it(tmp_path: Path) -> None:
+    newer = subprocess.Popen(["sleep", "60"])
+    try:
+        layout = Layout(tmp_path)
+        layout.pidfile.write_text(f"{newer.pid}\n", encoding="ascii")
+        assert read_pid(layout) == newer.pid  # recorded once it had started: ours
+        earlier = time.time() - 60
+        os.utime(layout.pidfile, (earlier, earlier))  # recorded a minute before it existed: a reused number
+        assert read_pid(layout) is None
+        assert not started_before(newer.pid, earlier) and started_before(newer.pid, time.time())
+    finally:
+        newer.kill()
+        newer.wait()

@@ -58,6 +58,18 @@ def alive(pid: int) -> bool:
     return True
 
 
+def started_before(pid: int, when: float, slack_s: float = 0.5) -> bool:
+    """The process `pid` exists and started no later than `when` (wall-clock seconds, such as the mtime of
+    the file that recorded the pid): a pid recorded earlier and reused since by a newer process is not it."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime: ticks since boot
+    except (OSError, IndexError, ValueError):
+        return False
+    booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return booted + ticks / os.sysconf("SC_CLK_TCK") <= when + slack_s
+
+
 KILL_STALL_S = 2.0  # killed processes none of which has exited for this long are left over
 KILL_WAIT_MAX_S = 300.0
 

@@ -30,7 +30,7 @@ from lab.errors import GwlabError
 from lab.ipsec.render import INSIDE_RUN, Layout
 from lab.ipsec.sas import IkeSa, parse_list_sas
 from lab.runtime.nsenter import call_in, popen_in
-from lab.runtime.processes import alive, stop
+from lab.runtime.processes import alive, started_before, stop
 
 CHARON = Path(os.environ.get("GWLAB_CHARON", "/usr/lib/ipsec/charon"))
 SWANCTL = os.environ.get("GWLAB_SWANCTL", "swanctl")
@@ -203,11 +203,16 @@ class Charon:
 
 
 def read_pid(layout: Layout) -> int | None:
-    """The pid gwlab recorded for an instance (for `down` after a crash of gwlab itself)."""
+    """The pid gwlab recorded for an instance (for `down` after a crash of gwlab itself); None when no
+    process started before it was recorded has it now. A run directory left behind keeps its pid files,
+    and their numbers are reused: a later `down` of that lab took 4 charons of another lab, started since
+    with the same pids (checking the binary alone cannot tell them apart)."""
     try:
-        return int(layout.pidfile.read_text(encoding="ascii"))
+        pid = int(layout.pidfile.read_text(encoding="ascii"))
+        recorded = layout.pidfile.stat().st_mtime
     except (OSError, ValueError):
         return None
+    return pid if started_before(pid, recorded) else None
 
 
 def is_charon(pid: int) -> bool:
