@@ -91,8 +91,8 @@ def _method(data: dict[str, Any]) -> list[str]:
         "until the BGP sessions it guards are Established, then bgpd given its BFD lines), *convergence* (BGP, "
         "IPsec and BFD until the oracle is satisfied); *prepare* is what `up` does before them (parse, "
         "rules, topology, oracle prediction).",
-        "- **down** is `lab.runtime.lifecycle.down()` until it returns with nothing left (its leftovers "
-        "list is checked empty).",
+        "- **down** is `lab.runtime.lifecycle.down()` until it returns; what it reports as left behind is "
+        "listed after the scale table, run by run, whenever anything is.",
         "- **memory** is sampled right after `up` returns: the sum over every process in the lab's "
         "namespaces (`lab.runtime.processes.pids_in`) of `Pss` and of `Rss` from `/proc/<pid>/smaps_rollup`. "
         "**PSS is the figure used for targets**: RSS counts shared pages (libfrr, the Python interpreter) "
@@ -455,6 +455,7 @@ def markdown(data: dict[str, Any], png: Path | None, docdir: Path) -> str:
             out += ["Failed runs: " + "; ".join(errors), ""]
     out += runtimes.section(data)
     out += scale.section(data, png, docdir)
+    out += left_behind(data)
     out += _munet(data)
     targets, missed = _targets(data)
     out += targets
@@ -463,6 +464,18 @@ def markdown(data: dict[str, Any], png: Path | None, docdir: Path) -> str:
     out += _ipsec(data)
     out += _oracle(data)
     return "\n".join(out).rstrip() + "\n"
+
+
+def left_behind(data: dict[str, Any]) -> list[str]:
+    """Every gwlab run whose `down` reported something left behind (nothing when none did)."""
+    lines = []
+    for g in data["gwlab"]:
+        for number, run in enumerate(g.get("runs", []), start=1):
+            left = run.get("leftovers") or []
+            if left:
+                shown = ", ".join(left[:3]) + (", ..." if len(left) > 3 else "")
+                lines.append(f"- {g['lab']}, run {number}: {len(left)} left ({shown})")
+    return ["**`down` reported something left behind** in these runs:", "", *lines, ""] if lines else []
 
 
 def _ipsec(data: dict[str, Any]) -> list[str]:

@@ -115,3 +115,19 @@ def test_the_munet_ratio_pairs_runs_of_the_same_round() -> None:
     }
     assert report.paired_ratios(data) == [(1, 2.0, 10.0), (3, 4.0, 8.0)]
     assert report.ratio(data) == pytest.approx(0.5)  # median of 0.2 and 0.5: the upper middle of two
+
+
+def test_what_down_left_behind_is_listed_run_by_run_and_nothing_when_clean() -> None:
+    data: dict[str, Any] = {
+        "gwlab": [
+            {"lab": "hybrid", "runs": [{"leftovers": []}, {"leftovers": []}]},
+            {"lab": "200 sites", "runs": [{"leftovers": [f"process {p}" for p in range(10, 15)]}]},
+        ]
+    }
+    assert report.left_behind(data) == [
+        "**`down` reported something left behind** in these runs:",
+        "",
+        "- 200 sites, run 1: 5 left (process 10, process 11, process 12, ...)",
+        "",
+    ]
+    assert report.left_behind({"gwlab": data["gwlab"][:1]}) == []
