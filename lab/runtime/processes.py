@@ -44,14 +44,22 @@ def runs_in(pid: int, path: str) -> bool:
     return ident is not None and alive(pid) and namespace_id(f"/proc/{pid}/ns/net") == ident
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (index 0 is field 3, the state; 1 the parent;
+    19 the start time); [] when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie is not: it only waits for its parent to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+    fields = stat_fields(pid)
+    if not fields:
         return False
-    if state == "Z":
+    if fields[0] == "Z":
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)  # reap it if it is ours
         return False
@@ -61,11 +69,10 @@ def alive(pid: int) -> bool:
 def started_before(pid: int, when: float, slack_s: float = 0.5) -> bool:
     """The process `pid` exists and started no later than `when` (wall-clock seconds, such as the mtime of
     the file that recorded the pid): a pid recorded earlier and reused since by a newer process is not it."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime: ticks since boot
-    except (OSError, IndexError, ValueError):
+    fields = stat_fields(pid)
+    if len(fields) < 20:
         return False
+    ticks = int(fields[19])  # field 22, starttime: ticks since boot
     booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
     return booted + ticks / os.sysconf("SC_CLK_TCK") <= when + slack_s
 

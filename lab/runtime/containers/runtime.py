@@ -51,7 +51,7 @@ from lab.runtime.links import ipsec
 from lab.runtime.links.ipsec import EndpointEnd
 from lab.runtime.netlink import Handles, interface_index
 from lab.runtime.nsenter import write_sysctls
-from lab.runtime.processes import alive, pids_in, read_pid, stop
+from lab.runtime.processes import alive, pids_in, read_pid, stat_fields, stop
 from lab.runtime.state import LabState
 from lab.topology import Node, Topology
 
@@ -385,11 +385,8 @@ class ContainerRuntime(Runtime):
 
 
 def _parent(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
+    fields = stat_fields(pid)
+    return int(fields[1]) if len(fields) > 1 else 0
 
 
 def _is_init_of(container_id: str, pid: int) -> bool:
